@@ -1,0 +1,703 @@
+//! The agent card: one agent's identity, people, pilot, success criteria, guardrails and
+//! operating facts, as written in `agent.yaml` in the agent's folder.
+//!
+//! Every struct denies unknown fields, so a typo is an error, not a silently ignored key.
+//! `stagegate schema` prints the JSON Schema generated from these types.
+//!
+//! Sources: seed 001 (Template 07, the Pilot-to-Prod checklist; "Agent Card §6 guardrails,
+//! §11 retention, §12 success criteria"), seed 000 (`scaling_plan` inputs), the issue "main
+//! job" §2.
+
+use crate::metric::MetricSpec;
+use jiff::civil::Date;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Risk tier. Sets minimums such as audit-log retention (see [`crate::gates::GateTemplate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Low risk.
+    Low,
+    /// Medium risk.
+    Medium,
+    /// High risk.
+    High,
+}
+
+impl Tier {
+    /// Lower-case name as written in the card.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Low => "low",
+            Tier::Medium => "medium",
+            Tier::High => "high",
+        }
+    }
+}
+
+/// Delivery lane (seed 003: "Target lane selected (Startup/Scale/Regulated)").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Startup lane: lightest process.
+    Startup,
+    /// Scale lane.
+    Scale,
+    /// Regulated lane: sector regulation applies.
+    Regulated,
+}
+
+impl Lane {
+    /// Lower-case name as written in the card.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Startup => "startup",
+            Lane::Scale => "scale",
+            Lane::Regulated => "regulated",
+        }
+    }
+}
+
+/// A named person. Teams, channels and aliases are not persons: see [`crate::person`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Full name, e.g. "Mike Chen".
+    pub name: String,
+    /// Optional contact address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The paging system and schedules on-call is reached through (seed 001 item 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pager {
+    /// The company's paging system, e.g. "PagerDuty", "Opsgenie".
+    pub system: String,
+    /// Schedule paging the primary, e.g. "finance-ai-primary".
+    pub primary_schedule: String,
+    /// Schedule paging the backup.
+    pub backup_schedule: String,
+}
+
+/// On-call: primary and backup, both named persons, and the pager (seed 001 item 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnCall {
+    /// Primary on-call.
+    pub primary: Person,
+    /// Backup on-call.
+    pub backup: Person,
+    /// Pager system and schedules.
+    pub pager: Pager,
+    /// How weekends are covered ("Weekend coverage defined", seed 001 item 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekend_coverage: Option<String>,
+}
+
+/// The people around the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    /// Agent builder: assembles the evidence (seed 001).
+    pub builder: Person,
+    /// AI CoE lead: reviews and signs (seed 001 item 10).
+    pub coe_lead: Person,
+    /// Executive sponsor: accepts risk for a conditional launch (seed 001 decision matrix).
+    pub sponsor: Person,
+    /// Peer approver from the M8 approvers; must sign when the CoE lead is also the builder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_approver: Option<Person>,
+    /// On-call primary, backup and pager.
+    pub on_call: OnCall,
+}
+
+/// The pilot: window, scope and cohort.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pilot {
+    /// First day of the pilot (inclusive, UTC).
+    pub start: Date,
+    /// Last day of the pilot (inclusive, UTC).
+    pub end: Date,
+    /// What the pilot covered.
+    pub scope: String,
+    /// Who took part, e.g. "AP accountants, EMEA".
+    pub cohort: String,
+    /// Number of users (or units) in the cohort; the denominator of adoption.
+    pub cohort_size: u64,
+    /// Share of total volume the pilot handled, in % (0–100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_of_volume_pct: Option<f64>,
+}
+
+/// How a measured value is compared to its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Comparator {
+    /// Actual `>=` threshold.
+    #[serde(rename = ">=")]
+    Ge,
+    /// Actual `>` threshold.
+    #[serde(rename = ">")]
+    Gt,
+    /// Actual `<=` threshold.
+    #[serde(rename = "<=")]
+    Le,
+    /// Actual `<` threshold.
+    #[serde(rename = "<")]
+    Lt,
+    /// Actual `==` threshold (exact; use for counts such as "zero Sev-1").
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Comparator {
+    /// The operator as written, e.g. `>=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparator::Ge => ">=",
+            Comparator::Gt => ">",
+            Comparator::Le => "<=",
+            Comparator::Lt => "<",
+            Comparator::Eq => "==",
+        }
+    }
+
+    /// Whether `actual` satisfies `actual <op> threshold`. NaN never satisfies.
+    pub fn holds(self, actual: f64, threshold: f64) -> bool {
+        match self {
+            Comparator::Ge => actual >= threshold,
+            Comparator::Gt => actual > threshold,
+            Comparator::Le => actual <= threshold,
+            Comparator::Lt => actual < threshold,
+            Comparator::Eq => actual == threshold,
+        }
+    }
+}
+
+/// Where a criterion's actual value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionSource {
+    /// Computed from the pilot telemetry with `metric`.
+    #[default]
+    Telemetry,
+    /// Taken from a `metric` evidence record naming this criterion (e.g. a time study).
+    Evidence,
+}
+
+/// A success criterion set before the pilot (seed 001 item 1: "pre-set criteria from Agent
+/// Card §12").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// Stable identifier, e.g. `acceptance_rate`.
+    pub id: String,
+    /// What it means in words.
+    pub description: String,
+    /// Telemetry (default) or an evidence record.
+    #[serde(default)]
+    pub source: CriterionSource,
+    /// The metric, required when `source` is telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricSpec>,
+    /// How the actual is compared.
+    pub comparator: Comparator,
+    /// The threshold, in `unit`.
+    pub threshold: f64,
+    /// Unit of the value, e.g. "ratio", "ms", "count", "USD", "min/week".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The value before the agent, in `unit`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    /// Target once scaled, in `unit`, for the scaling plan's success metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_at_scale: Option<f64>,
+}
+
+/// The kinds of runtime guardrail (seed 001 item 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailKind {
+    /// Input validation.
+    InputValidation,
+    /// Output schema check.
+    OutputSchema,
+    /// Tool allowlist.
+    ToolAllowlist,
+    /// Kill switch.
+    KillSwitch,
+    /// Anything else.
+    Other,
+}
+
+/// A runtime guardrail declared on the card (Agent Card §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrail {
+    /// Stable identifier that guardrail-test evidence names.
+    pub id: String,
+    /// The kind.
+    pub kind: GuardrailKind,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A dashboard and who watches it when (seed 001 item 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dashboard {
+    /// Dashboard name.
+    pub name: String,
+    /// Where it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The named person who looks at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watcher: Option<String>,
+    /// How often they look, e.g. "daily", "weekly".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cadence: Option<String>,
+}
+
+/// Monitoring.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// The dashboards.
+    #[serde(default)]
+    pub dashboards: Vec<Dashboard>,
+}
+
+/// The agent's identity in the IdP (seed 001 item 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Identity provider, e.g. "Okta", "Entra ID".
+    pub idp: String,
+    /// The agent's principal, e.g. "agent-finance-invoice-recon".
+    pub principal: String,
+    /// Credentials the agent holds; each should be rotated during the pilot.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+}
+
+/// One place audit logs are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditStore {
+    /// Storage, e.g. "LangSmith project", "S3 Glacier archive".
+    pub storage: String,
+    /// Retention, in days.
+    pub retention_days: u32,
+}
+
+/// Audit-log retention (Agent Card §11, seed 001 item 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLog {
+    /// Where logs are kept and for how long; the longest store is the effective retention.
+    pub stores: Vec<AuditStore>,
+    /// Sector regimes that set a longer minimum, e.g. `sox` (keys of the gate template's
+    /// `retention.regimes`).
+    #[serde(default)]
+    pub regimes: Vec<String>,
+}
+
+impl AuditLog {
+    /// The effective retention in days: the longest store (0 when none).
+    pub fn effective_days(&self) -> u32 {
+        self.stores.iter().map(|s| s.retention_days).max().unwrap_or(0)
+    }
+}
+
+/// The kill switch the rollback plan flips.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitch {
+    /// Flag provider, e.g. "OpenFeature (OFREP)", "LaunchDarkly".
+    pub provider: String,
+    /// The flag key, e.g. "finance-invoice-recon-enabled".
+    pub flag: String,
+}
+
+/// Rollback / kill plan (seed 001 item 9; seed 000 `rollback_plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPlan {
+    /// The kill switch.
+    pub kill_switch: KillSwitch,
+    /// Steps, in order.
+    pub procedure: Vec<String>,
+    /// What happens to in-flight work when the switch flips.
+    pub in_flight: String,
+    /// Conditions that trigger a rollback, e.g. "Error rate exceeds 5%".
+    #[serde(default)]
+    pub triggers: Vec<String>,
+    /// Who decides to roll back.
+    pub decision_authority: String,
+}
+
+/// Launch facts the decision needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    /// Target production launch date.
+    pub target_date: Date,
+}
+
+/// Economics inputs (issue "main job" §10).
+///
+/// annual value = volume per month × 12 × baseline minutes per unit × cost per minute ×
+/// improvement; net = value − annual run cost; payback months = one-off costs ÷ (net ÷ 12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Economics {
+    /// Units of work per month at scale (invoices, tickets, requests).
+    pub volume_per_month: f64,
+    /// Minutes a person spends on one unit without the agent.
+    pub baseline_minutes_per_unit: f64,
+    /// Fully loaded cost of a person's minute, in USD.
+    pub cost_per_minute_usd: f64,
+    /// Fraction (0–1) of baseline minutes saved, taken from a criterion's measured actual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improvement_criterion: Option<String>,
+    /// Fraction (0–1) of baseline minutes saved, as declared (used when no criterion is named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improvement: Option<f64>,
+    /// Annual run cost at scale (models, hosting, support), in USD.
+    pub annual_run_cost_usd: f64,
+    /// One-off costs to reach production (build, integration, training), in USD.
+    pub one_off_costs_usd: f64,
+}
+
+/// One rollout phase the card proposes (seed 000 "Phased Rollout").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Phase name, e.g. "Power users".
+    pub name: String,
+    /// Who or what is included.
+    pub scope: String,
+    /// Duration in weeks.
+    pub duration_weeks: u32,
+}
+
+/// Where scaling should land (seed 000 `target_state`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    /// Users at scale.
+    pub target_users: u64,
+    /// Volume at scale, e.g. "4,000 invoices/month".
+    pub target_volume: String,
+    /// Date by which the target state should be reached.
+    pub target_date: Date,
+    /// Phases; seed 000's three-phase pattern when empty.
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
+    /// Pilot infrastructure, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_current: Option<String>,
+    /// Production infrastructure, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_target: Option<String>,
+    /// Infrastructure changes needed.
+    #[serde(default)]
+    pub infrastructure_changes: Vec<String>,
+}
+
+/// The telemetry file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TelemetryFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// A derived numeric role: a weighted sum of other numeric roles, e.g. cost per request from
+/// token counts at a stated price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Derived {
+    /// Terms of the sum; a missing input makes the derived value missing.
+    pub sum_of: Vec<Term>,
+}
+
+/// `weight × field`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Term {
+    /// A numeric role.
+    pub field: String,
+    /// Its weight, e.g. a price per token in USD.
+    pub weight: f64,
+}
+
+/// Pilot telemetry: files and the mapping of their columns to roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// Files, relative to the agent folder; format from the extension (`.csv`, `.jsonl`)
+    /// unless `format` is set.
+    pub files: Vec<String>,
+    /// Format override for every file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<TelemetryFormat>,
+    /// role → column header (CSV) or key (JSON Lines). Known roles and their types:
+    /// `timestamp` (required; RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` read as UTC), `user`,
+    /// `cohort`, `outcome`, `severity` (text), `accepted` (boolean: true/false/1/0/yes/no),
+    /// `latency_ms`, `cost_usd`, `tokens` (numbers). Any other role is a number.
+    pub columns: BTreeMap<String, String>,
+    /// Derived numeric roles.
+    #[serde(default)]
+    pub derived: BTreeMap<String, Derived>,
+}
+
+/// The agent card (`agent.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCard {
+    /// `agent-<dept>-<slug>`, lower-case letters, digits and dashes.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Agent version, e.g. "1.0".
+    pub version: String,
+    /// Risk tier.
+    pub tier: Tier,
+    /// Delivery lane.
+    pub lane: Lane,
+    /// Owning department, e.g. "finance"; must match `<dept>` in the id.
+    pub department: String,
+    /// People.
+    pub people: People,
+    /// The pilot.
+    pub pilot: Pilot,
+    /// Success criteria, set before the pilot.
+    pub success_criteria: Vec<Criterion>,
+    /// Runtime guardrails.
+    pub guardrails: Vec<Guardrail>,
+    /// Monitoring dashboards.
+    #[serde(default)]
+    pub monitoring: Monitoring,
+    /// Identity in the IdP.
+    pub identity: Identity,
+    /// Audit-log retention.
+    pub audit_log: AuditLog,
+    /// Runbook path, relative to the agent folder.
+    pub runbook: String,
+    /// Rollback / kill plan.
+    pub rollback: RollbackPlan,
+    /// Launch facts.
+    pub launch: Launch,
+    /// Pilot telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
+    /// Economics inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub economics: Option<Economics>,
+    /// Scaling target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+}
+
+/// A card whose fields parse but do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct CardError {
+    /// Dotted path of the offending field, e.g. `success_criteria[2].metric`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl AgentCard {
+    /// Checks the rules serde cannot: id shape, pilot window order, unique ids, metrics that
+    /// fit their kind and read declared roles.
+    ///
+    /// # Errors
+    /// The first [`CardError`] found, naming the field.
+    pub fn validate(&self) -> Result<(), CardError> {
+        let err = |field: &str, message: String| CardError {
+            field: field.to_owned(),
+            message,
+        };
+        let id_ok = self.id.starts_with("agent-")
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && self.id.split('-').count() >= 3
+            && !self.id.split('-').any(str::is_empty);
+        if !id_ok {
+            return Err(err(
+                "id",
+                format!(
+                    "`{}` is not of the form agent-<dept>-<slug> (lower-case letters, digits, dashes)",
+                    self.id
+                ),
+            ));
+        }
+        let dept = self.id.split('-').nth(1).unwrap_or_default();
+        if dept != self.department {
+            return Err(err(
+                "department",
+                format!(
+                    "`{}` does not match the id's department `{dept}`",
+                    self.department
+                ),
+            ));
+        }
+        if self.pilot.end < self.pilot.start {
+            return Err(err(
+                "pilot.end",
+                format!(
+                    "{} is before pilot.start {}",
+                    self.pilot.end, self.pilot.start
+                ),
+            ));
+        }
+        if let Some(p) = self.pilot.share_of_volume_pct
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(err(
+                "pilot.share_of_volume_pct",
+                format!("{p} is not a percentage between 0 and 100"),
+            ));
+        }
+        if self.success_criteria.is_empty() {
+            return Err(err(
+                "success_criteria",
+                "at least one criterion must be set before the pilot".into(),
+            ));
+        }
+        let roles: Vec<&str> = self
+            .telemetry
+            .as_ref()
+            .map(|t| {
+                t.columns
+                    .keys()
+                    .chain(t.derived.keys())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in self.success_criteria.iter().enumerate() {
+            let here = format!("success_criteria[{i}]");
+            if !seen.insert(c.id.as_str()) {
+                return Err(err(
+                    &format!("{here}.id"),
+                    format!("duplicate criterion id `{}`", c.id),
+                ));
+            }
+            if !c.threshold.is_finite() {
+                return Err(err(&format!("{here}.threshold"), "must be a finite number".into()));
+            }
+            match (c.source, &c.metric) {
+                (CriterionSource::Telemetry, None) => {
+                    return Err(err(
+                        &format!("{here}.metric"),
+                        "a telemetry criterion needs `metric`".into(),
+                    ));
+                }
+                (CriterionSource::Evidence, Some(_)) => {
+                    return Err(err(
+                        &format!("{here}.metric"),
+                        "an evidence criterion takes its value from a metric record, not `metric`"
+                            .into(),
+                    ));
+                }
+                (CriterionSource::Telemetry, Some(m)) => {
+                    m.check()
+                        .map_err(|e| err(&format!("{here}.metric"), e.to_string()))?;
+                    if self.telemetry.is_none() {
+                        return Err(err(
+                            &format!("{here}.metric"),
+                            "criterion reads telemetry but the card has no `telemetry` section"
+                                .into(),
+                        ));
+                    }
+                    for f in m.fields() {
+                        if !roles.contains(&f) {
+                            return Err(err(
+                                &format!("{here}.metric"),
+                                format!("reads role `{f}`, which telemetry.columns does not map"),
+                            ));
+                        }
+                    }
+                }
+                (CriterionSource::Evidence, None) => {}
+            }
+        }
+        let mut gids = std::collections::BTreeSet::new();
+        for (i, g) in self.guardrails.iter().enumerate() {
+            if !gids.insert(g.id.as_str()) {
+                return Err(err(
+                    &format!("guardrails[{i}].id"),
+                    format!("duplicate guardrail id `{}`", g.id),
+                ));
+            }
+        }
+        if let Some(t) = &self.telemetry {
+            if !t.columns.contains_key("timestamp") {
+                return Err(err(
+                    "telemetry.columns",
+                    "must map the `timestamp` role (the pilot window is applied to it)".into(),
+                ));
+            }
+            if t.files.is_empty() {
+                return Err(err("telemetry.files", "lists no file".into()));
+            }
+            for (name, d) in &t.derived {
+                if t.columns.contains_key(name) {
+                    return Err(err(
+                        &format!("telemetry.derived.{name}"),
+                        "has the same name as a mapped column".into(),
+                    ));
+                }
+                for term in &d.sum_of {
+                    if !t.columns.contains_key(&term.field) {
+                        return Err(err(
+                            &format!("telemetry.derived.{name}"),
+                            format!("reads `{}`, which telemetry.columns does not map", term.field),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(e) = &self.economics {
+            match (&e.improvement_criterion, e.improvement) {
+                (Some(id), _) if !self.success_criteria.iter().any(|c| &c.id == id) => {
+                    return Err(err(
+                        "economics.improvement_criterion",
+                        format!("names `{id}`, which is not a success criterion"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(err(
+                        "economics",
+                        "needs `improvement_criterion` (measured) or `improvement` (declared)"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the CoE lead is also the agent builder (seed 001 item 10: they then need a
+    /// peer approver's signature too). Names compare case-insensitively, ignoring spacing.
+    pub fn coe_lead_is_builder(&self) -> bool {
+        crate::person::same_person(&self.people.builder.name, &self.people.coe_lead.name)
+    }
+}

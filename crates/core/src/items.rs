@@ -1,0 +1,755 @@
+//! The rules that decide checklist items 1–10, one function per rule.
+//!
+//! Each rule gathers *findings*: what holds (met), what is not shown yet (missing), and what
+//! the evidence contradicts (violation). [`Findings::finish`] turns them into a status:
+//! any violation → ❌; anything missing → ⚠️ only when an open-item record names one owner and
+//! a due date, else ❌; nothing missing and at least one piece of evidence → ✅. No evidence is
+//! never ✅ (issue "main job" §5; seed 001 usage notes: "Force actual evidence").
+
+use crate::card::{AgentCard, CriterionSource};
+use crate::decision::Status;
+use crate::evidence::{
+    ApprovalSubject, DrillResult, Evidence, EvidenceKind, GuardrailAction, SignoffRole,
+};
+use crate::gates::GateTemplate;
+use crate::person::{check_named_person, same_person};
+use crate::review::{CriteriaLock, CriterionResult, ItemResult, Measurement, OpenItem, SignoffRow};
+use jiff::civil::Date;
+use jiff::{Span, ToSpan};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a rule found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    met: Vec<String>,
+    missing: Vec<String>,
+    violations: Vec<String>,
+    notes: Vec<String>,
+    evidence: BTreeSet<String>,
+}
+
+impl Findings {
+    fn met(&mut self, s: impl Into<String>) {
+        self.met.push(s.into());
+    }
+    fn missing(&mut self, s: impl Into<String>) {
+        self.missing.push(s.into());
+    }
+    fn violation(&mut self, s: impl Into<String>) {
+        self.violations.push(s.into());
+    }
+    fn note(&mut self, s: impl Into<String>) {
+        self.notes.push(s.into());
+    }
+    fn cite(&mut self, path: &str) {
+        self.evidence.insert(path.to_owned());
+    }
+
+    /// Turns findings into an item result (rule in the module docs). `open_items` are the
+    /// open-item records for this item; `can_be_open` is false for item 10 (a sign-off
+    /// cannot be deferred).
+    pub fn finish(
+        mut self,
+        number: u8,
+        title: &str,
+        open_items: &[OpenItem],
+        can_be_open: bool,
+    ) -> ItemResult {
+        if self.violations.is_empty() && self.missing.is_empty() && self.evidence.is_empty() {
+            self.missing.push("no evidence supports this item".into());
+        }
+        let mut reasons = Vec::new();
+        let status = if !self.violations.is_empty() {
+            reasons.extend(self.violations);
+            reasons.extend(self.missing);
+            Status::Fail
+        } else if !self.missing.is_empty() {
+            reasons.extend(self.missing);
+            let valid: Vec<&OpenItem> = open_items.iter().filter(|o| o.problems.is_empty()).collect();
+            if !can_be_open {
+                Status::Fail
+            } else if !valid.is_empty() {
+                for o in &valid {
+                    reasons.push(format!(
+                        "open item: {} — owner {}, due {}",
+                        o.what,
+                        o.owner.as_deref().unwrap_or("?"),
+                        o.due.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+                    ));
+                }
+                Status::Open
+            } else {
+                if open_items.is_empty() {
+                    reasons.push("no open-item record with one named owner and a due date".into());
+                }
+                for o in open_items {
+                    reasons.push(format!(
+                        "open item {} does not count: {}",
+                        o.source,
+                        o.problems.join("; ")
+                    ));
+                }
+                Status::Fail
+            }
+        } else {
+            reasons.extend(self.met);
+            Status::Pass
+        };
+        ItemResult {
+            number,
+            title: title.to_owned(),
+            status,
+            reasons,
+            notes: self.notes,
+            evidence: self.evidence.into_iter().collect(),
+        }
+    }
+}
+
+fn valid_for<'a>(evidence: &'a [Evidence], item: u8, kind: Option<EvidenceKind>) -> Vec<&'a Evidence> {
+    evidence
+        .iter()
+        .filter(|e| e.is_valid() && e.supports(item))
+        .filter(|e| kind.is_none_or(|k| e.record.kind == k))
+        .collect()
+}
+
+/// Notes for records that claim an item but do not count, so the report shows them.
+fn note_invalid(f: &mut Findings, evidence: &[Evidence], item: u8) {
+    for e in evidence.iter().filter(|e| e.supports(item) && !e.is_valid()) {
+        if let crate::evidence::Validity::Invalid(why) = &e.validity {
+            f.note(format!("{} not counted: {why}", e.path));
+        }
+    }
+}
+
+/// Item 1 — seed 001 "1. Pilot success criteria met": numbers from the pilot match or exceed
+/// the pre-set criteria; "Don't move goalposts" (criteria that differ from the locked digest
+/// fail unless a `criteria_change` approval names the new digest).
+pub fn item1_success_criteria(
+    card: &AgentCard,
+    evidence: &[Evidence],
+    measurements: &BTreeMap<String, Measurement>,
+    telemetry_files: &[String],
+    lock: Option<&CriteriaLock>,
+    criteria_digest: &str,
+) -> (Findings, Vec<CriterionResult>) {
+    let mut f = Findings::default();
+    let mut results = Vec::new();
+    for c in &card.success_criteria {
+        let (measured, source_path) = match c.source {
+            CriterionSource::Telemetry => (measurements.get(&c.id).cloned(), None),
+            CriterionSource::Evidence => {
+                let rec = evidence
+                    .iter()
+                    .filter(|e| e.is_valid() && e.record.kind == EvidenceKind::Metric)
+                    .filter(|e| e.record.metric.as_ref().is_some_and(|m| m.criterion == c.id))
+                    .max_by_key(|e| (e.record.date, e.path.clone()));
+                match rec {
+                    Some(e) => (
+                        e.record.metric.as_ref().map(|m| Measurement {
+                            value: Some(m.value),
+                            rows: 1,
+                            series: Vec::new(),
+                            note: Some(m.method.clone()),
+                        }),
+                        Some(e.path.clone()),
+                    ),
+                    None => (None, None),
+                }
+            }
+        };
+        let actual = measured.as_ref().and_then(|m| m.value);
+        let met = actual.map(|a| c.comparator.holds(a, c.threshold));
+        let metric_text = match (&c.metric, c.source) {
+            (Some(m), _) => m.describe(),
+            (None, _) => "evidence record".to_owned(),
+        };
+        match (actual, met) {
+            (Some(a), Some(true)) => f.met(format!(
+                "{}: {} {} {} (met)",
+                c.id,
+                fmt_value(a),
+                c.comparator.symbol(),
+                fmt_value(c.threshold)
+            )),
+            (Some(a), _) => f.violation(format!(
+                "{}: {} does not meet {} {}",
+                c.id,
+                fmt_value(a),
+                c.comparator.symbol(),
+                fmt_value(c.threshold)
+            )),
+            (None, _) => f.missing(format!(
+                "{}: no measured value ({})",
+                c.id,
+                measured
+                    .as_ref()
+                    .and_then(|m| m.note.clone())
+                    .unwrap_or_else(|| match c.source {
+                        CriterionSource::Telemetry => "no telemetry rows in the pilot window".into(),
+                        CriterionSource::Evidence => "no valid metric record names it".into(),
+                    })
+            )),
+        }
+        if let Some(p) = &source_path {
+            f.cite(p);
+        }
+        results.push(CriterionResult {
+            id: c.id.clone(),
+            description: c.description.clone(),
+            metric: metric_text,
+            comparator: c.comparator.symbol().to_owned(),
+            threshold: c.threshold,
+            unit: c.unit.clone(),
+            baseline: c.baseline,
+            actual,
+            rows: measured.as_ref().map(|m| m.rows).unwrap_or(0),
+            met,
+            series: measured.map(|m| m.series).unwrap_or_default(),
+            evidence: source_path,
+        });
+    }
+    if card
+        .success_criteria
+        .iter()
+        .any(|c| c.source == CriterionSource::Telemetry)
+        && measurements.values().any(|m| m.rows > 0)
+    {
+        for t in telemetry_files {
+            f.cite(t);
+        }
+    }
+    match lock {
+        None => f.note(
+            "criteria were not locked in the registry at pilot start (`stagegate pilot start`); \
+             nothing shows they were set before the pilot",
+        ),
+        Some(l) if l.digest == criteria_digest => {
+            f.met(format!("criteria match those locked on {} by {}", l.locked_at, l.by));
+        }
+        Some(l) => {
+            let reapproval = evidence.iter().find(|e| {
+                e.is_valid()
+                    && e.record.approval.as_ref().is_some_and(|a| {
+                        a.subject == ApprovalSubject::CriteriaChange
+                            && a.criteria_digest.as_deref() == Some(criteria_digest)
+                    })
+            });
+            match reapproval {
+                Some(e) => {
+                    let by = e.record.approval.as_ref().map(|a| a.by.as_str()).unwrap_or("?");
+                    f.met(format!(
+                        "criteria changed since the lock of {}; re-approved by {by} on {}",
+                        l.locked_at, e.record.date
+                    ));
+                    f.cite(&e.path);
+                }
+                None => f.violation(format!(
+                    "criteria differ from those locked on {} ({}); no approval record re-approves {} — don't move goalposts",
+                    l.locked_at, short(&l.digest), short(criteria_digest)
+                )),
+            }
+        }
+    }
+    note_invalid(&mut f, evidence, 1);
+    (f, results)
+}
+
+/// Item 2 — seed 001 "2. Monitoring dashboards live and being watched": "name who looks at
+/// them and when"; dashboards without a named watcher and cadence fail.
+pub fn item2_dashboards(card: &AgentCard, evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    if card.monitoring.dashboards.is_empty() {
+        f.violation("no dashboard declared in the card (monitoring.dashboards)");
+    }
+    for d in &card.monitoring.dashboards {
+        match d.watcher.as_deref() {
+            None => f.violation(format!("dashboard {}: nobody named to watch it", d.name)),
+            Some(w) => match check_named_person(w) {
+                Err(why) => f.violation(format!("dashboard {}: watcher \"{w}\" {why}", d.name)),
+                Ok(()) => match d.cadence.as_deref().map(str::trim) {
+                    None | Some("") => {
+                        f.violation(format!("dashboard {}: no cadence for {w}", d.name))
+                    }
+                    Some(c) => f.met(format!("{} watched by {w}, {c}", d.name)),
+                },
+            },
+        }
+    }
+    let recs = valid_for(evidence, 2, None);
+    if recs.is_empty() {
+        f.missing("no evidence the dashboards are live and watched (a link or document record)");
+    }
+    for e in recs {
+        f.cite(&e.path);
+    }
+    note_invalid(&mut f, evidence, 2);
+    f
+}
+
+/// Item 3 — seed 001 "3. On-call defined": primary and backup both named, paged through the
+/// paging system, weekend coverage defined; "'The team' is on call (i.e., no one)" fails.
+pub fn item3_on_call(card: &AgentCard, evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    let oc = &card.people.on_call;
+    for (role, p) in [("primary", &oc.primary), ("backup", &oc.backup)] {
+        match check_named_person(&p.name) {
+            Ok(()) => f.met(format!("{role}: {}", p.name)),
+            Err(why) => f.violation(format!("on-call {role} \"{}\" {why}", p.name)),
+        }
+    }
+    if same_person(&oc.primary.name, &oc.backup.name) {
+        f.violation("on-call backup is the same person as the primary");
+    }
+    if oc.pager.system.trim().is_empty()
+        || oc.pager.primary_schedule.trim().is_empty()
+        || oc.pager.backup_schedule.trim().is_empty()
+    {
+        f.violation("pager system or schedules are blank");
+    } else {
+        f.met(format!(
+            "paged via {} ({} / {})",
+            oc.pager.system, oc.pager.primary_schedule, oc.pager.backup_schedule
+        ));
+    }
+    match oc.weekend_coverage.as_deref().map(str::trim) {
+        None | Some("") => f.missing("weekend coverage not defined"),
+        Some(w) => f.met(format!("weekend: {w}")),
+    }
+    let recs = valid_for(evidence, 3, None);
+    if recs.is_empty() {
+        f.missing("no evidence the pager schedules exist (a link or document record)");
+    }
+    for e in recs {
+        f.cite(&e.path);
+    }
+    note_invalid(&mut f, evidence, 3);
+    f
+}
+
+/// Item 4 — seed 001 "4. Runtime guardrails confirmed firing": each guardrail of Agent Card §6
+/// "tested with an actual triggering input. Logs confirm the guardrail fired and blocked or
+/// escalated correctly."
+pub fn item4_guardrails(card: &AgentCard, evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    if card.guardrails.is_empty() {
+        f.violation("the card declares no runtime guardrail");
+    }
+    let tests = valid_for(evidence, 4, Some(EvidenceKind::GuardrailTest));
+    for g in &card.guardrails {
+        let mine: Vec<&&Evidence> = tests
+            .iter()
+            .filter(|e| e.record.guardrail_test.as_ref().is_some_and(|t| t.guardrail == g.id))
+            .collect();
+        let fired = mine.iter().find(|e| {
+            e.record
+                .guardrail_test
+                .as_ref()
+                .is_some_and(|t| t.fired && t.action != GuardrailAction::None)
+        });
+        match (fired, mine.is_empty()) {
+            (Some(e), _) => {
+                f.met(format!("{} fired on {} ({})", g.id, e.record.date, e.path));
+                f.cite(&e.path);
+            }
+            (None, false) => {
+                for e in &mine {
+                    f.cite(&e.path);
+                }
+                f.violation(format!("{}: tested but did not fire", g.id));
+            }
+            (None, true) => f.missing(format!("{}: no test with an actual triggering input", g.id)),
+        }
+    }
+    for e in &tests {
+        if let Some(t) = &e.record.guardrail_test
+            && !card.guardrails.iter().any(|g| g.id == t.guardrail)
+        {
+            f.note(format!("{} tests `{}`, which the card does not declare", e.path, t.guardrail));
+        }
+    }
+    note_invalid(&mut f, evidence, 4);
+    f
+}
+
+/// Item 5 — seed 001 "5. Identity + rotation": identity in the IdP; credentials "rotated at
+/// least once during pilot — proving rotation actually works" (the agent kept operating).
+pub fn item5_identity_rotation(card: &AgentCard, evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    if card.identity.principal.trim().is_empty() || card.identity.idp.trim().is_empty() {
+        f.violation("no identity in an IdP (identity.idp / identity.principal)");
+    } else {
+        f.met(format!("{} in {}", card.identity.principal, card.identity.idp));
+    }
+    let rotations = valid_for(evidence, 5, Some(EvidenceKind::Rotation));
+    let (start, end) = (card.pilot.start, card.pilot.end);
+    let mut in_window_ok = false;
+    for e in &rotations {
+        let Some(r) = &e.record.rotation else { continue };
+        let d = e.record.date;
+        if d < start || d > end {
+            f.note(format!(
+                "{} rotated {d}, outside the pilot window {start}..{end}",
+                r.credential
+            ));
+            continue;
+        }
+        f.cite(&e.path);
+        if r.agent_kept_operating {
+            in_window_ok = true;
+            f.met(format!(
+                "{} rotated {d} (day {} of pilot), agent kept operating",
+                r.credential,
+                (d - start).get_days() + 1
+            ));
+        } else {
+            f.note(format!("{} rotated {d} and the agent stopped operating", r.credential));
+        }
+    }
+    if !in_window_ok {
+        if rotations
+            .iter()
+            .any(|e| e.record.rotation.as_ref().is_some_and(|r| !r.agent_kept_operating))
+        {
+            f.violation("the only rotation(s) during the pilot broke the agent");
+        } else {
+            f.missing("no credential rotated during the pilot with the agent still operating");
+        }
+    }
+    note_invalid(&mut f, evidence, 5);
+    f
+}
+
+/// Item 6 — seed 001 "6. Audit log retention": "Period matches the tier and any applicable
+/// sector regulation"; the template sets the minimum per tier (medium/high ≥ 180 days) and per
+/// regime (e.g. SOX 7 years).
+pub fn item6_audit_retention(card: &AgentCard, template: &GateTemplate, evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    let min = template.retention_minimum(card.tier, &card.audit_log.regimes);
+    for r in &min.unknown_regimes {
+        f.violation(format!(
+            "regime `{r}` is not in the gate template's retention table; its minimum cannot be checked"
+        ));
+    }
+    let have = card.audit_log.effective_days();
+    let stores = card
+        .audit_log
+        .stores
+        .iter()
+        .map(|s| format!("{} {} days", s.storage, s.retention_days))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if have < min.days {
+        f.violation(format!(
+            "retention {have} days is below the {} days required ({})",
+            min.days, min.source
+        ));
+    } else {
+        f.met(format!("{stores} — meets {} days ({})", min.days, min.source));
+    }
+    let recs = valid_for(evidence, 6, None);
+    if recs.is_empty() {
+        f.missing("no evidence the retention is configured (a verification record)");
+    }
+    for e in recs {
+        f.cite(&e.path);
+    }
+    note_invalid(&mut f, evidence, 6);
+    f
+}
+
+/// Item 7 — seed 001 "7. Runbook + on-call comprehension": the runbook exists and is current,
+/// and the named on-call answers three questions without looking (kill in 60 seconds; top 3
+/// failure modes; where the logs are). The acknowledgment must attach the current runbook.
+pub fn item7_runbook(card: &AgentCard, evidence: &[Evidence], runbook_sha256: Option<&str>) -> Findings {
+    let mut f = Findings::default();
+    let Some(rb) = runbook_sha256 else {
+        f.violation(format!("runbook not found at {}", card.runbook));
+        note_invalid(&mut f, evidence, 7);
+        return f;
+    };
+    let rb_hex = rb.strip_prefix("sha256:").unwrap_or(rb);
+    f.cite(&card.runbook);
+    let acks = valid_for(evidence, 7, Some(EvidenceKind::Acknowledgment));
+    let primary = &card.people.on_call.primary.name;
+    let mut primary_ok = false;
+    for e in &acks {
+        let Some(a) = &e.record.acknowledgment else { continue };
+        let is_on_call = same_person(&a.person, primary)
+            || same_person(&a.person, &card.people.on_call.backup.name);
+        if !is_on_call {
+            f.note(format!("{}: {} is not the named on-call", e.path, a.person));
+            continue;
+        }
+        f.cite(&e.path);
+        let current = e.record.attachments.iter().any(|x| x.sha256 == rb_hex);
+        let answers = &a.answers;
+        let modes = answers.failure_modes.iter().filter(|m| !m.trim().is_empty()).count();
+        let mut gaps = Vec::new();
+        if answers.kill_switch.trim().is_empty() {
+            gaps.push("how to kill the agent in 60 seconds");
+        }
+        if modes < 3 {
+            gaps.push("the top 3 failure modes");
+        }
+        if answers.logs.trim().is_empty() {
+            gaps.push("where the logs are");
+        }
+        if !current {
+            f.missing(format!(
+                "{} acknowledged a runbook other than the current {} (attach it with its sha256)",
+                a.person, card.runbook
+            ));
+        } else if !gaps.is_empty() || !a.passed {
+            f.violation(format!(
+                "{} did not pass the comprehension check{}",
+                a.person,
+                if gaps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (no answer on {})", gaps.join(", "))
+                }
+            ));
+        } else if same_person(&a.person, primary) {
+            primary_ok = true;
+            f.met(format!(
+                "{} read {} and passed the comprehension check on {}",
+                a.person, card.runbook, e.record.date
+            ));
+        } else {
+            f.met(format!("backup {} also passed on {}", a.person, e.record.date));
+        }
+    }
+    if !primary_ok && !f.violations.iter().any(|v| v.contains(primary.as_str())) {
+        f.missing(format!(
+            "no acknowledgment with the three comprehension answers from the on-call primary {primary}"
+        ));
+    }
+    note_invalid(&mut f, evidence, 7);
+    f
+}
+
+/// Item 8 — seed 001 "8. Communication plan": "Specific Slack posts, email digests, exec
+/// briefings — drafted and scheduled, not just 'we'll announce it.'"
+pub fn item8_communication(evidence: &[Evidence]) -> Findings {
+    let mut f = Findings::default();
+    let recs = valid_for(evidence, 8, None);
+    let mut ready = 0;
+    for e in &recs {
+        f.cite(&e.path);
+        match &e.record.communication {
+            Some(c) if c.drafted && c.scheduled_for.is_some() => {
+                ready += 1;
+                f.met(format!(
+                    "{} to {} drafted, scheduled {}",
+                    c.channel,
+                    c.audience,
+                    c.scheduled_for.map(|d| d.to_string()).unwrap_or_default()
+                ));
+            }
+            Some(c) => f.note(format!("{} to {} is not drafted and scheduled", c.channel, c.audience)),
+            None => {}
+        }
+    }
+    if ready == 0 {
+        f.missing("no communication drafted and scheduled");
+    }
+    note_invalid(&mut f, evidence, 8);
+    f
+}
+
+/// Item 9 — seed 001 "9. Rollback / kill plan tested": "Within the past 30 days, the rollback
+/// procedure has been executed end-to-end in a drill. Documented timing. Documented what
+/// happens to in-flight work." The window is the template's `drill_window_days` before the
+/// review date, inclusive.
+pub fn item9_rollback_drill(
+    card: &AgentCard,
+    template: &GateTemplate,
+    evidence: &[Evidence],
+    as_of: Date,
+) -> Findings {
+    let mut f = Findings::default();
+    if card.rollback.procedure.is_empty() || card.rollback.kill_switch.flag.trim().is_empty() {
+        f.violation("rollback plan has no procedure or kill-switch flag");
+    }
+    let window = i64::from(template.drill_window_days);
+    let earliest = as_of
+        .checked_sub(Span::new().days(window))
+        .unwrap_or(as_of);
+    let mut drills = valid_for(evidence, 9, Some(EvidenceKind::Drill));
+    drills.sort_by_key(|e| (e.record.date, e.path.clone()));
+    let in_window: Vec<&&Evidence> = drills.iter().filter(|e| e.record.date >= earliest).collect();
+    match in_window.last() {
+        None => match drills.last() {
+            Some(last) => f.missing(format!(
+                "last drill {} was {} days before the review; it must be within {window} days",
+                last.record.date,
+                (as_of - last.record.date).get_days()
+            )),
+            None => f.missing("no rollback / kill drill recorded"),
+        },
+        Some(e) => {
+            f.cite(&e.path);
+            let d = e.record.drill.as_ref();
+            match d {
+                Some(d) if d.result == DrillResult::Failed => f.violation(format!(
+                    "drill {} failed: {}",
+                    e.record.date, e.record.summary
+                )),
+                Some(d) => {
+                    if d.time_to_stop_seconds.is_none() {
+                        f.missing(format!("drill {} documents no timing", e.record.date));
+                    }
+                    match d.in_flight.as_deref().map(str::trim) {
+                        None | Some("") => f.missing(format!(
+                            "drill {} documents nothing about in-flight work",
+                            e.record.date
+                        )),
+                        Some(w) => {
+                            if let Some(t) = d.time_to_stop_seconds {
+                                f.met(format!(
+                                    "drill {} ({} days before review): stopped in {} s; in-flight: {w}",
+                                    e.record.date,
+                                    (as_of - e.record.date).get_days(),
+                                    fmt_value(t)
+                                ));
+                            }
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    note_invalid(&mut f, evidence, 9);
+    f
+}
+
+/// Item 10 — seed 001 "10. CoE Lead signs": builder and CoE lead sign this review's digest;
+/// "If CoE Lead is also the Builder … additionally seek peer review" — the named peer approver
+/// signs too. A sign-off over another digest, by someone not named in the card, or dated after
+/// the review does not count.
+pub fn item10_signoff(
+    card: &AgentCard,
+    evidence: &[Evidence],
+    review_digest: &str,
+    as_of: Date,
+) -> (Findings, Vec<SignoffRow>) {
+    let mut f = Findings::default();
+    let mut rows = Vec::new();
+    let mut needed = vec![
+        (SignoffRole::Builder, card.people.builder.name.clone()),
+        (SignoffRole::CoeLead, card.people.coe_lead.name.clone()),
+    ];
+    if card.coe_lead_is_builder() {
+        match &card.people.peer_approver {
+            Some(p) if !same_person(&p.name, &card.people.coe_lead.name) => {
+                needed.push((SignoffRole::PeerApprover, p.name.clone()));
+            }
+            _ => f.violation(
+                "the CoE lead is also the builder and the card names no other peer approver",
+            ),
+        }
+    }
+    for (role, name) in needed {
+        let mine: Vec<&Evidence> = evidence
+            .iter()
+            .filter(|e| {
+                e.record
+                    .signoff
+                    .as_ref()
+                    .is_some_and(|s| s.role == role && same_person(&s.name, &name))
+            })
+            .collect();
+        let good = mine.iter().find(|e| {
+            e.is_valid()
+                && e.record.date <= as_of
+                && e.record.signoff.as_ref().is_some_and(|s| s.digest == review_digest)
+        });
+        match good {
+            Some(e) => {
+                f.met(format!("{} {name} signed on {}", role.title(), e.record.date));
+                f.cite(&e.path);
+                rows.push(SignoffRow {
+                    role: role.title().to_owned(),
+                    name: name.clone(),
+                    date: Some(e.record.date),
+                    signed: true,
+                    note: None,
+                });
+            }
+            None => {
+                let why = mine
+                    .iter()
+                    .map(|e| {
+                        let s = e.record.signoff.as_ref();
+                        if !e.is_valid() {
+                            format!("{} is invalid", e.path)
+                        } else if e.record.date > as_of {
+                            format!("{} is dated after the review", e.path)
+                        } else {
+                            format!(
+                                "{} signed an older digest {}",
+                                e.path,
+                                short(s.map(|s| s.digest.as_str()).unwrap_or(""))
+                            )
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                let msg = if why.is_empty() {
+                    format!("no sign-off by {} {name} over {}", role.title(), short(review_digest))
+                } else {
+                    format!("{} {name}: {}", role.title(), why.join("; "))
+                };
+                f.missing(msg.clone());
+                rows.push(SignoffRow {
+                    role: role.title().to_owned(),
+                    name,
+                    date: None,
+                    signed: false,
+                    note: Some(msg),
+                });
+            }
+        }
+    }
+    for e in evidence.iter().filter(|e| e.record.kind == EvidenceKind::Signoff) {
+        if let Some(s) = &e.record.signoff
+            && !rows.iter().any(|r| same_person(&r.name, &s.name) && r.role == s.role.title())
+        {
+            f.note(format!(
+                "{}: {} signed as {}, a role the card gives to someone else",
+                e.path,
+                s.name,
+                s.role.title()
+            ));
+        }
+    }
+    (f, rows)
+}
+
+/// Formats a number for reasons: integers without decimals, others with up to 4 significant
+/// decimals.
+pub fn fmt_value(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        return format!("{x:.0}");
+    }
+    let s = format!("{x:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The first 12 hex digits of a `sha256:` digest, for messages.
+pub fn short(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+/// The due-date deadline for open items: target launch plus the template's allowance.
+pub fn open_item_deadline(target_launch: Date, days: u32) -> Date {
+    target_launch
+        .checked_add(i64::from(days).days())
+        .unwrap_or(target_launch)
+}

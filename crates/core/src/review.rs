@@ -1,0 +1,485 @@
+//! A review: everything the checklist decides, from inputs already loaded and measured.
+//!
+//! [`review`] is a pure function: the same [`ReviewInput`] gives the same [`Review`] (and the
+//! same digest). The shape of [`Review`] is the `--format json` output; fields are only ever
+//! added within one `schema_version`.
+
+use crate::card::{AgentCard, Lane, Tier};
+use crate::decision::{self, MatrixInput, OpenItemFacts, Outcome, Status};
+use crate::digest::InputDigest;
+use crate::economics::{self, EconomicsResult};
+use crate::evidence::{ApprovalSubject, Evidence, EvidenceKind, Validity};
+use crate::gates::{GateTemplate, Rule};
+use crate::items::{self, Findings};
+use crate::person::{check_named_person, same_person};
+use crate::readiness::{self, Readiness};
+use jiff::civil::Date;
+use jiff::ToSpan;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the JSON report shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One point of a per-bucket series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// Bucket label: `week 1`, `2026-05-13`, `2023-11-16T18:00Z`.
+    pub bucket: String,
+    /// The metric's value in that bucket.
+    pub value: f64,
+    /// Rows in the bucket.
+    pub rows: u64,
+}
+
+/// A criterion's measured value, as the telemetry engine computed it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measurement {
+    /// The value in the criterion's unit; `None` when nothing could be measured.
+    pub value: Option<f64>,
+    /// Rows the metric read (after the pilot window and its `where` filter).
+    pub rows: u64,
+    /// Per-week series (or the metric's own `per` buckets).
+    pub series: Vec<SeriesPoint>,
+    /// Why there is no value, or how it was measured.
+    pub note: Option<String>,
+}
+
+/// The success criteria digest locked at pilot start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CriteriaLock {
+    /// `sha256:<hex>` of the criteria.
+    pub digest: String,
+    /// When it was locked.
+    pub locked_at: Date,
+    /// Who locked it.
+    pub by: String,
+}
+
+/// Everything a review decides from.
+#[derive(Debug, Clone)]
+pub struct ReviewInput<'a> {
+    /// The agent card (validated).
+    pub card: &'a AgentCard,
+    /// The gate template (validated).
+    pub template: &'a GateTemplate,
+    /// Where the template came from: `builtin` or a path.
+    pub template_source: String,
+    /// Every evidence record found, valid or not.
+    pub evidence: &'a [Evidence],
+    /// Measured criteria, by criterion id.
+    pub measurements: &'a BTreeMap<String, Measurement>,
+    /// Rows read per telemetry file, for the report.
+    pub telemetry_rows: u64,
+    /// Telemetry file paths as the card names them.
+    pub telemetry_files: Vec<String>,
+    /// `sha256:` digest of the runbook, `None` when the file is missing.
+    pub runbook_sha256: Option<String>,
+    /// The criteria lock from the registry, if the pilot was started there.
+    pub criteria_lock: Option<CriteriaLock>,
+    /// Every input file with its digest.
+    pub inputs: Vec<InputDigest>,
+    /// The review date (the `--as-of` day, UTC).
+    pub as_of: Date,
+}
+
+/// The agent, as the report heads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentSummary {
+    /// `agent-<dept>-<slug>`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Lane.
+    pub lane: Lane,
+    /// Department.
+    pub department: String,
+}
+
+/// The pilot window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PilotSummary {
+    /// First day.
+    pub start: Date,
+    /// Last day.
+    pub end: Date,
+    /// Length in days, both ends included.
+    pub days: i64,
+    /// Telemetry rows inside the window.
+    pub telemetry_rows: u64,
+}
+
+/// A criterion beside its actual.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CriterionResult {
+    /// Criterion id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// How it is computed, e.g. `p95(latency_ms)`.
+    pub metric: String,
+    /// Comparator symbol.
+    pub comparator: String,
+    /// Threshold.
+    pub threshold: f64,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Baseline, when the card gives one.
+    pub baseline: Option<f64>,
+    /// Measured value.
+    pub actual: Option<f64>,
+    /// Rows read.
+    pub rows: u64,
+    /// Whether the actual meets the threshold (`None` when not measured).
+    pub met: Option<bool>,
+    /// Per-bucket series.
+    pub series: Vec<SeriesPoint>,
+    /// The metric record it came from, for evidence-sourced criteria.
+    pub evidence: Option<String>,
+}
+
+/// One checklist item's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemResult {
+    /// 1–10.
+    pub number: u8,
+    /// Title.
+    pub title: String,
+    /// ✅ / ⚠️ / ❌.
+    pub status: Status,
+    /// Why: what holds for ✅, what fails or is missing otherwise.
+    pub reasons: Vec<String>,
+    /// Remarks that did not decide the status (records not counted, unlocked criteria…).
+    pub notes: Vec<String>,
+    /// Paths of the evidence that decided it.
+    pub evidence: Vec<String>,
+}
+
+/// An open item, from an `open-item` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenItem {
+    /// Checklist item it belongs to.
+    pub item: u8,
+    /// What is missing.
+    pub what: String,
+    /// Owner as written.
+    pub owner: Option<String>,
+    /// Due date.
+    pub due: Option<Date>,
+    /// The record.
+    pub source: String,
+    /// Why it does not count (no owner, several owners, no due date); empty when it counts.
+    pub problems: Vec<String>,
+}
+
+/// One row of the sign-off table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignoffRow {
+    /// Role title.
+    pub role: String,
+    /// Name from the card.
+    pub name: String,
+    /// Date signed.
+    pub date: Option<Date>,
+    /// Whether a valid sign-off over this digest exists.
+    pub signed: bool,
+    /// Why not.
+    pub note: Option<String>,
+}
+
+/// The decision with its dates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionOut {
+    /// Cleared / Conditional / Blocked.
+    pub outcome: Outcome,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// Target launch date from the card.
+    pub target_launch: Date,
+    /// Post-launch review date: target launch + the template's days (30).
+    pub post_launch_review: Date,
+    /// Last day open items may close: target launch + 14 days.
+    pub open_items_due_by: Date,
+}
+
+/// An evidence record as the report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvidenceSummary {
+    /// Path.
+    pub path: String,
+    /// Kind.
+    pub kind: EvidenceKind,
+    /// Date.
+    pub date: Date,
+    /// Items supported.
+    pub items: Vec<u8>,
+    /// Recorded by.
+    pub recorded_by: String,
+    /// Summary.
+    pub summary: String,
+    /// Valid or why not.
+    pub validity: Validity,
+}
+
+/// The template used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateSummary {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: u32,
+    /// `builtin` or the file.
+    pub source: String,
+    /// Who relaxed the ⚠️ block on items 4/9, if anyone.
+    pub relaxed_by: Option<String>,
+}
+
+/// A whole review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Review {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The agent.
+    pub agent: AgentSummary,
+    /// Review date.
+    pub review_date: Date,
+    /// Pilot window.
+    pub pilot: PilotSummary,
+    /// The review digest every sign-off must name.
+    pub digest: String,
+    /// Digest of the success criteria.
+    pub criteria_digest: String,
+    /// Template used.
+    pub template: TemplateSummary,
+    /// Success criteria with actuals.
+    pub criteria: Vec<CriterionResult>,
+    /// Items 1–10.
+    pub items: Vec<ItemResult>,
+    /// Sign-off table.
+    pub signoffs: Vec<SignoffRow>,
+    /// The decision.
+    pub decision: DecisionOut,
+    /// Open items.
+    pub open_items: Vec<OpenItem>,
+    /// Readiness assessment.
+    pub readiness: Readiness,
+    /// Economics, when the card gives inputs.
+    pub economics: Option<EconomicsResult>,
+    /// Evidence records.
+    pub evidence: Vec<EvidenceSummary>,
+    /// Inputs with digests.
+    pub inputs: Vec<InputDigest>,
+}
+
+impl Review {
+    /// The item numbered `n`.
+    pub fn item(&self, n: u8) -> Option<&ItemResult> {
+        self.items.iter().find(|i| i.number == n)
+    }
+}
+
+/// Reads the open-item records, checking each has one named owner and a due date.
+pub fn open_items(evidence: &[Evidence]) -> Vec<OpenItem> {
+    let mut out = Vec::new();
+    for e in evidence.iter().filter(|e| e.is_valid()) {
+        let Some(o) = &e.record.open_item else { continue };
+        let mut problems = Vec::new();
+        match o.owner.as_deref() {
+            None => problems.push("no owner".to_owned()),
+            Some(w) => {
+                if let Err(why) = check_named_person(w) {
+                    problems.push(format!("owner \"{w}\" {why}"));
+                }
+            }
+        }
+        if o.due.is_none() {
+            problems.push("no due date".into());
+        }
+        for &item in &e.record.items {
+            out.push(OpenItem {
+                item,
+                what: o.what.clone(),
+                owner: o.owner.clone(),
+                due: o.due,
+                source: e.path.clone(),
+                problems: problems.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.item, &a.source).cmp(&(b.item, &b.source)));
+    out
+}
+
+/// Runs the review.
+pub fn review(input: &ReviewInput<'_>) -> Review {
+    let card = input.card;
+    let t = input.template;
+    let as_of = input.as_of;
+    let dated: Vec<Evidence> = input
+        .evidence
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if e.is_valid() && e.record.date > as_of {
+                e.validity = Validity::Invalid(format!(
+                    "dated {}, after the review date {as_of}",
+                    e.record.date
+                ));
+            }
+            e
+        })
+        .collect();
+    let ev: &[Evidence] = &dated;
+    let digest = crate::digest::review_digest(&input.inputs);
+    let criteria_digest = crate::digest::criteria_digest(&card.success_criteria);
+    let opens = open_items(ev);
+    let mut criteria = Vec::new();
+    let mut results = Vec::new();
+    let mut signoffs = Vec::new();
+    for it in &t.items {
+        let mine: Vec<OpenItem> = opens.iter().filter(|o| o.item == it.number).cloned().collect();
+        let findings: Findings = match it.rule {
+            Rule::SuccessCriteria => {
+                let (f, c) = items::item1_success_criteria(
+                    card,
+                    ev,
+                    input.measurements,
+                    &input.telemetry_files,
+                    input.criteria_lock.as_ref(),
+                    &criteria_digest,
+                );
+                criteria = c;
+                f
+            }
+            Rule::Dashboards => items::item2_dashboards(card, ev),
+            Rule::OnCall => items::item3_on_call(card, ev),
+            Rule::Guardrails => items::item4_guardrails(card, ev),
+            Rule::IdentityRotation => items::item5_identity_rotation(card, ev),
+            Rule::AuditRetention => items::item6_audit_retention(card, t, ev),
+            Rule::Runbook => items::item7_runbook(card, ev, input.runbook_sha256.as_deref()),
+            Rule::Communication => items::item8_communication(ev),
+            Rule::RollbackDrill => items::item9_rollback_drill(card, t, ev, input.as_of),
+            Rule::Signoff => {
+                let (f, rows) = items::item10_signoff(card, ev, &digest, input.as_of);
+                signoffs = rows;
+                f
+            }
+        };
+        results.push(findings.finish(it.number, &it.title, &mine, it.rule != Rule::Signoff));
+    }
+    let mut statuses = [Status::Fail; 9];
+    for r in &results {
+        if (1..=9).contains(&r.number) {
+            statuses[usize::from(r.number) - 1] = r.status;
+        }
+    }
+    let facts: Vec<OpenItemFacts> = opens
+        .iter()
+        .filter(|o| o.item <= 9 && statuses[usize::from(o.item) - 1] == Status::Open)
+        .map(|o| OpenItemFacts {
+            item: o.item,
+            owner: if o.problems.iter().any(|p| p.contains("owner")) {
+                None
+            } else {
+                o.owner.clone()
+            },
+            due: o.due,
+        })
+        .collect();
+    let accepted = sponsor_accepted(card, ev, input.as_of);
+    let signed_off = results.iter().any(|r| r.number == 10 && r.status == Status::Pass);
+    let verdict = decision::decide(&MatrixInput {
+        statuses,
+        open_items: &facts,
+        sponsor_accepted: &accepted,
+        target_launch: card.launch.target_date,
+        signed_off,
+        policy: &t.decision,
+    });
+    let target = card.launch.target_date;
+    let decision = DecisionOut {
+        outcome: verdict.outcome,
+        reasons: verdict.reasons,
+        target_launch: target,
+        post_launch_review: target
+            .checked_add(i64::from(t.post_launch_review_days).days())
+            .unwrap_or(target),
+        open_items_due_by: items::open_item_deadline(target, t.decision.open_item_due_days_after_launch),
+    };
+    let readiness = readiness::assess(t, &results, ev, &opens);
+    let economics = card
+        .economics
+        .as_ref()
+        .map(|e| economics::compute(e, &criteria));
+    let mut evidence: Vec<EvidenceSummary> = input
+        .evidence
+        .iter()
+        .map(|e| EvidenceSummary {
+            path: e.path.clone(),
+            kind: e.record.kind,
+            date: e.record.date,
+            items: e.record.items.clone(),
+            recorded_by: e.record.recorded_by.clone(),
+            summary: e.record.summary.clone(),
+            validity: e.validity.clone(),
+        })
+        .collect();
+    evidence.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut inputs = input.inputs.clone();
+    inputs.sort();
+    inputs.dedup();
+    Review {
+        schema_version: SCHEMA_VERSION,
+        agent: AgentSummary {
+            id: card.id.clone(),
+            name: card.name.clone(),
+            version: card.version.clone(),
+            tier: card.tier,
+            lane: card.lane,
+            department: card.department.clone(),
+        },
+        review_date: input.as_of,
+        pilot: PilotSummary {
+            start: card.pilot.start,
+            end: card.pilot.end,
+            days: i64::from((card.pilot.end - card.pilot.start).get_days()) + 1,
+            telemetry_rows: input.telemetry_rows,
+        },
+        digest,
+        criteria_digest,
+        template: TemplateSummary {
+            name: t.name.clone(),
+            version: t.version,
+            source: input.template_source.clone(),
+            relaxed_by: t.decision.relaxed_by.clone(),
+        },
+        criteria,
+        items: results,
+        signoffs,
+        decision,
+        open_items: opens,
+        readiness,
+        economics,
+        evidence,
+        inputs,
+    }
+}
+
+/// Items the sponsor's risk acceptance covers: valid `approval` records with subject
+/// `risk_acceptance`, by the card's sponsor, dated on or before the review.
+fn sponsor_accepted(card: &AgentCard, evidence: &[Evidence], as_of: Date) -> BTreeSet<u8> {
+    evidence
+        .iter()
+        .filter(|e| e.is_valid() && e.record.date <= as_of)
+        .filter_map(|e| e.record.approval.as_ref())
+        .filter(|a| {
+            a.subject == ApprovalSubject::RiskAcceptance
+                && same_person(&a.by, &card.people.sponsor.name)
+        })
+        .flat_map(|a| a.items.iter().copied())
+        .collect()
+}
