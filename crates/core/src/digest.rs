@@ -134,3 +134,32 @@ mod tests {
         assert_ne!(d1, review_digest(&[a, b2]));
     }
 }
+
+/// Normalises a relative path as cards and records write it: `/` separators, `.` dropped,
+/// `a/../b` folded to `b` (leading `..` kept). Used for every path in digests and reports so
+/// the review digest does not depend on how a path was spelled.
+pub fn normalise_path(rel: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in rel.split(['/', '\\']) {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::normalise_path;
+
+    #[test]
+    fn folds_dots() {
+        assert_eq!(normalise_path("./evidence/../runbook.md"), "runbook.md");
+        assert_eq!(normalise_path("../../x/./y.csv"), "../../x/y.csv");
+        assert_eq!(normalise_path("evidence\\a.yaml"), "evidence/a.yaml");
+    }
+}
