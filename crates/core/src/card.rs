@@ -364,7 +364,8 @@ pub struct Economics {
     pub baseline_minutes_per_unit: f64,
     /// Fully loaded cost of a person's minute, in USD.
     pub cost_per_minute_usd: f64,
-    /// Fraction (0–1) of baseline minutes saved, taken from a criterion's measured actual.
+    /// Criterion whose measured improvement over its baseline is the fraction of baseline
+    /// minutes saved (see `stagegate_core::economics`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub improvement_criterion: Option<String>,
     /// Fraction (0–1) of baseline minutes saved, as declared (used when no criterion is named).

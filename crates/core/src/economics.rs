@@ -5,8 +5,10 @@
 //! - net (USD/year) = annual value − annual run cost
 //! - payback (months) = one-off costs ÷ (net ÷ 12); none when net ≤ 0
 //!
-//! The improvement is the measured actual of the criterion `improvement_criterion` names, or
-//! the declared `improvement` — the report says which.
+//! The improvement is measured from the criterion `improvement_criterion` names — its relative
+//! change against its baseline, `(baseline − actual) ÷ baseline` when lower is better (`<`, `<=`)
+//! or `(actual − baseline) ÷ baseline` when higher is better (`>`, `>=`), or its actual itself
+//! when it has no baseline — or it is the declared `improvement`. The report says which.
 
 use crate::card::Economics;
 use crate::review::CriterionResult;
@@ -59,10 +61,22 @@ pub fn payback_months(one_off: f64, net_annual: f64) -> Option<f64> {
     (net_annual > 0.0).then(|| one_off / (net_annual / 12.0))
 }
 
+/// The improvement a criterion shows (rule in the module docs); `None` when unmeasured or
+/// the baseline is zero.
+pub fn measured_improvement(c: &CriterionResult) -> Option<f64> {
+    let actual = c.actual?;
+    match c.baseline {
+        None => Some(actual),
+        Some(b) if b == 0.0 => None,
+        Some(b) if c.comparator.starts_with('<') => Some((b - actual) / b),
+        Some(b) => Some((actual - b) / b),
+    }
+}
+
 /// Computes the economics from the card's inputs and the measured criteria.
 pub fn compute(e: &Economics, criteria: &[CriterionResult]) -> EconomicsResult {
     let (improvement, source) = match &e.improvement_criterion {
-        Some(id) => match criteria.iter().find(|c| &c.id == id).and_then(|c| c.actual) {
+        Some(id) => match criteria.iter().find(|c| &c.id == id).and_then(measured_improvement) {
             Some(v) => (
                 Some(v),
                 ImprovementSource::Measured {
@@ -150,6 +164,18 @@ mod tests {
         let r = compute(&e, std::slice::from_ref(&c));
         // 4000 × 12 × 6 × 1.25 × 0.25 = 90,000.
         assert_eq!(r.annual_value_usd, Some(90_000.0));
+        // With a baseline, lower-is-better: handle time 6.0 → 4.5 minutes is a 25% improvement.
+        let mut handle = c.clone();
+        handle.comparator = "<=".into();
+        handle.baseline = Some(6.0);
+        handle.actual = Some(4.5);
+        assert_eq!(measured_improvement(&handle), Some(0.25));
+        handle.comparator = ">=".into();
+        handle.baseline = Some(0.5);
+        handle.actual = Some(0.6);
+        assert!((measured_improvement(&handle).unwrap() - 0.2).abs() < 1e-12);
+        handle.baseline = Some(0.0);
+        assert_eq!(measured_improvement(&handle), None);
         let mut unmeasured = c;
         unmeasured.actual = None;
         let r = compute(&e, &[unmeasured]);

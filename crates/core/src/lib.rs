@@ -24,5 +24,6 @@ pub mod person;
 pub mod plan;
 pub mod readiness;
 pub mod review;
+pub mod stage;
 
 pub use jiff;

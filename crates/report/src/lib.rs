@@ -1,1 +1,397 @@
-//! wip
+//! Renders a [`Review`]: a terminal summary, Markdown in Template 07's layout, JSON, and the
+//! scaling plan as YAML. Renderers are pure: a review in, a string out.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use stagegate_core::decision::{Outcome, Status};
+use stagegate_core::items::{fmt_value, short};
+use stagegate_core::plan::PlanDocument;
+use stagegate_core::readiness::Rag;
+use stagegate_core::review::{CriterionResult, Review};
+use std::fmt::Write as _;
+
+/// Output errors (serialisation only; rendering text cannot fail).
+#[derive(Debug)]
+pub struct RenderError(pub String);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+fn value_with_unit(v: f64, unit: Option<&str>) -> String {
+    match unit {
+        Some("ratio") => format!("{}%", fmt_value(v * 100.0)),
+        Some(u) => format!("{} {u}", fmt_value(v)),
+        None => fmt_value(v),
+    }
+}
+
+fn target(c: &CriterionResult) -> String {
+    format!("{} {}", c.comparator, value_with_unit(c.threshold, c.unit.as_deref()))
+}
+
+fn actual(c: &CriterionResult) -> String {
+    c.actual
+        .map(|a| value_with_unit(a, c.unit.as_deref()))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn met_word(c: &CriterionResult) -> &'static str {
+    match c.met {
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "no data",
+    }
+}
+
+fn decision_line(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Cleared => "✅ Cleared for production launch",
+        Outcome::Conditional => "⚠️ Conditional launch with open items",
+        Outcome::Blocked => "❌ Blocked — return to pilot",
+    }
+}
+
+fn status_color(s: Status) -> Color {
+    match s {
+        Status::Pass => Color::Green,
+        Status::Open => Color::Yellow,
+        Status::Fail => Color::Red,
+    }
+}
+
+/// The terminal summary: header, criteria table, checklist table, decision. `color` adds ANSI
+/// colours (the binary sets it only on a TTY); `width` wraps tables to that many columns
+/// (`None`: the terminal's own width on a TTY, no wrapping elsewhere).
+pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {} v{} (tier {}, lane {})",
+        r.agent.name,
+        r.agent.id,
+        r.agent.version,
+        r.agent.tier.as_str(),
+        r.agent.lane.as_str()
+    );
+    let _ = writeln!(
+        out,
+        "Pilot {} to {} ({} days, {} telemetry rows) · review {} · digest {}",
+        r.pilot.start,
+        r.pilot.end,
+        r.pilot.days,
+        r.pilot.telemetry_rows,
+        r.review_date,
+        short(&r.digest)
+    );
+    let mk = || {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = width {
+            t.set_width(w);
+        }
+        if !color {
+            t.force_no_tty();
+        } else {
+            t.enforce_styling();
+        }
+        t
+    };
+    let mut crit = mk();
+    crit.set_header(vec!["Criterion", "Metric", "Target", "Actual", "Rows", "Result"]);
+    for c in &r.criteria {
+        let res = Cell::new(met_word(c));
+        let res = if color {
+            res.fg(match c.met {
+                Some(true) => Color::Green,
+                Some(false) => Color::Red,
+                None => Color::Yellow,
+            })
+        } else {
+            res
+        };
+        crit.add_row(vec![
+            Cell::new(&c.id),
+            Cell::new(&c.metric),
+            Cell::new(target(c)),
+            Cell::new(actual(c)),
+            Cell::new(c.rows),
+            res,
+        ]);
+    }
+    let _ = writeln!(out, "\nSuccess criteria\n{crit}");
+    let mut items = mk();
+    items.set_header(vec!["#", "Item", "Status", "Why / evidence"]);
+    for it in &r.items {
+        let st = Cell::new(format!("{} {}", it.status.symbol(), it.status.word()));
+        let st = if color { st.fg(status_color(it.status)) } else { st };
+        let mut why = it.reasons.join("\n");
+        if !it.evidence.is_empty() {
+            let _ = write!(why, "\n[{}]", it.evidence.join(", "));
+        }
+        for n in &it.notes {
+            let _ = write!(why, "\nnote: {n}");
+        }
+        items.add_row(vec![Cell::new(it.number), Cell::new(&it.title), st, Cell::new(why)]);
+    }
+    let _ = writeln!(out, "\nPilot-to-Prod checklist\n{items}");
+    if !r.open_items.is_empty() {
+        let mut t = mk();
+        t.set_header(vec!["Item #", "What's missing", "Owner", "Due", "Counts?"]);
+        for o in &r.open_items {
+            t.add_row(vec![
+                o.item.to_string(),
+                o.what.clone(),
+                o.owner.clone().unwrap_or_else(|| "—".into()),
+                o.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
+                if o.problems.is_empty() {
+                    "yes".to_owned()
+                } else {
+                    format!("no: {}", o.problems.join("; "))
+                },
+            ]);
+        }
+        let _ = writeln!(out, "\nOpen items\n{t}");
+    }
+    let dims = r
+        .readiness
+        .dimensions
+        .iter()
+        .map(|d| format!("{} {}", d.dimension.as_str(), d.status.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(out, "\nReadiness: {} ({dims})", r.readiness.overall.as_str());
+    if let Some(e) = &r.economics {
+        let _ = writeln!(out, "Economics: {}", economics_line(e));
+    }
+    let word = r.decision.outcome.as_str().to_uppercase();
+    let word = if color {
+        let code = match r.decision.outcome {
+            Outcome::Cleared => "32",
+            Outcome::Conditional => "33",
+            Outcome::Blocked => "31",
+        };
+        format!("\x1b[1;{code}m{word}\x1b[0m")
+    } else {
+        word
+    };
+    let _ = writeln!(out, "\nDecision: {word}");
+    for reason in &r.decision.reasons {
+        let _ = writeln!(out, "  - {reason}");
+    }
+    let _ = writeln!(
+        out,
+        "Target launch {} · 30-day post-launch review {} · open items due by {}",
+        r.decision.target_launch, r.decision.post_launch_review, r.decision.open_items_due_by
+    );
+    out
+}
+
+fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
+    let usd = |x: f64| format!("${}", group_thousands(x));
+    match (e.annual_value_usd, e.net_annual_usd) {
+        (Some(v), Some(n)) => format!(
+            "annual value {} − run cost {} = net {} per year; payback {}",
+            usd(v),
+            usd(e.annual_run_cost_usd),
+            usd(n),
+            e.payback_months
+                .map(|m| format!("{} months", fmt_value((m * 10.0).round() / 10.0)))
+                .unwrap_or_else(|| "never (net ≤ 0)".into())
+        ),
+        _ => "improvement not measured; value not computed".into(),
+    }
+}
+
+fn group_thousands(x: f64) -> String {
+    let neg = x < 0.0;
+    let s = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if neg {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Markdown in Template 07's layout (seed 001 "Blank template"): header, items with status
+/// and evidence, sign-off table, decision with target launch and 30-day post-launch review,
+/// open items; then the criteria, readiness and economics behind them.
+pub fn markdown(r: &Review) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Pilot-to-Prod Checklist — {}\n", r.agent.name);
+    let _ = writeln!(o, "**Agent ID:** {}  ", r.agent.id);
+    let _ = writeln!(o, "**Agent version:** {}  ", r.agent.version);
+    let _ = writeln!(o, "**Tier:** {}  ", title_case(r.agent.tier.as_str()));
+    let _ = writeln!(o, "**Pilot ran:** {} to {}  ", r.pilot.start, r.pilot.end);
+    let _ = writeln!(o, "**Review date:** {}  ", r.review_date);
+    let _ = writeln!(o, "**Review digest:** `{}`  ", r.digest);
+    let _ = writeln!(
+        o,
+        "**Gate template:** {} v{} ({})\n",
+        r.template.name, r.template.version, r.template.source
+    );
+    let _ = writeln!(o, "| # | Item | Status | Evidence |\n|---|---|---|---|");
+    for it in &r.items {
+        let mut ev = it.reasons.join("; ");
+        if !it.evidence.is_empty() {
+            let _ = write!(
+                ev,
+                " — {}",
+                it.evidence
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            it.number,
+            md_cell(&it.title),
+            it.status.symbol(),
+            md_cell(&ev)
+        );
+    }
+    let _ = writeln!(o, "\n## Pilot success criteria\n");
+    let _ = writeln!(o, "| Criterion | Metric | Target | Actual | Rows | Result |\n|---|---|---|---|---|---|");
+    for c in &r.criteria {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_cell(&c.description),
+            md_cell(&c.metric),
+            md_cell(&target(c)),
+            md_cell(&actual(c)),
+            c.rows,
+            met_word(c)
+        );
+    }
+    let _ = writeln!(o, "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|");
+    for s in &r.signoffs {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            s.role,
+            md_cell(&s.name),
+            s.date.map(|d| d.to_string()).unwrap_or_default(),
+            if s.signed {
+                format!("(signed over `{}`)", short(&r.digest))
+            } else {
+                "(not signed)".to_owned()
+            }
+        );
+    }
+    let _ = writeln!(o, "\n## Decision\n\n{}\n", decision_line(r.decision.outcome));
+    for reason in &r.decision.reasons {
+        let _ = writeln!(o, "- {}", md_cell(reason));
+    }
+    let _ = writeln!(o, "\nTarget launch date: {}  ", r.decision.target_launch);
+    let _ = writeln!(o, "30-day post-launch review: {}", r.decision.post_launch_review);
+    let _ = writeln!(o, "\n## Open items\n");
+    if r.open_items.is_empty() {
+        let _ = writeln!(o, "None.");
+    } else {
+        let _ = writeln!(o, "| Item # | What's missing | Owner | Due date |\n|---|---|---|---|");
+        for x in &r.open_items {
+            let mut what = x.what.clone();
+            if !x.problems.is_empty() {
+                let _ = write!(what, " (does not count: {})", x.problems.join("; "));
+            }
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                x.item,
+                md_cell(&what),
+                md_cell(x.owner.as_deref().unwrap_or("—")),
+                x.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Readiness assessment: {}\n", r.readiness.overall.as_str());
+    let _ = writeln!(o, "| Dimension | Status | Needs work / fail |\n|---|---|---|");
+    for d in &r.readiness.dimensions {
+        let open: Vec<&str> = d
+            .items
+            .iter()
+            .filter(|i| i.status != stagegate_core::readiness::ItemState::Pass)
+            .map(|i| i.item.as_str())
+            .collect();
+        let badge = match d.status {
+            Rag::Green => "🟢 Green",
+            Rag::Amber => "🟠 Amber",
+            Rag::Red => "🔴 Red",
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {badge} | {} |",
+            d.dimension.as_str(),
+            if open.is_empty() { "—".to_owned() } else { md_cell(&open.join("; ")) }
+        );
+    }
+    if let Some(e) = &r.economics {
+        let _ = writeln!(o, "\n## Economics\n\n{}", economics_line(e));
+    }
+    o
+}
+
+/// The review as pretty JSON (`schema_version` first), newline-terminated.
+///
+/// # Errors
+/// [`RenderError`] if serialisation fails.
+pub fn json(r: &Review) -> Result<String, RenderError> {
+    serde_json::to_string_pretty(r)
+        .map(|s| s + "\n")
+        .map_err(|e| RenderError(e.to_string()))
+}
+
+/// The scaling plan as YAML in seed 000's format.
+///
+/// # Errors
+/// [`RenderError`] if serialisation fails.
+pub fn plan_yaml(p: &PlanDocument) -> Result<String, RenderError> {
+    serde_saphyr::to_string(p).map_err(|e| RenderError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands() {
+        assert_eq!(group_thousands(1_234_567.4), "1,234,567");
+        assert_eq!(group_thousands(-6000.0), "-6,000");
+        assert_eq!(group_thousands(999.0), "999");
+    }
+
+    #[test]
+    fn markdown_cells_escape_pipes() {
+        assert_eq!(md_cell("a|b\nc"), "a\\|b<br>c");
+    }
+}

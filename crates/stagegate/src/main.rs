@@ -1,1 +1,219 @@
-fn main(){}
+//! The `stagegate` command line. Thin: parses arguments, calls the library crates, maps
+//! outcomes to exit codes (see [`exit`]).
+
+#![forbid(unsafe_code)]
+
+mod exit;
+mod run;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Decide whether an AI agent's pilot may go to production, from its agent card, its
+/// evidence and its pilot telemetry (the 10-item Pilot-to-Prod checklist).
+#[derive(Debug, Parser)]
+#[command(name = "stagegate", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 Cleared (or success), 10 Conditional, 20 Blocked, \
+1 refused by a registry rule, 2 usage error, 65 invalid input, 66 input missing or unreadable, \
+74 registry unreadable or unwritable.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by commands that read the registry.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArg {
+    /// The registry database (SQLite). Default: $STAGEGATE_REGISTRY, else
+    /// `.stagegate/registry.db` in the current directory.
+    #[arg(long, env = "STAGEGATE_REGISTRY", default_value = ".stagegate/registry.db")]
+    pub registry: PathBuf,
+}
+
+/// Options shared by commands that review an agent folder.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The agent's folder (holds agent.yaml and evidence/).
+    pub agent: PathBuf,
+    /// Review date: YYYY-MM-DD or an RFC 3339 timestamp (its UTC day). Default: today (UTC).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Organisation folder whose gates.yaml overrides the built-in template (an agent's own
+    /// gates.yaml wins over it).
+    #[arg(long)]
+    pub org: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+/// Output format of a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for a terminal (colour on a TTY only).
+    Table,
+    /// Markdown in Template 07's layout.
+    Markdown,
+    /// JSON with `schema_version`, for CI.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Review an agent's pilot: checklist, decision, readiness. Records the review in the
+    /// registry and exits 0 Cleared, 10 Conditional, 20 Blocked.
+    Review {
+        #[command(flatten)]
+        args: ReviewArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Who runs the review, recorded in the registry. Default: $USER.
+        #[arg(long)]
+        by: Option<String>,
+        /// Do not record the review in the registry.
+        #[arg(long)]
+        no_record: bool,
+    },
+    /// Write the scaling plan (seed 000 `scaling_plan` YAML, plus economics) from a review.
+    Plan {
+        #[command(flatten)]
+        args: ReviewArgs,
+        /// Write the plan to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Pilot lifecycle.
+    Pilot {
+        #[command(subcommand)]
+        command: PilotCommand,
+    },
+    /// Record a sign-off over the agent's current review digest (writes
+    /// evidence/signoff-<role>.yaml).
+    Signoff {
+        #[command(flatten)]
+        args: ReviewArgs,
+        /// The role signed in.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Who signs; must be the person the card names for that role.
+        #[arg(long)]
+        name: String,
+    },
+    /// Move an agent from Pilot to Production on the strength of its latest review (Cleared or
+    /// Conditional, with valid sign-offs).
+    Promote {
+        /// Agent id (agent-<dept>-<slug>).
+        agent: String,
+        /// Effective date. Default: today (UTC).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Who promotes. Default: $USER.
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Show an agent's review and stage history (verifies the registry's hash chain first).
+    History {
+        /// Agent id; all agents when omitted.
+        agent: Option<String>,
+        /// Output format (table or json).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Print the JSON Schema of an input file, generated from the Rust types.
+    Schema {
+        /// Which file.
+        #[arg(value_enum, default_value = "card")]
+        what: SchemaKind,
+    },
+    /// Print the built-in gate template (copy it to gates.yaml to override).
+    Gates,
+}
+
+#[derive(Debug, Subcommand)]
+enum PilotCommand {
+    /// Start the pilot: register the agent, lock its success criteria digest, stage = Pilot.
+    Start {
+        #[command(flatten)]
+        args: ReviewArgs,
+        /// Who locks the criteria. Default: the card's CoE lead.
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// A sign-off role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Agent builder.
+    Builder,
+    /// AI CoE lead.
+    CoeLead,
+    /// Peer approver.
+    PeerApprover,
+}
+
+/// Which schema to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// agent.yaml.
+    Card,
+    /// An evidence record.
+    Evidence,
+    /// gates.yaml.
+    Gates,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stagegate: cannot start the runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Review {
+                args,
+                format,
+                out,
+                by,
+                no_record,
+            } => run::review(&args, format, out.as_deref(), by, no_record).await,
+            Command::Plan { args, out } => run::plan(&args, out.as_deref()).await,
+            Command::Pilot {
+                command: PilotCommand::Start { args, by },
+            } => run::pilot_start(&args, by).await,
+            Command::Signoff { args, role, name } => run::signoff(&args, role, &name).await,
+            Command::Promote {
+                agent,
+                as_of,
+                by,
+                registry,
+            } => run::promote(&agent, as_of.as_deref(), by, &registry.registry).await,
+            Command::History {
+                agent,
+                format,
+                registry,
+            } => run::history(agent.as_deref(), format, &registry.registry).await,
+            Command::Schema { what } => run::schema(what),
+            Command::Gates => run::gates(),
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("stagegate: {e}");
+            ExitCode::from(e.code())
+        }
+    }
+}
