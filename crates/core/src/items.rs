@@ -106,11 +106,19 @@ impl Findings {
     }
 }
 
+/// Valid records supporting `item`, of `kind` — or, with `None`, of any kind that *shows*
+/// something: open items, approvals and sign-offs are about the item, not proof of it.
 fn valid_for<'a>(evidence: &'a [Evidence], item: u8, kind: Option<EvidenceKind>) -> Vec<&'a Evidence> {
     evidence
         .iter()
         .filter(|e| e.is_valid() && e.supports(item))
-        .filter(|e| kind.is_none_or(|k| e.record.kind == k))
+        .filter(|e| match kind {
+            Some(k) => e.record.kind == k,
+            None => !matches!(
+                e.record.kind,
+                EvidenceKind::OpenItem | EvidenceKind::Approval | EvidenceKind::Signoff
+            ),
+        })
         .collect()
 }
 
