@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Risk tier. Sets minimums such as audit-log retention (see [`crate::gates::GateTemplate`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Low risk.
@@ -312,7 +314,11 @@ pub struct AuditLog {
 impl AuditLog {
     /// The effective retention in days: the longest store (0 when none).
     pub fn effective_days(&self) -> u32 {
-        self.stores.iter().map(|s| s.retention_days).max().unwrap_or(0)
+        self.stores
+            .iter()
+            .map(|s| s.retention_days)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -601,7 +607,10 @@ impl AgentCard {
                 ));
             }
             if !c.threshold.is_finite() {
-                return Err(err(&format!("{here}.threshold"), "must be a finite number".into()));
+                return Err(err(
+                    &format!("{here}.threshold"),
+                    "must be a finite number".into(),
+                ));
             }
             match (c.source, &c.metric) {
                 (CriterionSource::Telemetry, None) => {
@@ -669,7 +678,10 @@ impl AgentCard {
                     if !t.columns.contains_key(&term.field) {
                         return Err(err(
                             &format!("telemetry.derived.{name}"),
-                            format!("reads `{}`, which telemetry.columns does not map", term.field),
+                            format!(
+                                "reads `{}`, which telemetry.columns does not map",
+                                term.field
+                            ),
                         ));
                     }
                 }

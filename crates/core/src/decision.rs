@@ -134,9 +134,9 @@ pub fn decide(input: &MatrixInput<'_>) -> Verdict {
     }
     let deadline = input
         .target_launch
-        .checked_add(jiff::Span::new().days(i64::from(
-            input.policy.open_item_due_days_after_launch,
-        )))
+        .checked_add(
+            jiff::Span::new().days(i64::from(input.policy.open_item_due_days_after_launch)),
+        )
         .unwrap_or(input.target_launch);
     for n in &open {
         let items: Vec<&OpenItemFacts> = input.open_items.iter().filter(|o| o.item == *n).collect();
@@ -204,10 +204,7 @@ fn numbered(statuses: &[Status; 9], want: Status) -> Vec<u8> {
 }
 
 fn list(ns: &[u8]) -> String {
-    ns.iter()
-        .map(u8::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    ns.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -253,25 +250,204 @@ mod tests {
         let ok_due = jiff::civil::date(2026, 6, 27); // launch + 14: the last allowed day
         let late = jiff::civil::date(2026, 6, 28);
         let rows = vec![
-            Row { name: "all pass, signed", statuses: [P; 9], open: vec![], accepted: &[], signed: true, relax: false, want: Outcome::Cleared, reason_has: "all of items 1–9" },
-            Row { name: "all pass, unsigned", statuses: [P; 9], open: vec![], accepted: &[], signed: false, relax: false, want: Outcome::Blocked, reason_has: "item 10 is not signed" },
-            Row { name: "one open, owned, accepted", statuses: [P, P, P, P, P, P, P, O, P], open: vec![owned(8, ok_due)], accepted: &[8], signed: true, relax: false, want: Outcome::Conditional, reason_has: "item(s) 8" },
-            Row { name: "two open, owned, accepted", statuses: [P, O, P, P, P, P, O, P, P], open: vec![owned(2, ok_due), owned(7, ok_due)], accepted: &[2, 7], signed: true, relax: false, want: Outcome::Conditional, reason_has: "2, 7" },
-            Row { name: "two open but unsigned", statuses: [P, O, P, P, P, P, O, P, P], open: vec![owned(2, ok_due), owned(7, ok_due)], accepted: &[2, 7], signed: false, relax: false, want: Outcome::Blocked, reason_has: "conditional launch" },
-            Row { name: "three open", statuses: [P, O, O, P, P, P, O, P, P], open: vec![owned(2, ok_due), owned(3, ok_due), owned(7, ok_due)], accepted: &[2, 3, 7], signed: true, relax: false, want: Outcome::Blocked, reason_has: "3 items ⚠️" },
-            Row { name: "nine open", statuses: [O; 9], open: (1..=9).map(|n| owned(n, ok_due)).collect(), accepted: &[1, 2, 3, 4, 5, 6, 7, 8, 9], signed: true, relax: false, want: Outcome::Blocked, reason_has: "9 items ⚠️" },
-            Row { name: "one fail", statuses: [P, P, P, P, P, F, P, P, P], open: vec![], accepted: &[], signed: true, relax: false, want: Outcome::Blocked, reason_has: "❌ on item(s) 6" },
-            Row { name: "fail and open", statuses: [F, P, P, P, P, P, P, O, P], open: vec![owned(8, ok_due)], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "❌ on item(s) 1" },
-            Row { name: "all fail", statuses: [F; 9], open: vec![], accepted: &[], signed: true, relax: false, want: Outcome::Blocked, reason_has: "1, 2, 3, 4, 5, 6, 7, 8, 9" },
-            Row { name: "open on item 4", statuses: [P, P, P, O, P, P, P, P, P], open: vec![owned(4, ok_due)], accepted: &[4], signed: true, relax: false, want: Outcome::Blocked, reason_has: "item(s) 4 blocks" },
-            Row { name: "open on item 9", statuses: [P, P, P, P, P, P, P, P, O], open: vec![owned(9, ok_due)], accepted: &[9], signed: true, relax: false, want: Outcome::Blocked, reason_has: "item(s) 9 blocks" },
-            Row { name: "open on item 9, relaxed explicitly", statuses: [P, P, P, P, P, P, P, P, O], open: vec![owned(9, ok_due)], accepted: &[9], signed: true, relax: true, want: Outcome::Conditional, reason_has: "item(s) 9" },
-            Row { name: "open item without owner", statuses: [P, P, P, P, P, P, P, O, P], open: vec![OpenItemFacts { item: 8, owner: None, due: Some(ok_due) }], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "no named owner" },
-            Row { name: "open item without due date", statuses: [P, P, P, P, P, P, P, O, P], open: vec![OpenItemFacts { item: 8, owner: Some("Mike Chen".into()), due: None }], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "no due date" },
-            Row { name: "open item due too late", statuses: [P, P, P, P, P, P, P, O, P], open: vec![owned(8, late)], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "after 2026-06-27" },
-            Row { name: "open without any record", statuses: [P, P, P, P, P, P, P, O, P], open: vec![], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "without a documented open item" },
-            Row { name: "sponsor acceptance missing", statuses: [P, P, P, P, P, P, P, O, P], open: vec![owned(8, ok_due)], accepted: &[], signed: true, relax: false, want: Outcome::Blocked, reason_has: "risk acceptance" },
-            Row { name: "sponsor accepted another item", statuses: [P, O, P, P, P, P, P, O, P], open: vec![owned(2, ok_due), owned(8, ok_due)], accepted: &[8], signed: true, relax: false, want: Outcome::Blocked, reason_has: "for item 2" },
+            Row {
+                name: "all pass, signed",
+                statuses: [P; 9],
+                open: vec![],
+                accepted: &[],
+                signed: true,
+                relax: false,
+                want: Outcome::Cleared,
+                reason_has: "all of items 1–9",
+            },
+            Row {
+                name: "all pass, unsigned",
+                statuses: [P; 9],
+                open: vec![],
+                accepted: &[],
+                signed: false,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "item 10 is not signed",
+            },
+            Row {
+                name: "one open, owned, accepted",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![owned(8, ok_due)],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Conditional,
+                reason_has: "item(s) 8",
+            },
+            Row {
+                name: "two open, owned, accepted",
+                statuses: [P, O, P, P, P, P, O, P, P],
+                open: vec![owned(2, ok_due), owned(7, ok_due)],
+                accepted: &[2, 7],
+                signed: true,
+                relax: false,
+                want: Outcome::Conditional,
+                reason_has: "2, 7",
+            },
+            Row {
+                name: "two open but unsigned",
+                statuses: [P, O, P, P, P, P, O, P, P],
+                open: vec![owned(2, ok_due), owned(7, ok_due)],
+                accepted: &[2, 7],
+                signed: false,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "conditional launch",
+            },
+            Row {
+                name: "three open",
+                statuses: [P, O, O, P, P, P, O, P, P],
+                open: vec![owned(2, ok_due), owned(3, ok_due), owned(7, ok_due)],
+                accepted: &[2, 3, 7],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "3 items ⚠️",
+            },
+            Row {
+                name: "nine open",
+                statuses: [O; 9],
+                open: (1..=9).map(|n| owned(n, ok_due)).collect(),
+                accepted: &[1, 2, 3, 4, 5, 6, 7, 8, 9],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "9 items ⚠️",
+            },
+            Row {
+                name: "one fail",
+                statuses: [P, P, P, P, P, F, P, P, P],
+                open: vec![],
+                accepted: &[],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "❌ on item(s) 6",
+            },
+            Row {
+                name: "fail and open",
+                statuses: [F, P, P, P, P, P, P, O, P],
+                open: vec![owned(8, ok_due)],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "❌ on item(s) 1",
+            },
+            Row {
+                name: "all fail",
+                statuses: [F; 9],
+                open: vec![],
+                accepted: &[],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "1, 2, 3, 4, 5, 6, 7, 8, 9",
+            },
+            Row {
+                name: "open on item 4",
+                statuses: [P, P, P, O, P, P, P, P, P],
+                open: vec![owned(4, ok_due)],
+                accepted: &[4],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "item(s) 4 blocks",
+            },
+            Row {
+                name: "open on item 9",
+                statuses: [P, P, P, P, P, P, P, P, O],
+                open: vec![owned(9, ok_due)],
+                accepted: &[9],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "item(s) 9 blocks",
+            },
+            Row {
+                name: "open on item 9, relaxed explicitly",
+                statuses: [P, P, P, P, P, P, P, P, O],
+                open: vec![owned(9, ok_due)],
+                accepted: &[9],
+                signed: true,
+                relax: true,
+                want: Outcome::Conditional,
+                reason_has: "item(s) 9",
+            },
+            Row {
+                name: "open item without owner",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![OpenItemFacts {
+                    item: 8,
+                    owner: None,
+                    due: Some(ok_due),
+                }],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "no named owner",
+            },
+            Row {
+                name: "open item without due date",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![OpenItemFacts {
+                    item: 8,
+                    owner: Some("Mike Chen".into()),
+                    due: None,
+                }],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "no due date",
+            },
+            Row {
+                name: "open item due too late",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![owned(8, late)],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "after 2026-06-27",
+            },
+            Row {
+                name: "open without any record",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "without a documented open item",
+            },
+            Row {
+                name: "sponsor acceptance missing",
+                statuses: [P, P, P, P, P, P, P, O, P],
+                open: vec![owned(8, ok_due)],
+                accepted: &[],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "risk acceptance",
+            },
+            Row {
+                name: "sponsor accepted another item",
+                statuses: [P, O, P, P, P, P, P, O, P],
+                open: vec![owned(2, ok_due), owned(8, ok_due)],
+                accepted: &[8],
+                signed: true,
+                relax: false,
+                want: Outcome::Blocked,
+                reason_has: "for item 2",
+            },
         ];
         for r in rows {
             let mut policy = policy();

@@ -76,7 +76,11 @@ pub fn measured_improvement(c: &CriterionResult) -> Option<f64> {
 /// Computes the economics from the card's inputs and the measured criteria.
 pub fn compute(e: &Economics, criteria: &[CriterionResult]) -> EconomicsResult {
     let (improvement, source) = match &e.improvement_criterion {
-        Some(id) => match criteria.iter().find(|c| &c.id == id).and_then(measured_improvement) {
+        Some(id) => match criteria
+            .iter()
+            .find(|c| &c.id == id)
+            .and_then(measured_improvement)
+        {
             Some(v) => (
                 Some(v),
                 ImprovementSource::Measured {
@@ -180,6 +184,9 @@ mod tests {
         unmeasured.actual = None;
         let r = compute(&e, &[unmeasured]);
         assert_eq!(r.annual_value_usd, None);
-        assert!(matches!(r.improvement_source, ImprovementSource::Unmeasured { .. }));
+        assert!(matches!(
+            r.improvement_source,
+            ImprovementSource::Unmeasured { .. }
+        ));
     }
 }

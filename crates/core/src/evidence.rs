@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What kind of proof a record is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvidenceKind {
     /// A measured value for an evidence-sourced success criterion (`metric:` block).
@@ -204,7 +206,9 @@ pub struct ApprovalDetails {
 }
 
 /// The role a sign-off is given in (seed 001 item 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SignoffRole {
     /// The agent builder.
@@ -327,7 +331,10 @@ impl EvidenceRecord {
     pub fn validate(&self) -> Result<(), (String, String)> {
         for i in &self.items {
             if !(1..=10).contains(i) {
-                return Err(("items".into(), format!("{i} is not a checklist item (1–10)")));
+                return Err((
+                    "items".into(),
+                    format!("{i} is not a checklist item (1–10)"),
+                ));
             }
         }
         if self.items.is_empty() && self.readiness.is_empty() && self.kind != EvidenceKind::Signoff
@@ -340,7 +347,11 @@ impl EvidenceRecord {
         let blocks: [(&str, bool, Option<EvidenceKind>); 9] = [
             ("metric", self.metric.is_some(), Some(EvidenceKind::Metric)),
             ("drill", self.drill.is_some(), Some(EvidenceKind::Drill)),
-            ("rotation", self.rotation.is_some(), Some(EvidenceKind::Rotation)),
+            (
+                "rotation",
+                self.rotation.is_some(),
+                Some(EvidenceKind::Rotation),
+            ),
             (
                 "guardrail_test",
                 self.guardrail_test.is_some(),
@@ -351,9 +362,21 @@ impl EvidenceRecord {
                 self.acknowledgment.is_some(),
                 Some(EvidenceKind::Acknowledgment),
             ),
-            ("approval", self.approval.is_some(), Some(EvidenceKind::Approval)),
-            ("signoff", self.signoff.is_some(), Some(EvidenceKind::Signoff)),
-            ("open_item", self.open_item.is_some(), Some(EvidenceKind::OpenItem)),
+            (
+                "approval",
+                self.approval.is_some(),
+                Some(EvidenceKind::Approval),
+            ),
+            (
+                "signoff",
+                self.signoff.is_some(),
+                Some(EvidenceKind::Signoff),
+            ),
+            (
+                "open_item",
+                self.open_item.is_some(),
+                Some(EvidenceKind::OpenItem),
+            ),
             (
                 "communication",
                 self.communication.is_some(),

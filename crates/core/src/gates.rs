@@ -16,7 +16,9 @@ pub const BUILTIN_TEMPLATE_YAML: &str = include_str!("../gates/default.yaml");
 
 /// Which rule evaluates a checklist item. Each rule cites its seed section in
 /// [`crate::items`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// Item 1: pilot success criteria met.
@@ -95,7 +97,9 @@ pub struct RegimeMinimum {
 }
 
 /// A readiness dimension (seed 000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Dimension {
     /// Technical readiness.
     Technical,

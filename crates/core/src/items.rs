@@ -65,7 +65,10 @@ impl Findings {
             Status::Fail
         } else if !self.missing.is_empty() {
             reasons.extend(self.missing);
-            let valid: Vec<&OpenItem> = open_items.iter().filter(|o| o.problems.is_empty()).collect();
+            let valid: Vec<&OpenItem> = open_items
+                .iter()
+                .filter(|o| o.problems.is_empty())
+                .collect();
             if !can_be_open {
                 Status::Fail
             } else if !valid.is_empty() {
@@ -108,7 +111,11 @@ impl Findings {
 
 /// Valid records supporting `item`, of `kind` — or, with `None`, of any kind that *shows*
 /// something: open items, approvals and sign-offs are about the item, not proof of it.
-fn valid_for<'a>(evidence: &'a [Evidence], item: u8, kind: Option<EvidenceKind>) -> Vec<&'a Evidence> {
+fn valid_for<'a>(
+    evidence: &'a [Evidence],
+    item: u8,
+    kind: Option<EvidenceKind>,
+) -> Vec<&'a Evidence> {
     evidence
         .iter()
         .filter(|e| e.is_valid() && e.supports(item))
@@ -124,7 +131,10 @@ fn valid_for<'a>(evidence: &'a [Evidence], item: u8, kind: Option<EvidenceKind>)
 
 /// Notes for records that claim an item but do not count, so the report shows them.
 fn note_invalid(f: &mut Findings, evidence: &[Evidence], item: u8) {
-    for e in evidence.iter().filter(|e| e.supports(item) && !e.is_valid()) {
+    for e in evidence
+        .iter()
+        .filter(|e| e.supports(item) && !e.is_valid())
+    {
         if let crate::evidence::Validity::Invalid(why) = &e.validity {
             f.note(format!("{} not counted: {why}", e.path));
         }
@@ -151,7 +161,12 @@ pub fn item1_success_criteria(
                 let rec = evidence
                     .iter()
                     .filter(|e| e.is_valid() && e.record.kind == EvidenceKind::Metric)
-                    .filter(|e| e.record.metric.as_ref().is_some_and(|m| m.criterion == c.id))
+                    .filter(|e| {
+                        e.record
+                            .metric
+                            .as_ref()
+                            .is_some_and(|m| m.criterion == c.id)
+                    })
                     .max_by_key(|e| (e.record.date, e.path.clone()));
                 match rec {
                     Some(e) => (
@@ -195,7 +210,8 @@ pub fn item1_success_criteria(
                     .as_ref()
                     .and_then(|m| m.note.clone())
                     .unwrap_or_else(|| match c.source {
-                        CriterionSource::Telemetry => "no telemetry rows in the pilot window".into(),
+                        CriterionSource::Telemetry =>
+                            "no telemetry rows in the pilot window".into(),
                         CriterionSource::Evidence => "no valid metric record names it".into(),
                     })
             )),
@@ -234,7 +250,10 @@ pub fn item1_success_criteria(
              nothing shows they were set before the pilot",
         ),
         Some(l) if l.digest == criteria_digest => {
-            f.met(format!("criteria match those locked on {} by {}", l.locked_at, l.by));
+            f.met(format!(
+                "criteria match those locked on {} by {}",
+                l.locked_at, l.by
+            ));
         }
         Some(l) => {
             let reapproval = evidence.iter().find(|e| {
@@ -348,7 +367,12 @@ pub fn item4_guardrails(card: &AgentCard, evidence: &[Evidence]) -> Findings {
     for g in &card.guardrails {
         let mine: Vec<&&Evidence> = tests
             .iter()
-            .filter(|e| e.record.guardrail_test.as_ref().is_some_and(|t| t.guardrail == g.id))
+            .filter(|e| {
+                e.record
+                    .guardrail_test
+                    .as_ref()
+                    .is_some_and(|t| t.guardrail == g.id)
+            })
             .collect();
         let fired = mine.iter().find(|e| {
             e.record
@@ -374,7 +398,10 @@ pub fn item4_guardrails(card: &AgentCard, evidence: &[Evidence]) -> Findings {
         if let Some(t) = &e.record.guardrail_test
             && !card.guardrails.iter().any(|g| g.id == t.guardrail)
         {
-            f.note(format!("{} tests `{}`, which the card does not declare", e.path, t.guardrail));
+            f.note(format!(
+                "{} tests `{}`, which the card does not declare",
+                e.path, t.guardrail
+            ));
         }
     }
     note_invalid(&mut f, evidence, 4);
@@ -388,13 +415,18 @@ pub fn item5_identity_rotation(card: &AgentCard, evidence: &[Evidence]) -> Findi
     if card.identity.principal.trim().is_empty() || card.identity.idp.trim().is_empty() {
         f.violation("no identity in an IdP (identity.idp / identity.principal)");
     } else {
-        f.met(format!("{} in {}", card.identity.principal, card.identity.idp));
+        f.met(format!(
+            "{} in {}",
+            card.identity.principal, card.identity.idp
+        ));
     }
     let rotations = valid_for(evidence, 5, Some(EvidenceKind::Rotation));
     let (start, end) = (card.pilot.start, card.pilot.end);
     let mut in_window_ok = false;
     for e in &rotations {
-        let Some(r) = &e.record.rotation else { continue };
+        let Some(r) = &e.record.rotation else {
+            continue;
+        };
         let d = e.record.date;
         if d < start || d > end {
             f.note(format!(
@@ -412,14 +444,19 @@ pub fn item5_identity_rotation(card: &AgentCard, evidence: &[Evidence]) -> Findi
                 (d - start).get_days() + 1
             ));
         } else {
-            f.note(format!("{} rotated {d} and the agent stopped operating", r.credential));
+            f.note(format!(
+                "{} rotated {d} and the agent stopped operating",
+                r.credential
+            ));
         }
     }
     if !in_window_ok {
-        if rotations
-            .iter()
-            .any(|e| e.record.rotation.as_ref().is_some_and(|r| !r.agent_kept_operating))
-        {
+        if rotations.iter().any(|e| {
+            e.record
+                .rotation
+                .as_ref()
+                .is_some_and(|r| !r.agent_kept_operating)
+        }) {
             f.violation("the only rotation(s) during the pilot broke the agent");
         } else {
             f.missing("no credential rotated during the pilot with the agent still operating");
@@ -432,7 +469,11 @@ pub fn item5_identity_rotation(card: &AgentCard, evidence: &[Evidence]) -> Findi
 /// Item 6 — seed 001 "6. Audit log retention": "Period matches the tier and any applicable
 /// sector regulation"; the template sets the minimum per tier (medium/high ≥ 180 days) and per
 /// regime (e.g. SOX 7 years).
-pub fn item6_audit_retention(card: &AgentCard, template: &GateTemplate, evidence: &[Evidence]) -> Findings {
+pub fn item6_audit_retention(
+    card: &AgentCard,
+    template: &GateTemplate,
+    evidence: &[Evidence],
+) -> Findings {
     let mut f = Findings::default();
     let min = template.retention_minimum(card.tier, &card.audit_log.regimes);
     for r in &min.unknown_regimes {
@@ -454,7 +495,10 @@ pub fn item6_audit_retention(card: &AgentCard, template: &GateTemplate, evidence
             min.days, min.source
         ));
     } else {
-        f.met(format!("{stores} — meets {} days ({})", min.days, min.source));
+        f.met(format!(
+            "{stores} — meets {} days ({})",
+            min.days, min.source
+        ));
     }
     let recs = valid_for(evidence, 6, None);
     if recs.is_empty() {
@@ -470,7 +514,11 @@ pub fn item6_audit_retention(card: &AgentCard, template: &GateTemplate, evidence
 /// Item 7 — seed 001 "7. Runbook + on-call comprehension": the runbook exists and is current,
 /// and the named on-call answers three questions without looking (kill in 60 seconds; top 3
 /// failure modes; where the logs are). The acknowledgment must attach the current runbook.
-pub fn item7_runbook(card: &AgentCard, evidence: &[Evidence], runbook_sha256: Option<&str>) -> Findings {
+pub fn item7_runbook(
+    card: &AgentCard,
+    evidence: &[Evidence],
+    runbook_sha256: Option<&str>,
+) -> Findings {
     let mut f = Findings::default();
     let Some(rb) = runbook_sha256 else {
         f.violation(format!("runbook not found at {}", card.runbook));
@@ -483,7 +531,9 @@ pub fn item7_runbook(card: &AgentCard, evidence: &[Evidence], runbook_sha256: Op
     let primary = &card.people.on_call.primary.name;
     let mut primary_ok = false;
     for e in &acks {
-        let Some(a) = &e.record.acknowledgment else { continue };
+        let Some(a) = &e.record.acknowledgment else {
+            continue;
+        };
         let is_on_call = same_person(&a.person, primary)
             || same_person(&a.person, &card.people.on_call.backup.name);
         if !is_on_call {
@@ -493,7 +543,11 @@ pub fn item7_runbook(card: &AgentCard, evidence: &[Evidence], runbook_sha256: Op
         f.cite(&e.path);
         let current = e.record.attachments.iter().any(|x| x.sha256 == rb_hex);
         let answers = &a.answers;
-        let modes = answers.failure_modes.iter().filter(|m| !m.trim().is_empty()).count();
+        let modes = answers
+            .failure_modes
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .count();
         let mut gaps = Vec::new();
         if answers.kill_switch.trim().is_empty() {
             gaps.push("how to kill the agent in 60 seconds");
@@ -526,7 +580,10 @@ pub fn item7_runbook(card: &AgentCard, evidence: &[Evidence], runbook_sha256: Op
                 a.person, card.runbook, e.record.date
             ));
         } else {
-            f.met(format!("backup {} also passed on {}", a.person, e.record.date));
+            f.met(format!(
+                "backup {} also passed on {}",
+                a.person, e.record.date
+            ));
         }
     }
     if !primary_ok && !f.violations.iter().any(|v| v.contains(primary.as_str())) {
@@ -556,7 +613,10 @@ pub fn item8_communication(evidence: &[Evidence]) -> Findings {
                     c.scheduled_for.map(|d| d.to_string()).unwrap_or_default()
                 ));
             }
-            Some(c) => f.note(format!("{} to {} is not drafted and scheduled", c.channel, c.audience)),
+            Some(c) => f.note(format!(
+                "{} to {} is not drafted and scheduled",
+                c.channel, c.audience
+            )),
             None => {}
         }
     }
@@ -582,12 +642,13 @@ pub fn item9_rollback_drill(
         f.violation("rollback plan has no procedure or kill-switch flag");
     }
     let window = i64::from(template.drill_window_days);
-    let earliest = as_of
-        .checked_sub(Span::new().days(window))
-        .unwrap_or(as_of);
+    let earliest = as_of.checked_sub(Span::new().days(window)).unwrap_or(as_of);
     let mut drills = valid_for(evidence, 9, Some(EvidenceKind::Drill));
     drills.sort_by_key(|e| (e.record.date, e.path.clone()));
-    let in_window: Vec<&&Evidence> = drills.iter().filter(|e| e.record.date >= earliest).collect();
+    let in_window: Vec<&&Evidence> = drills
+        .iter()
+        .filter(|e| e.record.date >= earliest)
+        .collect();
     match in_window.last() {
         None => match drills.last() {
             Some(last) => f.missing(format!(
@@ -673,11 +734,18 @@ pub fn item10_signoff(
         let good = mine.iter().find(|e| {
             e.is_valid()
                 && e.record.date <= as_of
-                && e.record.signoff.as_ref().is_some_and(|s| s.digest == review_digest)
+                && e.record
+                    .signoff
+                    .as_ref()
+                    .is_some_and(|s| s.digest == review_digest)
         });
         match good {
             Some(e) => {
-                f.met(format!("{} {name} signed on {}", role.title(), e.record.date));
+                f.met(format!(
+                    "{} {name} signed on {}",
+                    role.title(),
+                    e.record.date
+                ));
                 f.cite(&e.path);
                 rows.push(SignoffRow {
                     role: role.title().to_owned(),
@@ -706,7 +774,11 @@ pub fn item10_signoff(
                     })
                     .collect::<Vec<_>>();
                 let msg = if why.is_empty() {
-                    format!("no sign-off by {} {name} over {}", role.title(), short(review_digest))
+                    format!(
+                        "no sign-off by {} {name} over {}",
+                        role.title(),
+                        short(review_digest)
+                    )
                 } else {
                     format!("{} {name}: {}", role.title(), why.join("; "))
                 };
@@ -721,9 +793,14 @@ pub fn item10_signoff(
             }
         }
     }
-    for e in evidence.iter().filter(|e| e.record.kind == EvidenceKind::Signoff) {
+    for e in evidence
+        .iter()
+        .filter(|e| e.record.kind == EvidenceKind::Signoff)
+    {
         if let Some(s) = &e.record.signoff
-            && !rows.iter().any(|r| same_person(&r.name, &s.name) && r.role == s.role.title())
+            && !rows
+                .iter()
+                .any(|r| same_person(&r.name, &s.name) && r.role == s.role.title())
         {
             f.note(format!(
                 "{}: {} signed as {}, a role the card gives to someone else",
@@ -736,8 +813,8 @@ pub fn item10_signoff(
     (f, rows)
 }
 
-/// Formats a number for reasons: integers without decimals, others with up to 4 significant
-/// decimals.
+/// Formats a number for reports: integers without decimals, others to 4 significant digits
+/// (at least one decimal, at most 8), trailing zeros trimmed.
 pub fn fmt_value(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
@@ -745,8 +822,24 @@ pub fn fmt_value(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         return format!("{x:.0}");
     }
-    let s = format!("{x:.4}");
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(1, 8) as usize;
+    let s = format!("{x:.decimals$}");
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod fmt_tests {
+    use super::fmt_value;
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(fmt_value(0.004998), "0.004998");
+        assert_eq!(fmt_value(1365.8233), "1365.8");
+        assert_eq!(fmt_value(0.92049), "0.9205");
+        assert_eq!(fmt_value(20000.0), "20000");
+        assert_eq!(fmt_value(-2.5), "-2.5");
+    }
 }
 
 /// The first 12 hex digits of a `sha256:` digest, for messages.

@@ -132,7 +132,10 @@ mod tests {
             ("Mike Chen and Sarah Li", NotAPerson::Several),
             ("Mike Chen + Sarah Li", NotAPerson::Several),
             ("  ", NotAPerson::Empty),
-            ("Platform on-call rotation", NotAPerson::Group("on-call".into())),
+            (
+                "Platform on-call rotation",
+                NotAPerson::Group("on-call".into()),
+            ),
         ];
         for (name, want) in cases {
             assert_eq!(check_named_person(name), Err(want), "{name}");

@@ -219,9 +219,21 @@ pub fn build(card: &AgentCard, review: &Review) -> PlanDocument {
         card.rollback.triggers.join("; ")
     };
     let default_phases = [
-        ("Power users", "50-100 users; validate at small scale, refine on feedback", 2),
-        ("Department", "500-1000 users; validate the support model, stress integrations", 4),
-        ("Enterprise", "all target users; full production operation", 6),
+        (
+            "Power users",
+            "50-100 users; validate at small scale, refine on feedback",
+            2,
+        ),
+        (
+            "Department",
+            "500-1000 users; validate the support model, stress integrations",
+            4,
+        ),
+        (
+            "Enterprise",
+            "all target users; full production operation",
+            6,
+        ),
     ];
     let phases: Vec<Phase> = match card.scale.as_ref().filter(|s| !s.phases.is_empty()) {
         Some(s) => s
@@ -257,24 +269,32 @@ pub fn build(card: &AgentCard, review: &Review) -> PlanDocument {
             risk: "Latency and error rates degrade under production volume".into(),
             likelihood: "M".into(),
             impact: "H".into(),
-            mitigation: "Phase gates on the success criteria; rollback triggers watched live".into(),
+            mitigation: "Phase gates on the success criteria; rollback triggers watched live"
+                .into(),
         },
         Risk {
             risk: "Adoption stalls beyond enthusiastic pilot users".into(),
             likelihood: "M".into(),
             impact: "M".into(),
-            mitigation: "Communication plan (item 8), training and change champions per phase".into(),
+            mitigation: "Communication plan (item 8), training and change champions per phase"
+                .into(),
         },
     ];
     for o in &review.open_items {
         risks.push(Risk {
             risk: format!("Open item on checklist item {}: {}", o.item, o.what),
             likelihood: "M".into(),
-            impact: if [4, 9].contains(&o.item) { "H".into() } else { "M".into() },
+            impact: if [4, 9].contains(&o.item) {
+                "H".into()
+            } else {
+                "M".into()
+            },
             mitigation: format!(
                 "{} closes it by {}",
                 o.owner.as_deref().unwrap_or("unassigned"),
-                o.due.map(|d| d.to_string()).unwrap_or_else(|| "unscheduled".into())
+                o.due
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "unscheduled".into())
             ),
         });
     }

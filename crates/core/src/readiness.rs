@@ -155,7 +155,10 @@ pub fn assess(
                         },
                         format!("follows checklist item {n} ({})", r.status.symbol()),
                     ),
-                    None => (ItemState::NeedsWork, format!("checklist item {n} not assessed")),
+                    None => (
+                        ItemState::NeedsWork,
+                        format!("checklist item {n} not assessed"),
+                    ),
                 },
                 None => {
                     let mut recs: Vec<&Evidence> = evidence
@@ -169,7 +172,10 @@ pub fn assess(
                     } else {
                         (
                             ItemState::Pass,
-                            recs.iter().map(|e| e.path.as_str()).collect::<Vec<_>>().join(", "),
+                            recs.iter()
+                                .map(|e| e.path.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         )
                     }
                 }
@@ -180,17 +186,23 @@ pub fn assess(
                     .filter(|e| e.is_valid() && e.record.readiness.iter().any(|r| r == &it.id))
                     .find_map(|e| e.record.open_item.as_ref());
                 let from_checklist = it.from_item.and_then(|n| {
-                    open_items.iter().find(|o| o.item == n && o.problems.is_empty())
+                    open_items
+                        .iter()
+                        .find(|o| o.item == n && o.problems.is_empty())
                 });
                 let (owner, timeline, resolution) = match (open, from_checklist) {
                     (Some(o), _) => (
                         o.owner.clone().unwrap_or_else(|| "unassigned".into()),
-                        o.due.map(|d| d.to_string()).unwrap_or_else(|| "unscheduled".into()),
+                        o.due
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "unscheduled".into()),
                         o.what.clone(),
                     ),
                     (None, Some(o)) => (
                         o.owner.clone().unwrap_or_else(|| "unassigned".into()),
-                        o.due.map(|d| d.to_string()).unwrap_or_else(|| "unscheduled".into()),
+                        o.due
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "unscheduled".into()),
                         o.what.clone(),
                     ),
                     (None, None) => (
@@ -203,7 +215,12 @@ pub fn assess(
                     ),
                 };
                 blockers.push(Blocker {
-                    blocker: format!("{}: {} ({})", dim.dimension.as_str(), it.text, status.as_str()),
+                    blocker: format!(
+                        "{}: {} ({})",
+                        dim.dimension.as_str(),
+                        it.text,
+                        status.as_str()
+                    ),
                     resolution,
                     owner,
                     timeline,

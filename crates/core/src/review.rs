@@ -13,8 +13,8 @@ use crate::gates::{GateTemplate, Rule};
 use crate::items::{self, Findings};
 use crate::person::{check_named_person, same_person};
 use crate::readiness::{self, Readiness};
-use jiff::civil::Date;
 use jiff::ToSpan;
+use jiff::civil::Date;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -286,7 +286,9 @@ impl Review {
 pub fn open_items(evidence: &[Evidence]) -> Vec<OpenItem> {
     let mut out = Vec::new();
     for e in evidence.iter().filter(|e| e.is_valid()) {
-        let Some(o) = &e.record.open_item else { continue };
+        let Some(o) = &e.record.open_item else {
+            continue;
+        };
         let mut problems = Vec::new();
         match o.owner.as_deref() {
             None => problems.push("no owner".to_owned()),
@@ -341,7 +343,11 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
     let mut results = Vec::new();
     let mut signoffs = Vec::new();
     for it in &t.items {
-        let mine: Vec<OpenItem> = opens.iter().filter(|o| o.item == it.number).cloned().collect();
+        let mine: Vec<OpenItem> = opens
+            .iter()
+            .filter(|o| o.item == it.number)
+            .cloned()
+            .collect();
         let findings: Findings = match it.rule {
             Rule::SuccessCriteria => {
                 let (f, c) = items::item1_success_criteria(
@@ -391,7 +397,9 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
         })
         .collect();
     let accepted = sponsor_accepted(card, ev, input.as_of);
-    let signed_off = results.iter().any(|r| r.number == 10 && r.status == Status::Pass);
+    let signed_off = results
+        .iter()
+        .any(|r| r.number == 10 && r.status == Status::Pass);
     let verdict = decision::decide(&MatrixInput {
         statuses,
         open_items: &facts,
@@ -408,7 +416,10 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
         post_launch_review: target
             .checked_add(i64::from(t.post_launch_review_days).days())
             .unwrap_or(target),
-        open_items_due_by: items::open_item_deadline(target, t.decision.open_item_due_days_after_launch),
+        open_items_due_by: items::open_item_deadline(
+            target,
+            t.decision.open_item_due_days_after_launch,
+        ),
     };
     let readiness = readiness::assess(t, &results, ev, &opens);
     let economics = card

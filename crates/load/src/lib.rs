@@ -16,9 +16,9 @@
 #![warn(missing_docs)]
 
 use stagegate_core::card::AgentCard;
-use stagegate_core::digest::{sha256_hex, sha256_tagged, InputDigest, InputRole};
+use stagegate_core::digest::{InputDigest, InputRole, sha256_hex, sha256_tagged};
 use stagegate_core::evidence::{Evidence, EvidenceRecord, Validity};
-use stagegate_core::gates::{GateTemplate, BUILTIN_TEMPLATE_YAML};
+use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -163,7 +163,10 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
 /// [`LoadError::Invalid`] when the file does not open with a `---` line or never closes it.
 pub fn front_matter<'a>(file: &Path, text: &'a str) -> Result<&'a str, LoadError> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(rest) = body.strip_prefix("---\n").or_else(|| body.strip_prefix("---\r\n")) else {
+    let Some(rest) = body
+        .strip_prefix("---\n")
+        .or_else(|| body.strip_prefix("---\r\n"))
+    else {
         return Err(LoadError::Invalid {
             place: Place {
                 file: file.to_path_buf(),
@@ -245,7 +248,10 @@ pub fn builtin_template() -> Result<GateTemplate, LoadError> {
 ///
 /// # Errors
 /// [`LoadError`] for an override that is malformed or fails [`GateTemplate::validate`].
-pub fn load_template(agent_dir: &Path, org_dir: Option<&Path>) -> Result<LoadedTemplate, LoadError> {
+pub fn load_template(
+    agent_dir: &Path,
+    org_dir: Option<&Path>,
+) -> Result<LoadedTemplate, LoadError> {
     let candidates = std::iter::once((agent_dir.join("gates.yaml"), "gates.yaml".to_owned()))
         .chain(org_dir.map(|o| (o.join("gates.yaml"), "org:gates.yaml".to_owned())));
     for (path, digest_path) in candidates {
@@ -285,7 +291,12 @@ fn join_relative(base: &Path, rel: &str) -> Option<PathBuf> {
 ///
 /// # Errors
 /// [`LoadError::Invalid`] for an absolute path: cards stay portable between machines.
-pub fn resolve_card_path(dir: &Path, card_file: &Path, field: &str, rel: &str) -> Result<PathBuf, LoadError> {
+pub fn resolve_card_path(
+    dir: &Path,
+    card_file: &Path,
+    field: &str,
+    rel: &str,
+) -> Result<PathBuf, LoadError> {
     join_relative(dir, rel).ok_or_else(|| {
         LoadError::invalid(
             card_file,
@@ -439,7 +450,10 @@ pub fn load_agent(dir: &Path, org_dir: Option<&Path>) -> Result<AgentFolder, Loa
                 return Err(LoadError::invalid(
                     &dir.join(&e.path),
                     Some("readiness"),
-                    format!("`{r}` is not a readiness item of template {}", template.template.name),
+                    format!(
+                        "`{r}` is not a readiness item of template {}",
+                        template.template.name
+                    ),
                 ));
             }
         }
@@ -499,11 +513,15 @@ mod tests {
         let e = parse_yaml::<EvidenceRecord>(Path::new("evidence/d.yaml"), text, 0).unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("evidence/d.yaml:3:7: field `date`:"), "{s}");
-        let text = "items: [9]\nkind: drill\ndate: 2026-02-01\nrecorded_by: A B\nsummary: x\nsumary: y\n";
+        let text =
+            "items: [9]\nkind: drill\ndate: 2026-02-01\nrecorded_by: A B\nsummary: x\nsumary: y\n";
         let s = parse_yaml::<EvidenceRecord>(Path::new("e.yaml"), text, 0)
             .unwrap_err()
             .to_string();
-        assert!(s.contains("e.yaml:6:") && s.contains("unknown field `sumary`"), "{s}");
+        assert!(
+            s.contains("e.yaml:6:") && s.contains("unknown field `sumary`"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -516,5 +534,4 @@ mod tests {
         assert!(front_matter(Path::new("x.md"), "no front matter").is_err());
         assert!(front_matter(Path::new("x.md"), "---\nkind: x\n").is_err());
     }
-
 }

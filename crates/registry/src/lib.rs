@@ -16,8 +16,8 @@
 #![warn(missing_docs)]
 
 use jiff::civil::Date;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use stagegate_core::decision::Outcome;
 use stagegate_core::digest::sha256_tagged;
 use stagegate_core::review::{CriteriaLock, Review};
@@ -217,7 +217,9 @@ impl Registry {
         by: &str,
     ) -> Result<bool, RegistryError> {
         if self.stage(agent).await? == Some(Stage::Production) {
-            return Err(RegistryError::Rule(format!("{agent} is already in production")));
+            return Err(RegistryError::Rule(format!(
+                "{agent} is already in production"
+            )));
         }
         if let Some(lock) = self.criteria_lock(agent).await? {
             if lock.digest == criteria_digest {
@@ -322,14 +324,16 @@ impl Registry {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            sqlx::query("INSERT INTO review_inputs (review_id, role, path, sha256) VALUES (?1, ?2, ?3, ?4)")
-                .bind(id)
-                .bind(role)
-                .bind(&i.path)
-                .bind(&i.sha256)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
+            sqlx::query(
+                "INSERT INTO review_inputs (review_id, role, path, sha256) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(id)
+            .bind(role)
+            .bind(&i.path)
+            .bind(&i.sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))?;
         Ok(id)
@@ -400,7 +404,9 @@ impl Registry {
         match self.stage(agent).await? {
             Some(Stage::Pilot) => {}
             Some(Stage::Production) => {
-                return Err(RegistryError::Rule(format!("{agent} is already in production")));
+                return Err(RegistryError::Rule(format!(
+                    "{agent} is already in production"
+                )));
             }
             None => {
                 return Err(RegistryError::Rule(format!(
@@ -417,16 +423,23 @@ impl Registry {
         .await
         .map_err(|e| self.db(e))?;
         let Some(row) = row else {
-            return Err(RegistryError::Rule(format!("{agent} has no review in the registry")));
+            return Err(RegistryError::Rule(format!(
+                "{agent} has no review in the registry"
+            )));
         };
         let id: i64 = row.get(0);
         let decision: String = row.get(1);
         let signed: Option<String> = row.get(3);
-        let clears = decision == Outcome::Cleared.as_str() || decision == Outcome::Conditional.as_str();
+        let clears =
+            decision == Outcome::Cleared.as_str() || decision == Outcome::Conditional.as_str();
         if !clears || signed.as_deref() != Some("pass") {
             return Err(RegistryError::Rule(format!(
                 "{agent}'s latest review #{id} is {decision}{}; only a Cleared or Conditional review with valid sign-offs moves it to production",
-                if signed.as_deref() == Some("pass") { "" } else { " without valid sign-offs" }
+                if signed.as_deref() == Some("pass") {
+                    ""
+                } else {
+                    " without valid sign-offs"
+                }
             )));
         }
         sqlx::query("INSERT INTO stage_events (agent_id, stage, at, by, review_id) VALUES (?1, 'production', ?2, ?3, ?4)")
@@ -445,10 +458,11 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Tampered`] at the first row that does not verify.
     pub async fn verify_chain(&self) -> Result<usize, RegistryError> {
-        let rows = sqlx::query("SELECT id, report_json, prev_hash, entry_hash FROM reviews ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let rows =
+            sqlx::query("SELECT id, report_json, prev_hash, entry_hash FROM reviews ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
         let mut prev = String::new();
         for r in &rows {
             let id: i64 = r.get(0);
@@ -464,7 +478,8 @@ impl Registry {
             if chain_hash(&prev, &report) != stored {
                 return Err(RegistryError::Tampered {
                     id,
-                    why: "its stored report does not match its entry_hash (the row was edited)".into(),
+                    why: "its stored report does not match its entry_hash (the row was edited)"
+                        .into(),
                 });
             }
             prev = stored;

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use stagegate_core::decision::{Outcome, Status};
 use stagegate_core::items::{fmt_value, short};
 use stagegate_core::plan::PlanDocument;
@@ -26,14 +26,18 @@ impl std::error::Error for RenderError {}
 
 fn value_with_unit(v: f64, unit: Option<&str>) -> String {
     match unit {
-        Some("ratio") => format!("{}%", fmt_value(v * 100.0)),
+        Some("ratio") => format!("{}%", fmt_value((v * 10_000.0).round() / 100.0)),
         Some(u) => format!("{} {u}", fmt_value(v)),
         None => fmt_value(v),
     }
 }
 
 fn target(c: &CriterionResult) -> String {
-    format!("{} {}", c.comparator, value_with_unit(c.threshold, c.unit.as_deref()))
+    format!(
+        "{} {}",
+        c.comparator,
+        value_with_unit(c.threshold, c.unit.as_deref())
+    )
 }
 
 fn actual(c: &CriterionResult) -> String {
@@ -82,10 +86,11 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
     );
     let _ = writeln!(
         out,
-        "Pilot {} to {} ({} days, {} telemetry rows) · review {} · digest {}",
+        "Pilot {} to {} ({} day{}, {} telemetry rows) · review {} · digest {}",
         r.pilot.start,
         r.pilot.end,
         r.pilot.days,
+        if r.pilot.days == 1 { "" } else { "s" },
         r.pilot.telemetry_rows,
         r.review_date,
         short(&r.digest)
@@ -105,7 +110,14 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
         t
     };
     let mut crit = mk();
-    crit.set_header(vec!["Criterion", "Metric", "Target", "Actual", "Rows", "Result"]);
+    crit.set_header(vec![
+        "Criterion",
+        "Metric",
+        "Target",
+        "Actual",
+        "Rows",
+        "Result",
+    ]);
     for c in &r.criteria {
         let res = Cell::new(met_word(c));
         let res = if color {
@@ -131,7 +143,11 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
     items.set_header(vec!["#", "Item", "Status", "Why / evidence"]);
     for it in &r.items {
         let st = Cell::new(format!("{} {}", it.status.symbol(), it.status.word()));
-        let st = if color { st.fg(status_color(it.status)) } else { st };
+        let st = if color {
+            st.fg(status_color(it.status))
+        } else {
+            st
+        };
         let mut why = it.reasons.join("\n");
         if !it.evidence.is_empty() {
             let _ = write!(why, "\n[{}]", it.evidence.join(", "));
@@ -139,7 +155,12 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
         for n in &it.notes {
             let _ = write!(why, "\nnote: {n}");
         }
-        items.add_row(vec![Cell::new(it.number), Cell::new(&it.title), st, Cell::new(why)]);
+        items.add_row(vec![
+            Cell::new(it.number),
+            Cell::new(&it.title),
+            st,
+            Cell::new(why),
+        ]);
     }
     let _ = writeln!(out, "\nPilot-to-Prod checklist\n{items}");
     if !r.open_items.is_empty() {
@@ -167,7 +188,11 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
         .map(|d| format!("{} {}", d.dimension.as_str(), d.status.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    let _ = writeln!(out, "\nReadiness: {} ({dims})", r.readiness.overall.as_str());
+    let _ = writeln!(
+        out,
+        "\nReadiness: {} ({dims})",
+        r.readiness.overall.as_str()
+    );
     if let Some(e) = &r.economics {
         let _ = writeln!(out, "Economics: {}", economics_line(e));
     }
@@ -220,11 +245,7 @@ fn group_thousands(x: f64) -> String {
         }
         out.push(ch);
     }
-    if neg {
-        format!("-{out}")
-    } else {
-        out
-    }
+    if neg { format!("-{out}") } else { out }
 }
 
 fn md_cell(s: &str) -> String {
@@ -280,7 +301,10 @@ pub fn markdown(r: &Review) -> String {
         );
     }
     let _ = writeln!(o, "\n## Pilot success criteria\n");
-    let _ = writeln!(o, "| Criterion | Metric | Target | Actual | Rows | Result |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| Criterion | Metric | Target | Actual | Rows | Result |\n|---|---|---|---|---|---|"
+    );
     for c in &r.criteria {
         let _ = writeln!(
             o,
@@ -293,7 +317,10 @@ pub fn markdown(r: &Review) -> String {
             met_word(c)
         );
     }
-    let _ = writeln!(o, "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|"
+    );
     for s in &r.signoffs {
         let _ = writeln!(
             o,
@@ -308,17 +335,28 @@ pub fn markdown(r: &Review) -> String {
             }
         );
     }
-    let _ = writeln!(o, "\n## Decision\n\n{}\n", decision_line(r.decision.outcome));
+    let _ = writeln!(
+        o,
+        "\n## Decision\n\n{}\n",
+        decision_line(r.decision.outcome)
+    );
     for reason in &r.decision.reasons {
         let _ = writeln!(o, "- {}", md_cell(reason));
     }
     let _ = writeln!(o, "\nTarget launch date: {}  ", r.decision.target_launch);
-    let _ = writeln!(o, "30-day post-launch review: {}", r.decision.post_launch_review);
+    let _ = writeln!(
+        o,
+        "30-day post-launch review: {}",
+        r.decision.post_launch_review
+    );
     let _ = writeln!(o, "\n## Open items\n");
     if r.open_items.is_empty() {
         let _ = writeln!(o, "None.");
     } else {
-        let _ = writeln!(o, "| Item # | What's missing | Owner | Due date |\n|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| Item # | What's missing | Owner | Due date |\n|---|---|---|---|"
+        );
         for x in &r.open_items {
             let mut what = x.what.clone();
             if !x.problems.is_empty() {
@@ -334,8 +372,15 @@ pub fn markdown(r: &Review) -> String {
             );
         }
     }
-    let _ = writeln!(o, "\n## Readiness assessment: {}\n", r.readiness.overall.as_str());
-    let _ = writeln!(o, "| Dimension | Status | Needs work / fail |\n|---|---|---|");
+    let _ = writeln!(
+        o,
+        "\n## Readiness assessment: {}\n",
+        r.readiness.overall.as_str()
+    );
+    let _ = writeln!(
+        o,
+        "| Dimension | Status | Needs work / fail |\n|---|---|---|"
+    );
     for d in &r.readiness.dimensions {
         let open: Vec<&str> = d
             .items
@@ -352,7 +397,11 @@ pub fn markdown(r: &Review) -> String {
             o,
             "| {} | {badge} | {} |",
             d.dimension.as_str(),
-            if open.is_empty() { "—".to_owned() } else { md_cell(&open.join("; ")) }
+            if open.is_empty() {
+                "—".to_owned()
+            } else {
+                md_cell(&open.join("; "))
+            }
         );
     }
     if let Some(e) = &r.economics {

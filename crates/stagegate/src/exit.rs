@@ -104,7 +104,9 @@ impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::Database { .. } => Failure::Registry(e.to_string()),
-            RegistryError::Rule(_) | RegistryError::Tampered { .. } => Failure::Refused(e.to_string()),
+            RegistryError::Rule(_) | RegistryError::Tampered { .. } => {
+                Failure::Refused(e.to_string())
+            }
         }
     }
 }

@@ -14,9 +14,11 @@ use std::process::ExitCode;
 /// evidence and its pilot telemetry (the 10-item Pilot-to-Prod checklist).
 #[derive(Debug, Parser)]
 #[command(name = "stagegate", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 Cleared (or success), 10 Conditional, 20 Blocked, \
+#[command(
+    after_help = "Exit codes: 0 Cleared (or success), 10 Conditional, 20 Blocked, \
 1 refused by a registry rule, 2 usage error, 65 invalid input, 66 input missing or unreadable, \
-74 registry unreadable or unwritable.")]
+74 registry unreadable or unwritable."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +29,11 @@ pub struct Cli {
 pub struct RegistryArg {
     /// The registry database (SQLite). Default: $STAGEGATE_REGISTRY, else
     /// `.stagegate/registry.db` in the current directory.
-    #[arg(long, env = "STAGEGATE_REGISTRY", default_value = ".stagegate/registry.db")]
+    #[arg(
+        long,
+        env = "STAGEGATE_REGISTRY",
+        default_value = ".stagegate/registry.db"
+    )]
     pub registry: PathBuf,
 }
 
@@ -173,7 +179,10 @@ pub enum SchemaKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("stagegate: cannot start the runtime: {e}");

@@ -4,7 +4,7 @@ use crate::exit::{self, Failure};
 use crate::{Format, ReviewArgs, Role, SchemaKind};
 use jiff::civil::Date;
 use stagegate_core::digest::criteria_digest;
-use stagegate_core::gates::{GateTemplate, BUILTIN_TEMPLATE_YAML};
+use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
 use stagegate_core::person::same_person;
 use stagegate_core::review::{self, Review, ReviewInput};
 use stagegate_load::AgentFolder;
@@ -16,7 +16,9 @@ use std::path::Path;
 /// the only place stagegate reads the clock.
 fn as_of(s: Option<&str>) -> Result<Date, Failure> {
     match s {
-        None => Ok(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()),
+        None => Ok(jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()),
         Some(s) => s
             .parse::<Date>()
             .or_else(|_| {
@@ -92,8 +94,14 @@ fn emit(path: Option<&Path>, text: &str) -> Result<(), Failure> {
 }
 
 fn write_atomic(p: &Path, text: &str) -> Result<(), Failure> {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, p))
@@ -119,7 +127,9 @@ pub async fn review(
             stagegate_report::terminal(&review, color, if tty { None } else { Some(120) })
         }
         Format::Markdown => stagegate_report::markdown(&review),
-        Format::Json => stagegate_report::json(&review).map_err(|e| Failure::Internal(e.to_string()))?,
+        Format::Json => {
+            stagegate_report::json(&review).map_err(|e| Failure::Internal(e.to_string()))?
+        }
     };
     if !no_record {
         let reg = match registry {
@@ -154,16 +164,24 @@ pub async fn pilot_start(args: &ReviewArgs, by: Option<String>) -> Result<u8, Fa
     let card = stagegate_load::load_card(&args.agent)?;
     let c = &card.card;
     let digest = criteria_digest(&c.success_criteria);
-    let json = serde_json::to_string(&c.success_criteria)
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_string(&c.success_criteria).map_err(|e| Failure::Internal(e.to_string()))?;
     let by = by.unwrap_or_else(|| c.people.coe_lead.name.clone());
     let reg = Registry::open(&args.registry.registry, true).await?;
-    let new = reg.start_pilot(&c.id, &c.name, &digest, &json, date, &by).await?;
+    let new = reg
+        .start_pilot(&c.id, &c.name, &digest, &json, date, &by)
+        .await?;
     reg.close().await;
     if new {
-        println!("{}: pilot started {date}; success criteria locked as {digest} by {by}", c.id);
+        println!(
+            "{}: pilot started {date}; success criteria locked as {digest} by {by}",
+            c.id
+        );
     } else {
-        println!("{}: pilot already started with these criteria ({digest})", c.id);
+        println!(
+            "{}: pilot already started with these criteria ({digest})",
+            c.id
+        );
     }
     Ok(0)
 }
@@ -225,7 +243,9 @@ pub async fn signoff(args: &ReviewArgs, role: Role, name: &str) -> Result<u8, Fa
 }
 
 fn yaml_scalar(s: &str) -> String {
-    if s.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '.') {
+    if s.chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '.')
+    {
         s.to_owned()
     } else {
         format!("{s:?}")
@@ -233,7 +253,12 @@ fn yaml_scalar(s: &str) -> String {
 }
 
 /// `stagegate promote`.
-pub async fn promote(agent: &str, date: Option<&str>, by: Option<String>, registry: &Path) -> Result<u8, Failure> {
+pub async fn promote(
+    agent: &str,
+    date: Option<&str>,
+    by: Option<String>,
+    registry: &Path,
+) -> Result<u8, Failure> {
     let date = as_of(date)?;
     let reg = Registry::open(registry, false).await?;
     let id = reg.promote(agent, date, &who(by)).await?;
@@ -260,7 +285,10 @@ pub async fn history(agent: Option<&str>, format: Format, registry: &Path) -> Re
                 "reviews": rows,
                 "stage_events": stages,
             });
-            emit(None, &format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))?;
+            emit(
+                None,
+                &format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()),
+            )?;
         }
         Format::Table | Format::Markdown => {
             let mut t = history_lines(&rows);
@@ -272,11 +300,15 @@ pub async fn history(agent: Option<&str>, format: Format, registry: &Path) -> Re
                         s.at,
                         s.stage,
                         s.by,
-                        s.review_id.map(|r| format!(" (review #{r})")).unwrap_or_default()
+                        s.review_id
+                            .map(|r| format!(" (review #{r})"))
+                            .unwrap_or_default()
                     ));
                 }
             }
-            t.push_str(&format!("\nHash chain verified over {verified} review(s).\n"));
+            t.push_str(&format!(
+                "\nHash chain verified over {verified} review(s).\n"
+            ));
             emit(None, &t)?;
         }
     }

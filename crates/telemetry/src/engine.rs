@@ -1,9 +1,11 @@
 //! The metric engine: one pass over the window's rows per metric, with per-bucket groups.
 
 use crate::read::Columns;
-use jiff::civil::Date;
 use jiff::Timestamp;
-use stagegate_core::metric::{Bucket, MetricKind, MetricSpec, Predicate, PredicateOp, Reduce, Scalar};
+use jiff::civil::Date;
+use stagegate_core::metric::{
+    Bucket, MetricKind, MetricSpec, Predicate, PredicateOp, Reduce, Scalar,
+};
 use stagegate_core::review::{Measurement, SeriesPoint};
 use std::collections::{BTreeMap, HashSet};
 
@@ -47,7 +49,10 @@ impl<'a> Pred<'a> {
     }
 
     fn holds(&self, row: &Row) -> bool {
-        let v = self.idx.and_then(|i| row.values.get(i)).unwrap_or(&Value::Missing);
+        let v = self
+            .idx
+            .and_then(|i| row.values.get(i))
+            .unwrap_or(&Value::Missing);
         match self.op {
             PredicateOp::Present => !matches!(v, Value::Missing),
             PredicateOp::IsTrue => matches!(v, Value::Bool(true)),
@@ -112,7 +117,10 @@ impl Acc {
     fn rows(&self) -> u64 {
         match self {
             Acc::Count(n) => *n,
-            Acc::Sum { n, .. } | Acc::Mean { n, .. } | Acc::Rate { n, .. } | Acc::Ratio { n, .. } => *n,
+            Acc::Sum { n, .. }
+            | Acc::Mean { n, .. }
+            | Acc::Rate { n, .. }
+            | Acc::Ratio { n, .. } => *n,
             Acc::Values(v) => v.len() as u64,
             Acc::Distinct(_, n) => *n,
         }
@@ -254,7 +262,11 @@ pub fn evaluate(
         field: spec
             .field
             .as_deref()
-            .or(if spec.kind == MetricKind::Adoption { Some("user") } else { None })
+            .or(if spec.kind == MetricKind::Adoption {
+                Some("user")
+            } else {
+                None
+            })
             .and_then(|f| cols.index(f)),
         num: spec.numerator.as_deref().and_then(|f| cols.index(f)),
         den: spec.denominator.as_deref().and_then(|f| cols.index(f)),

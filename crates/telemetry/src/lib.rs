@@ -15,11 +15,11 @@
 mod engine;
 mod read;
 
-pub use engine::{evaluate, Row, Value};
-pub use read::{read_file, Columns, RoleType};
+pub use engine::{Row, Value, evaluate};
+pub use read::{Columns, RoleType, read_file};
 
 use stagegate_core::card::{AgentCard, CriterionSource};
-use stagegate_core::digest::{normalise_path, InputDigest, InputRole};
+use stagegate_core::digest::{InputDigest, InputRole, normalise_path};
 use stagegate_core::review::Measurement;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -153,4 +153,3 @@ fn invalid_card(msg: &str) -> TelemetryError {
         message: msg.to_owned(),
     }
 }
-

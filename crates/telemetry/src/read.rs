@@ -1,7 +1,7 @@
 //! Readers: CSV (with a header row) and JSON Lines, into typed rows.
 
-use crate::engine::{Row, Value};
 use crate::TelemetryError;
+use crate::engine::{Row, Value};
 use stagegate_core::card::{Telemetry, TelemetryFormat};
 use stagegate_core::digest::sha256_tagged;
 use std::collections::BTreeMap;
@@ -78,15 +78,12 @@ impl Columns {
 
     /// Index of a role in a row's values, or `None`.
     pub fn index(&self, role: &str) -> Option<usize> {
-        self.mapped
-            .iter()
-            .position(|(r, _)| r == role)
-            .or_else(|| {
-                self.derived
-                    .iter()
-                    .position(|(r, _)| r == role)
-                    .map(|i| i + self.mapped.len())
-            })
+        self.mapped.iter().position(|(r, _)| r == role).or_else(|| {
+            self.derived
+                .iter()
+                .position(|(r, _)| r == role)
+                .map(|i| i + self.mapped.len())
+        })
     }
 
     /// The role's type (derived roles are numbers).
@@ -158,10 +155,7 @@ fn read_csv(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, Te
         .has_headers(true)
         .flexible(false)
         .from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| csv_error(path, &e))?
-        .clone();
+    let headers = rdr.headers().map_err(|e| csv_error(path, &e))?.clone();
     let find = |col: &str, role: &str| -> Result<usize, TelemetryError> {
         headers
             .iter()
@@ -192,9 +186,8 @@ fn read_csv(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, Te
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let ts_text = record.get(ts_idx).unwrap_or_default();
-        let ts = parse_timestamp(ts_text).map_err(|m| {
-            bad(path, line, &columns.timestamp_column, "timestamp", m)
-        })?;
+        let ts = parse_timestamp(ts_text)
+            .map_err(|m| bad(path, line, &columns.timestamp_column, "timestamp", m))?;
         let mut values = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
         for ((role, col), &i) in columns.mapped.iter().zip(&idx) {
             let raw = record.get(i).unwrap_or_default();
@@ -323,7 +316,9 @@ pub fn parse_text_value(raw: &str, t: RoleType) -> Result<Value, String> {
         RoleType::Bool => match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" => Ok(Value::Bool(true)),
             "false" | "0" | "no" | "n" => Ok(Value::Bool(false)),
-            _ => Err(format!("expected a boolean (true/false, 1/0, yes/no), found {s:?}")),
+            _ => Err(format!(
+                "expected a boolean (true/false, 1/0, yes/no), found {s:?}"
+            )),
         },
         RoleType::Timestamp => parse_timestamp(s).map(|_| Value::Missing),
     }
@@ -369,10 +364,16 @@ mod tests {
     #[test]
     fn values() {
         assert_eq!(parse_text_value("", RoleType::Number), Ok(Value::Missing));
-        assert_eq!(parse_text_value(" 12.5", RoleType::Number), Ok(Value::Num(12.5)));
+        assert_eq!(
+            parse_text_value(" 12.5", RoleType::Number),
+            Ok(Value::Num(12.5))
+        );
         assert!(parse_text_value("12ms", RoleType::Number).is_err());
         assert!(parse_text_value("NaN", RoleType::Number).is_err());
-        assert_eq!(parse_text_value("Yes", RoleType::Bool), Ok(Value::Bool(true)));
+        assert_eq!(
+            parse_text_value("Yes", RoleType::Bool),
+            Ok(Value::Bool(true))
+        );
         assert!(parse_text_value("maybe", RoleType::Bool).is_err());
     }
 }
