@@ -291,6 +291,9 @@ pub fn markdown(r: &Review) -> String {
                     .join(", ")
             );
         }
+        for n in &it.notes {
+            let _ = write!(ev, " _Note: {n}_");
+        }
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} |",

@@ -1,0 +1,145 @@
+//! End to end: every example reviews to its documented decision and exit code, and its
+//! Markdown report matches the reviewed snapshot.
+
+mod common;
+use common::*;
+
+struct Case {
+    folder: &'static str,
+    as_of: &'static str,
+    decision: &'static str,
+    code: i32,
+    failing: &'static [u64],
+    open: &'static [u64],
+}
+
+const CASES: &[Case] = &[
+    Case { folder: "finance-invoice-recon", as_of: "2026-06-12", decision: "Cleared", code: 0, failing: &[], open: &[] },
+    Case { folder: "finance-invoice-recon-no-drill", as_of: "2026-06-12", decision: "Blocked", code: 20, failing: &[9, 10], open: &[] },
+    Case { folder: "finance-invoice-recon-team-oncall", as_of: "2026-06-12", decision: "Blocked", code: 20, failing: &[3, 7, 10], open: &[] },
+    Case { folder: "finance-invoice-recon-conditional", as_of: "2026-06-12", decision: "Conditional", code: 10, failing: &[], open: &[6, 8] },
+    Case { folder: "support-chat-assistant", as_of: "2023-11-17", decision: "Cleared", code: 0, failing: &[], open: &[] },
+];
+
+#[test]
+fn every_example_reviews_to_its_decision() {
+    for c in CASES {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = tmp.path().join("registry.db");
+        let dir = examples().join(c.folder);
+        let json = stagegate()
+            .args(["review", "--format", "json", "--as-of", c.as_of, "--registry"])
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            json.status.code(),
+            Some(c.code),
+            "{}: {}",
+            c.folder,
+            String::from_utf8_lossy(&json.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["decision"]["outcome"], c.decision, "{}", c.folder);
+        let with = |status: &str| -> Vec<u64> {
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["status"] == status)
+                .map(|i| i["number"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(with("fail"), c.failing, "{} failing items", c.folder);
+        assert_eq!(with("open"), c.open, "{} open items", c.folder);
+        assert_eq!(review_count(&reg), 1, "{}: the review is recorded", c.folder);
+
+        let md = stagegate()
+            .args(["review", "--format", "markdown", "--no-record", "--as-of", c.as_of, "--registry"])
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(md.status.code(), Some(c.code));
+        insta::assert_snapshot!(c.folder, String::from_utf8(md.stdout).unwrap());
+        assert_eq!(review_count(&reg), 1, "--no-record writes nothing");
+    }
+}
+
+#[test]
+fn same_inputs_same_digest_and_decision() {
+    let dir = examples().join("finance-invoice-recon");
+    let run = || {
+        let out = stagegate()
+            .args(["review", "--format", "json", "--no-record", "--as-of", "2026-06-12"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["digest"].clone(), v["decision"].clone(), out.stdout)
+    };
+    let (d1, dec1, bytes1) = run();
+    let (d2, dec2, bytes2) = run();
+    assert_eq!(d1, d2);
+    assert_eq!(dec1, dec2);
+    assert_eq!(bytes1, bytes2, "JSON output is byte-for-byte stable");
+}
+
+#[test]
+fn table_output_names_decision_and_items() {
+    let out = stagegate()
+        .args(["review", "--no-record", "--as-of", "2026-06-12"])
+        .arg(examples().join("finance-invoice-recon-no-drill"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(20));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("Decision: BLOCKED"), "{s}");
+    assert!(s.contains("  - ❌ on item(s) 9"), "{s}");
+    assert!(!s.contains("\u{1b}["), "no colour codes off a TTY");
+}
+
+#[test]
+fn plan_is_seed_000_yaml_with_economics() {
+    let out = stagegate()
+        .args(["plan", "--as-of", "2026-06-12"])
+        .arg(examples().join("finance-invoice-recon"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8(out.stdout).unwrap();
+    for key in [
+        "scaling_plan:",
+        "pilot_summary:",
+        "success_criteria_met: true",
+        "readiness_assessment:",
+        "overall: Ready",
+        "phases:",
+        "rollback_trigger:",
+        "risk_mitigation:",
+        "success_metrics:",
+        "pilot_value:",
+        "target_at_scale:",
+        "economics:",
+        "payback_months:",
+    ] {
+        assert!(s.contains(key), "plan lacks {key}:\n{s}");
+    }
+}
+
+#[test]
+fn schema_is_generated_and_strict() {
+    let out = stagegate().args(["schema", "card"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["additionalProperties"], false, "unknown fields are errors");
+    let req: Vec<&str> = v["required"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    for f in ["id", "tier", "lane", "people", "pilot", "success_criteria", "audit_log", "runbook", "rollback"] {
+        assert!(req.contains(&f), "{f} required");
+    }
+    for what in ["evidence", "gates"] {
+        assert!(stagegate().args(["schema", what]).output().unwrap().status.success());
+    }
+}
