@@ -144,7 +144,11 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
         {
             message = message[idx + 2..].to_owned();
         }
-        let message = message.lines().next().unwrap_or_default().to_owned();
+        let mut message = message.lines().next().unwrap_or_default().to_owned();
+        // Some messages repeat the place at the end: " at line L, column C".
+        if let Some(idx) = message.rfind(" at line ") {
+            message.truncate(idx);
+        }
         LoadError::Invalid {
             place: Place {
                 file: file.to_path_buf(),

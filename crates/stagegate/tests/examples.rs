@@ -14,11 +14,46 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { folder: "finance-invoice-recon", as_of: "2026-06-12", decision: "Cleared", code: 0, failing: &[], open: &[] },
-    Case { folder: "finance-invoice-recon-no-drill", as_of: "2026-06-12", decision: "Blocked", code: 20, failing: &[9, 10], open: &[] },
-    Case { folder: "finance-invoice-recon-team-oncall", as_of: "2026-06-12", decision: "Blocked", code: 20, failing: &[3, 7, 10], open: &[] },
-    Case { folder: "finance-invoice-recon-conditional", as_of: "2026-06-12", decision: "Conditional", code: 10, failing: &[], open: &[6, 8] },
-    Case { folder: "support-chat-assistant", as_of: "2023-11-17", decision: "Cleared", code: 0, failing: &[], open: &[] },
+    Case {
+        folder: "finance-invoice-recon",
+        as_of: "2026-06-12",
+        decision: "Cleared",
+        code: 0,
+        failing: &[],
+        open: &[],
+    },
+    Case {
+        folder: "finance-invoice-recon-no-drill",
+        as_of: "2026-06-12",
+        decision: "Blocked",
+        code: 20,
+        failing: &[9, 10],
+        open: &[],
+    },
+    Case {
+        folder: "finance-invoice-recon-team-oncall",
+        as_of: "2026-06-12",
+        decision: "Blocked",
+        code: 20,
+        failing: &[3, 7, 10],
+        open: &[],
+    },
+    Case {
+        folder: "finance-invoice-recon-conditional",
+        as_of: "2026-06-12",
+        decision: "Conditional",
+        code: 10,
+        failing: &[],
+        open: &[6, 8],
+    },
+    Case {
+        folder: "support-chat-assistant",
+        as_of: "2023-11-17",
+        decision: "Cleared",
+        code: 0,
+        failing: &[],
+        open: &[],
+    },
 ];
 
 #[test]
@@ -28,7 +63,14 @@ fn every_example_reviews_to_its_decision() {
         let reg = tmp.path().join("registry.db");
         let dir = examples().join(c.folder);
         let json = stagegate()
-            .args(["review", "--format", "json", "--as-of", c.as_of, "--registry"])
+            .args([
+                "review",
+                "--format",
+                "json",
+                "--as-of",
+                c.as_of,
+                "--registry",
+            ])
             .arg(&reg)
             .arg(&dir)
             .output()
@@ -54,10 +96,23 @@ fn every_example_reviews_to_its_decision() {
         };
         assert_eq!(with("fail"), c.failing, "{} failing items", c.folder);
         assert_eq!(with("open"), c.open, "{} open items", c.folder);
-        assert_eq!(review_count(&reg), 1, "{}: the review is recorded", c.folder);
+        assert_eq!(
+            review_count(&reg),
+            1,
+            "{}: the review is recorded",
+            c.folder
+        );
 
         let md = stagegate()
-            .args(["review", "--format", "markdown", "--no-record", "--as-of", c.as_of, "--registry"])
+            .args([
+                "review",
+                "--format",
+                "markdown",
+                "--no-record",
+                "--as-of",
+                c.as_of,
+                "--registry",
+            ])
             .arg(&reg)
             .arg(&dir)
             .output()
@@ -73,7 +128,14 @@ fn same_inputs_same_digest_and_decision() {
     let dir = examples().join("finance-invoice-recon");
     let run = || {
         let out = stagegate()
-            .args(["review", "--format", "json", "--no-record", "--as-of", "2026-06-12"])
+            .args([
+                "review",
+                "--format",
+                "json",
+                "--no-record",
+                "--as-of",
+                "2026-06-12",
+            ])
             .arg(&dir)
             .output()
             .unwrap();
@@ -108,7 +170,11 @@ fn plan_is_seed_000_yaml_with_economics() {
         .arg(examples().join("finance-invoice-recon"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8(out.stdout).unwrap();
     for key in [
         "scaling_plan:",
@@ -134,12 +200,37 @@ fn schema_is_generated_and_strict() {
     let out = stagegate().args(["schema", "card"]).output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["additionalProperties"], false, "unknown fields are errors");
-    let req: Vec<&str> = v["required"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-    for f in ["id", "tier", "lane", "people", "pilot", "success_criteria", "audit_log", "runbook", "rollback"] {
+    assert_eq!(
+        v["additionalProperties"], false,
+        "unknown fields are errors"
+    );
+    let req: Vec<&str> = v["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for f in [
+        "id",
+        "tier",
+        "lane",
+        "people",
+        "pilot",
+        "success_criteria",
+        "audit_log",
+        "runbook",
+        "rollback",
+    ] {
         assert!(req.contains(&f), "{f} required");
     }
     for what in ["evidence", "gates"] {
-        assert!(stagegate().args(["schema", what]).output().unwrap().status.success());
+        assert!(
+            stagegate()
+                .args(["schema", what])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
     }
 }

@@ -12,7 +12,9 @@ pub fn examples() -> PathBuf {
 /// The stagegate binary, with a clean environment for the registry.
 pub fn stagegate() -> Command {
     let mut c = Command::cargo_bin("stagegate").expect("binary builds");
-    c.env_remove("STAGEGATE_REGISTRY").env("NO_COLOR", "1").env("USER", "ci");
+    c.env_remove("STAGEGATE_REGISTRY")
+        .env("NO_COLOR", "1")
+        .env("USER", "ci");
     c
 }
 
@@ -41,7 +43,11 @@ pub fn worked_example_copy() -> (tempfile::TempDir, PathBuf) {
 /// Replaces `from` with `to` in a file, asserting `from` is there.
 pub fn edit(path: &Path, from: &str, to: &str) {
     let s = std::fs::read_to_string(path).unwrap();
-    assert!(s.contains(from), "{} does not contain {from:?}", path.display());
+    assert!(
+        s.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
     std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
@@ -52,7 +58,11 @@ pub fn review_count(registry: &Path) -> usize {
         .arg(registry)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["reviews"].as_array().unwrap().len()
 }
