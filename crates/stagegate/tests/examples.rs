@@ -234,3 +234,64 @@ fn schema_is_generated_and_strict() {
         );
     }
 }
+
+#[test]
+fn organisation_template_overrides_builtin_and_agent_template_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let org = tmp.path().join("org");
+    std::fs::create_dir(&org).unwrap();
+    let relaxed = stagegate_core::gates::BUILTIN_TEMPLATE_YAML
+        .replace("drill_window_days: 30", "drill_window_days: 60");
+    std::fs::write(org.join("gates.yaml"), relaxed).unwrap();
+    let item9 = |dir: &std::path::Path, org: Option<&std::path::Path>| {
+        let mut c = stagegate();
+        c.args([
+            "review",
+            "--format",
+            "json",
+            "--no-record",
+            "--as-of",
+            "2026-06-12",
+        ]);
+        if let Some(o) = org {
+            c.arg("--org").arg(o);
+        }
+        let out = c.arg(dir).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["items"][8]["status"].clone(),
+            v["template"]["source"].clone(),
+        )
+    };
+    let no_drill = examples().join("finance-invoice-recon-no-drill");
+    assert_eq!(item9(&no_drill, None).0, "fail");
+    let (status, source) = item9(&no_drill, Some(&org));
+    assert_eq!(
+        status, "pass",
+        "a 60-day window admits the 42-day-old drill"
+    );
+    assert!(
+        source.as_str().unwrap().ends_with("org/gates.yaml"),
+        "{source}"
+    );
+
+    // An agent's own gates.yaml wins over the organisation's.
+    let agent = tmp.path().join("agent");
+    copy_dir(&no_drill, &agent);
+    // The copy's relative paths point at ../finance-invoice-recon: give it one beside it.
+    copy_dir(
+        &examples().join("finance-invoice-recon"),
+        &tmp.path().join("finance-invoice-recon"),
+    );
+    std::fs::write(
+        agent.join("gates.yaml"),
+        stagegate_core::gates::BUILTIN_TEMPLATE_YAML,
+    )
+    .unwrap();
+    let (status, source) = item9(&agent, Some(&org));
+    assert_eq!(status, "fail");
+    assert!(
+        source.as_str().unwrap().ends_with("agent/gates.yaml"),
+        "{source}"
+    );
+}

@@ -1,0 +1,173 @@
+//! The metric catalogue on a small hand-checked data set, read both as CSV and as JSON Lines.
+
+use stagegate_core::card::AgentCard;
+use stagegate_telemetry::{TelemetryError, measure};
+use std::path::Path;
+
+const CSV: &str = "\
+when,who,ms,ok,sev,cost
+2026-05-31T23:59:59Z,u0,999,true,,9.0
+2026-06-01T09:00:00Z,u1,100,true,,0.5
+2026-06-01T10:00:00Z,u2,200,false,sev2,1.5
+2026-06-02T09:30:00Z,u1,300,true,,
+2026-06-08T09:00:00Z,u3,400,true,sev1,2.0
+2026-06-14 12:00:00,u4,1000,,,1.0
+2026-06-15T00:00:00Z,u9,5,true,,1.0
+";
+
+/// The same rows as JSON Lines (missing values as null or absent keys).
+const JSONL: &str = r#"{"when":"2026-05-31T23:59:59Z","who":"u0","ms":999,"ok":true,"cost":9.0}
+{"when":"2026-06-01T09:00:00Z","who":"u1","ms":100,"ok":true,"sev":null,"cost":0.5}
+{"when":"2026-06-01T10:00:00Z","who":"u2","ms":200,"ok":false,"sev":"sev2","cost":1.5}
+{"when":"2026-06-02T09:30:00Z","who":"u1","ms":300,"ok":true}
+
+{"when":"2026-06-08T09:00:00Z","who":"u3","ms":400,"ok":true,"sev":"sev1","cost":2.0}
+{"when":"2026-06-14 12:00:00","who":"u4","ms":1000,"cost":1.0}
+{"when":"2026-06-15T00:00:00Z","who":"u9","ms":5,"ok":true,"cost":1.0}
+"#;
+
+fn card(file: &str) -> AgentCard {
+    let yaml = format!(
+        r#"
+id: agent-ops-test
+name: Test
+version: "1"
+tier: low
+lane: startup
+department: ops
+people:
+  builder: {{ name: Ann Lee }}
+  coe_lead: {{ name: Bo Chan }}
+  sponsor: {{ name: Cy Diaz }}
+  on_call:
+    primary: {{ name: Ann Lee }}
+    backup: {{ name: Bo Chan }}
+    pager: {{ system: PagerDuty, primary_schedule: a, backup_schedule: b }}
+pilot: {{ start: 2026-06-01, end: 2026-06-14, scope: s, cohort: c, cohort_size: 8 }}
+success_criteria:
+  - {{ id: n, description: d, metric: {{ kind: count }}, comparator: ">=", threshold: 0 }}
+  - {{ id: sev1, description: d, metric: {{ kind: count, where: {{ field: severity, op: eq, value: sev1 }} }}, comparator: "==", threshold: 0 }}
+  - {{ id: total_cost, description: d, metric: {{ kind: sum, field: cost_usd }}, comparator: ">=", threshold: 0 }}
+  - {{ id: mean_ms, description: d, metric: {{ kind: mean, field: latency_ms }}, comparator: ">=", threshold: 0 }}
+  - {{ id: ok_rate, description: d, metric: {{ kind: rate, of: {{ field: accepted, op: is_true }} }}, comparator: ">=", threshold: 0 }}
+  - {{ id: slow_rate, description: d, metric: {{ kind: rate, of: {{ field: latency_ms, op: gt, value: 250 }} }}, comparator: ">=", threshold: 0 }}
+  - {{ id: cost_per_ms, description: d, metric: {{ kind: ratio, numerator: cost_usd, denominator: latency_ms }}, comparator: ">=", threshold: 0 }}
+  - {{ id: p50, description: d, metric: {{ kind: quantile, field: latency_ms, q: 0.5 }}, comparator: ">=", threshold: 0 }}
+  - {{ id: p95, description: d, metric: {{ kind: quantile, field: latency_ms, q: 0.95 }}, comparator: ">=", threshold: 0 }}
+  - {{ id: users, description: d, metric: {{ kind: distinct, field: user }}, comparator: ">=", threshold: 0 }}
+  - {{ id: adoption, description: d, metric: {{ kind: adoption }}, comparator: ">=", threshold: 0 }}
+  - {{ id: busiest_day, description: d, metric: {{ kind: count, per: day, reduce: max }}, comparator: ">=", threshold: 0 }}
+  - {{ id: weekly_cost, description: d, metric: {{ kind: sum, field: cost_usd, per: week }}, comparator: ">=", threshold: 0 }}
+  - {{ id: double_ms, description: d, metric: {{ kind: mean, field: ms2 }}, comparator: ">=", threshold: 0 }}
+guardrails: []
+identity: {{ idp: Okta, principal: agent-ops-test }}
+audit_log: {{ stores: [] }}
+runbook: runbook.md
+rollback:
+  kill_switch: {{ provider: OFREP, flag: f }}
+  procedure: [off]
+  in_flight: drained
+  decision_authority: Bo Chan
+launch: {{ target_date: 2026-06-20 }}
+telemetry:
+  files: [{file}]
+  columns: {{ timestamp: when, user: who, latency_ms: ms, accepted: ok, severity: sev, cost_usd: cost }}
+  derived:
+    ms2: {{ sum_of: [{{ field: latency_ms, weight: 2 }}] }}
+"#
+    );
+    let c: AgentCard = serde_saphyr::from_str(&yaml).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+fn value(out: &stagegate_telemetry::TelemetryOutcome, id: &str) -> f64 {
+    out.measurements[id].value.unwrap_or(f64::NAN)
+}
+
+fn check(dir: &Path, file: &str) {
+    let out = measure(dir, &card(file)).unwrap();
+    // Window 2026-06-01 00:00Z ..< 2026-06-15 00:00Z keeps rows 2–6 (5 rows).
+    assert_eq!(out.rows_read, 7);
+    assert_eq!(out.rows_in_window, 5);
+    assert_eq!(value(&out, "n"), 5.0);
+    assert_eq!(value(&out, "sev1"), 1.0);
+    assert_eq!(value(&out, "total_cost"), 0.5 + 1.5 + 2.0 + 1.0);
+    assert_eq!(
+        value(&out, "mean_ms"),
+        (100.0 + 200.0 + 300.0 + 400.0 + 1000.0) / 5.0
+    );
+    // accepted is missing on one row: the rate is over the 4 rows that have it.
+    assert_eq!(value(&out, "ok_rate"), 3.0 / 4.0);
+    assert_eq!(value(&out, "slow_rate"), 3.0 / 5.0);
+    // Ratio of sums over rows with both values: (0.5+1.5+2+1)/(100+200+400+1000).
+    assert!((value(&out, "cost_per_ms") - 5.0 / 1700.0).abs() < 1e-15);
+    // numpy.quantile([100,200,300,400,1000], [0.5, 0.95]) = [300, 880]
+    assert_eq!(value(&out, "p50"), 300.0);
+    assert!((value(&out, "p95") - 880.0).abs() < 1e-9);
+    assert_eq!(value(&out, "users"), 4.0);
+    assert_eq!(value(&out, "adoption"), 4.0 / 8.0);
+    assert_eq!(value(&out, "busiest_day"), 2.0);
+    // Week 1 (06-01..06-07): 0.5+1.5 = 2.0; week 2 (06-08..06-14): 2.0+1.0 = 3.0; mean 2.5.
+    assert_eq!(value(&out, "weekly_cost"), 2.5);
+    let weeks: Vec<(String, f64)> = out.measurements["weekly_cost"]
+        .series
+        .iter()
+        .map(|p| (p.bucket.clone(), p.value))
+        .collect();
+    assert_eq!(
+        weeks,
+        vec![("week 1".to_owned(), 2.0), ("week 2".to_owned(), 3.0)]
+    );
+    assert_eq!(value(&out, "double_ms"), 2.0 * 400.0);
+}
+
+#[test]
+fn csv_and_jsonl_give_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), CSV).unwrap();
+    std::fs::write(tmp.path().join("t.jsonl"), JSONL).unwrap();
+    check(tmp.path(), "t.csv");
+    check(tmp.path(), "t.jsonl");
+}
+
+#[test]
+fn bad_jsonl_names_the_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = JSONL.replace(r#""ms":400"#, r#""ms":"fast""#);
+    std::fs::write(tmp.path().join("t.jsonl"), bad).unwrap();
+    let e = measure(tmp.path(), &card("t.jsonl")).unwrap_err();
+    assert!(matches!(e, TelemetryError::Invalid { .. }));
+    let s = e.to_string();
+    assert!(s.contains("t.jsonl:6: field `ms (latency_ms)`"), "{s}");
+    assert!(s.contains("expected a number"), "{s}");
+
+    let broken = JSONL.replace(r#"{"when":"2026-06-14"#, r#"{"when" "2026-06-14"#);
+    std::fs::write(tmp.path().join("t.jsonl"), broken).unwrap();
+    let s = measure(tmp.path(), &card("t.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(s.contains("t.jsonl:7: not a JSON object"), "{s}");
+}
+
+#[test]
+fn empty_window_gives_no_value_not_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("t.csv"),
+        "when,who,ms,ok,sev,cost\n2026-07-01T00:00:00Z,u1,5,true,,1\n",
+    )
+    .unwrap();
+    let out = measure(tmp.path(), &card("t.csv")).unwrap();
+    assert_eq!(out.rows_in_window, 0);
+    assert_eq!(out.measurements["mean_ms"].value, None);
+    assert_eq!(out.measurements["p95"].value, None);
+    assert!(
+        out.measurements["p95"]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("no telemetry rows")
+    );
+    assert_eq!(out.measurements["n"].value, Some(0.0));
+}
