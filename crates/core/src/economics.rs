@@ -67,7 +67,7 @@ pub fn measured_improvement(c: &CriterionResult) -> Option<f64> {
     let actual = c.actual?;
     match c.baseline {
         None => Some(actual),
-        Some(b) if b == 0.0 => None,
+        Some(0.0) => None,
         Some(b) if c.comparator.starts_with('<') => Some((b - actual) / b),
         Some(b) => Some((actual - b) / b),
     }

@@ -111,11 +111,7 @@ impl Findings {
 
 /// Valid records supporting `item`, of `kind` — or, with `None`, of any kind that *shows*
 /// something: open items, approvals and sign-offs are about the item, not proof of it.
-fn valid_for<'a>(
-    evidence: &'a [Evidence],
-    item: u8,
-    kind: Option<EvidenceKind>,
-) -> Vec<&'a Evidence> {
+fn valid_for(evidence: &[Evidence], item: u8, kind: Option<EvidenceKind>) -> Vec<&Evidence> {
     evidence
         .iter()
         .filter(|e| e.is_valid() && e.supports(item))
@@ -828,6 +824,19 @@ pub fn fmt_value(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// The first 12 hex digits of a `sha256:` digest, for messages.
+pub fn short(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+/// The due-date deadline for open items: target launch plus the template's allowance.
+pub fn open_item_deadline(target_launch: Date, days: u32) -> Date {
+    target_launch
+        .checked_add(i64::from(days).days())
+        .unwrap_or(target_launch)
+}
+
 #[cfg(test)]
 mod fmt_tests {
     use super::fmt_value;
@@ -840,17 +849,4 @@ mod fmt_tests {
         assert_eq!(fmt_value(20000.0), "20000");
         assert_eq!(fmt_value(-2.5), "-2.5");
     }
-}
-
-/// The first 12 hex digits of a `sha256:` digest, for messages.
-pub fn short(digest: &str) -> String {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    format!("sha256:{}", &hex[..hex.len().min(12)])
-}
-
-/// The due-date deadline for open items: target launch plus the template's allowance.
-pub fn open_item_deadline(target_launch: Date, days: u32) -> Date {
-    target_launch
-        .checked_add(i64::from(days).days())
-        .unwrap_or(target_launch)
 }
