@@ -320,6 +320,26 @@ pub fn markdown(r: &Review) -> String {
             met_word(c)
         );
     }
+    let with_series: Vec<&CriterionResult> =
+        r.criteria.iter().filter(|c| c.series.len() > 1).collect();
+    if !with_series.is_empty() {
+        let _ = writeln!(o, "\nPer-period series:\n");
+        for c in with_series {
+            let points = c
+                .series
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        p.bucket,
+                        value_with_unit(p.value, c.unit.as_deref())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let _ = writeln!(o, "- `{}`: {}", c.id, md_cell(&points));
+        }
+    }
     let _ = writeln!(
         o,
         "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|"
