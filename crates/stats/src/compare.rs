@@ -110,7 +110,7 @@ pub fn welch(reference: Summary, pilot: Summary, confidence: f64) -> Option<Comp
     let a = reference.var / reference.n as f64;
     let b = pilot.var / pilot.n as f64;
     let se = (a + b).sqrt();
-    if !(se > 0.0) {
+    if se.is_nan() || se <= 0.0 {
         return None;
     }
     let df = (a + b).powi(2) / (a * a / (reference.n - 1) as f64 + b * b / (pilot.n - 1) as f64);
@@ -236,7 +236,8 @@ fn hodges_lehmann(reference: &[f64], pilot: &[f64], confidence: f64) -> (f64, In
         (d[0], d[m - 1])
     } else {
         let c = c as usize;
-        (d[c.min(m - 1)], d[(m - 1 - c.min(m - 1)).max(0)])
+        let c = c.min(m - 1);
+        (d[c], d[m - 1 - c])
     };
     (
         median,
@@ -254,7 +255,10 @@ fn hodges_lehmann(reference: &[f64], pilot: &[f64], confidence: f64) -> (f64, In
 /// 0.001 is the usual SRM alarm (Fabijan et al. 2019). `None` with fewer than 2 cohorts, no
 /// events, or a non-positive share.
 pub fn sample_ratio_mismatch(observed: &[u64], shares: &[f64]) -> Option<(f64, f64)> {
-    if observed.len() < 2 || observed.len() != shares.len() || shares.iter().any(|s| !(*s > 0.0)) {
+    if observed.len() < 2
+        || observed.len() != shares.len()
+        || shares.iter().any(|s| s.is_nan() || *s <= 0.0)
+    {
         return None;
     }
     let total: u64 = observed.iter().sum();
