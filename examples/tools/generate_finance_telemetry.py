@@ -25,7 +25,7 @@ day = start
 n = 0
 while day <= end:
     if day.weekday() < 5:
-        for _ in range(rng.randint(30, 42)):
+        for _ in range(rng.randint(55, 70)):
             n += 1
             ts = dt.datetime(day.year, day.month, day.day, 7, 0, tzinfo=dt.timezone.utc) + dt.timedelta(
                 seconds=rng.randint(0, 9 * 3600)

@@ -514,7 +514,21 @@ pub struct AgentCard {
     /// Scaling target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<Scale>,
+    /// Statistical settings for judging the criteria.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Statistics>,
 }
+
+/// Statistical settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Statistics {
+    /// Confidence level of every interval, in (0.5, 1); default 0.95.
+    pub confidence: f64,
+}
+
+/// The confidence level used when the card does not set one.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 
 /// A card whose fields parse but do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -578,6 +592,17 @@ impl AgentCard {
             return Err(err(
                 "pilot.share_of_volume_pct",
                 format!("{p} is not a percentage between 0 and 100"),
+            ));
+        }
+        if let Some(st) = &self.statistics
+            && !(st.confidence > 0.5 && st.confidence < 1.0)
+        {
+            return Err(err(
+                "statistics.confidence",
+                format!(
+                    "{} is not a confidence level between 0.5 and 1",
+                    st.confidence
+                ),
             ));
         }
         if self.success_criteria.is_empty() {
@@ -706,6 +731,14 @@ impl AgentCard {
             }
         }
         Ok(())
+    }
+
+    /// The confidence level for intervals: `statistics.confidence`, else 0.95.
+    pub fn confidence(&self) -> f64 {
+        self.statistics
+            .as_ref()
+            .map(|s| s.confidence)
+            .unwrap_or(DEFAULT_CONFIDENCE)
     }
 
     /// Whether the CoE lead is also the agent builder (seed 001 item 10: they then need a

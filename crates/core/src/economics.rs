@@ -162,6 +162,10 @@ mod tests {
             actual: Some(0.25),
             rows: 10,
             met: Some(true),
+            verdict: crate::review::Verdict::Met,
+            interval: None,
+            interval_method: None,
+            more_events: None,
             series: vec![],
             evidence: None,
         };

@@ -13,7 +13,9 @@ use crate::evidence::{
 };
 use crate::gates::GateTemplate;
 use crate::person::{check_named_person, same_person};
-use crate::review::{CriteriaLock, CriterionResult, ItemResult, Measurement, OpenItem, SignoffRow};
+use crate::review::{
+    CriteriaLock, CriterionResult, ItemResult, Measurement, OpenItem, SignoffRow, Verdict,
+};
 use jiff::civil::Date;
 use jiff::{Span, ToSpan};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +26,7 @@ pub struct Findings {
     met: Vec<String>,
     missing: Vec<String>,
     violations: Vec<String>,
+    inconclusive: Vec<String>,
     notes: Vec<String>,
     evidence: BTreeSet<String>,
 }
@@ -45,7 +48,8 @@ impl Findings {
         self.evidence.insert(path.to_owned());
     }
 
-    /// Turns findings into an item result (rule in the module docs). `open_items` are the
+    /// Turns findings into an item result (rule in the module docs; an inconclusive criterion
+    /// makes the item ⚠️ whatever open items exist — the review drafts one). `open_items` are the
     /// open-item records for this item; `can_be_open` is false for item 10 (a sign-off
     /// cannot be deferred).
     pub fn finish(
@@ -94,6 +98,10 @@ impl Findings {
                 }
                 Status::Fail
             }
+        } else if !self.inconclusive.is_empty() {
+            reasons.extend(self.inconclusive);
+            reasons.extend(self.met);
+            Status::Open
         } else {
             reasons.extend(self.met);
             Status::Pass
@@ -169,8 +177,8 @@ pub fn item1_success_criteria(
                         e.record.metric.as_ref().map(|m| Measurement {
                             value: Some(m.value),
                             rows: 1,
-                            series: Vec::new(),
                             note: Some(m.method.clone()),
+                            ..Measurement::default()
                         }),
                         Some(e.path.clone()),
                     ),
@@ -179,23 +187,50 @@ pub fn item1_success_criteria(
             }
         };
         let actual = measured.as_ref().and_then(|m| m.value);
-        let met = actual.map(|a| c.comparator.holds(a, c.threshold));
+        let interval = measured.as_ref().and_then(|m| m.interval);
+        let verdict = Verdict::judge(c.comparator, c.threshold, actual, interval.as_ref());
+        let met = match verdict {
+            Verdict::Met => Some(true),
+            Verdict::NotMet => Some(false),
+            Verdict::Inconclusive | Verdict::NoData => None,
+        };
+        let shown = |a: f64| match &interval {
+            Some(i) => format!(
+                "{} [{}, {}]",
+                fmt_value(a),
+                fmt_value(i.low),
+                fmt_value(i.high)
+            ),
+            None => fmt_value(a),
+        };
         let metric_text = match (&c.metric, c.source) {
             (Some(m), _) => m.describe(),
             (None, _) => "evidence record".to_owned(),
         };
-        match (actual, met) {
-            (Some(a), Some(true)) => f.met(format!(
+        match (actual, verdict) {
+            (Some(a), Verdict::Met) => f.met(format!(
                 "{}: {} {} {} (met)",
                 c.id,
-                fmt_value(a),
+                shown(a),
                 c.comparator.symbol(),
                 fmt_value(c.threshold)
+            )),
+            (Some(a), Verdict::Inconclusive) => f.inconclusive.push(format!(
+                "{}: {} straddles {} {} — inconclusive{}",
+                c.id,
+                shown(a),
+                c.comparator.symbol(),
+                fmt_value(c.threshold),
+                measured
+                    .as_ref()
+                    .and_then(|m| m.more_events)
+                    .map(|n| format!("; about {n} more events would decide it"))
+                    .unwrap_or_default()
             )),
             (Some(a), _) => f.violation(format!(
                 "{}: {} does not meet {} {}",
                 c.id,
-                fmt_value(a),
+                shown(a),
                 c.comparator.symbol(),
                 fmt_value(c.threshold)
             )),
@@ -226,6 +261,10 @@ pub fn item1_success_criteria(
             actual,
             rows: measured.as_ref().map(|m| m.rows).unwrap_or(0),
             met,
+            verdict,
+            interval,
+            interval_method: measured.as_ref().and_then(|m| m.interval_method.clone()),
+            more_events: measured.as_ref().and_then(|m| m.more_events),
             series: measured.map(|m| m.series).unwrap_or_default(),
             evidence: source_path,
         });

@@ -16,6 +16,7 @@ use crate::readiness::{self, Readiness};
 use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::Serialize;
+pub use stagegate_stats::Interval;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the JSON report shape.
@@ -33,7 +34,7 @@ pub struct SeriesPoint {
 }
 
 /// A criterion's measured value, as the telemetry engine computed it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Measurement {
     /// The value in the criterion's unit; `None` when nothing could be measured.
     pub value: Option<f64>,
@@ -43,6 +44,16 @@ pub struct Measurement {
     pub series: Vec<SeriesPoint>,
     /// Why there is no value, or how it was measured.
     pub note: Option<String>,
+    /// Confidence interval of the value, for sample statistics (rate, mean, quantile, ratio);
+    /// `None` for exact tallies (count, sum, distinct, adoption of a known cohort, per-period
+    /// reductions) and evidence-sourced values.
+    pub interval: Option<Interval>,
+    /// How the interval was computed: "Wilson score", "Student t", "order statistics",
+    /// "delta method".
+    pub interval_method: Option<String>,
+    /// Roughly how many more events would decide the criterion, when its interval straddles
+    /// the threshold.
+    pub more_events: Option<u64>,
 }
 
 /// The success criteria digest locked at pilot start.
@@ -134,12 +145,85 @@ pub struct CriterionResult {
     pub actual: Option<f64>,
     /// Rows read.
     pub rows: u64,
-    /// Whether the actual meets the threshold (`None` when not measured).
+    /// Whether the actual meets the threshold: `Some(true)` met, `Some(false)` not met, `None`
+    /// inconclusive or not measured.
     pub met: Option<bool>,
+    /// The verdict at the card's confidence level.
+    pub verdict: Verdict,
+    /// Confidence interval of the actual (sample statistics only).
+    pub interval: Option<Interval>,
+    /// How the interval was computed.
+    pub interval_method: Option<String>,
+    /// Roughly how many more events would decide an inconclusive criterion.
+    pub more_events: Option<u64>,
     /// Per-bucket series.
     pub series: Vec<SeriesPoint>,
     /// The metric record it came from, for evidence-sourced criteria.
     pub evidence: Option<String>,
+}
+
+/// A criterion's verdict at a confidence level (issue "decision quality" §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The whole interval (or the exact value) satisfies the threshold.
+    Met,
+    /// The whole interval (or the exact value) fails it.
+    NotMet,
+    /// The interval straddles the threshold: more data is needed.
+    Inconclusive,
+    /// Nothing was measured.
+    NoData,
+}
+
+impl Verdict {
+    /// Judges `actual` (with its interval, if any) against `comparator threshold`. Exact
+    /// values and `==` compare the value itself; otherwise the interval decides: met when its
+    /// worst end satisfies the threshold, not met when its best end fails it, inconclusive
+    /// in between.
+    pub fn judge(
+        comparator: crate::card::Comparator,
+        threshold: f64,
+        actual: Option<f64>,
+        interval: Option<&Interval>,
+    ) -> Verdict {
+        use crate::card::Comparator as C;
+        let Some(a) = actual else {
+            return Verdict::NoData;
+        };
+        let exact = |ok: bool| if ok { Verdict::Met } else { Verdict::NotMet };
+        match (interval, comparator) {
+            (None, _) | (_, C::Eq) => exact(comparator.holds(a, threshold)),
+            (Some(i), C::Ge | C::Gt) => {
+                if comparator.holds(i.low, threshold) {
+                    Verdict::Met
+                } else if !comparator.holds(i.high, threshold) {
+                    Verdict::NotMet
+                } else {
+                    Verdict::Inconclusive
+                }
+            }
+            (Some(i), C::Le | C::Lt) => {
+                if comparator.holds(i.high, threshold) {
+                    Verdict::Met
+                } else if !comparator.holds(i.low, threshold) {
+                    Verdict::NotMet
+                } else {
+                    Verdict::Inconclusive
+                }
+            }
+        }
+    }
+
+    /// Lower-case words for reports: met, not met, inconclusive, no data.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::NotMet => "not met",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NoData => "no data",
+        }
+    }
 }
 
 /// One checklist item's result.
@@ -376,6 +460,36 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             }
         };
         results.push(findings.finish(it.number, &it.title, &mine, it.rule != Rule::Signoff));
+    }
+    let mut opens = opens;
+    let has_owned_item1 = opens.iter().any(|o| o.item == 1 && o.problems.is_empty());
+    if !has_owned_item1 {
+        for c in criteria
+            .iter()
+            .filter(|c| c.verdict == Verdict::Inconclusive)
+        {
+            opens.push(OpenItem {
+                item: 1,
+                what: format!(
+                    "Collect {} so `{}` is decided: its {} interval [{}, {}] straddles {} {}",
+                    c.more_events
+                        .map(|n| format!("about {n} more events"))
+                        .unwrap_or_else(|| "more events".into()),
+                    c.id,
+                    c.interval_method.as_deref().unwrap_or("confidence"),
+                    items::fmt_value(c.interval.map(|i| i.low).unwrap_or(f64::NAN)),
+                    items::fmt_value(c.interval.map(|i| i.high).unwrap_or(f64::NAN)),
+                    c.comparator,
+                    items::fmt_value(c.threshold)
+                ),
+                owner: None,
+                due: None,
+                source: "auto-drafted by stagegate".into(),
+                problems: vec![
+                    "owner still required: record an open-item for item 1 naming one owner and a due date".into(),
+                ],
+            });
+        }
     }
     let mut statuses = [Status::Fail; 9];
     for r in &results {

@@ -176,8 +176,7 @@ fn item1_status(
             Measurement {
                 value: Some(v),
                 rows: 10,
-                series: vec![],
-                note: None,
+                ..Measurement::default()
             },
         );
     }

@@ -9,7 +9,7 @@ use stagegate_core::decision::{Outcome, Status};
 use stagegate_core::items::{fmt_value, short};
 use stagegate_core::plan::PlanDocument;
 use stagegate_core::readiness::Rag;
-use stagegate_core::review::{CriterionResult, Review};
+use stagegate_core::review::{CriterionResult, Review, Verdict};
 use std::fmt::Write as _;
 
 /// Output errors (serialisation only; rendering text cannot fail).
@@ -40,17 +40,28 @@ fn target(c: &CriterionResult) -> String {
     )
 }
 
+/// The actual with its interval, e.g. `92.01% [90.55%, 93.29%]`.
 fn actual(c: &CriterionResult) -> String {
-    c.actual
-        .map(|a| value_with_unit(a, c.unit.as_deref()))
-        .unwrap_or_else(|| "—".into())
+    let Some(a) = c.actual else {
+        return "—".into();
+    };
+    let unit = c.unit.as_deref();
+    match &c.interval {
+        Some(i) => format!(
+            "{} [{}, {}]",
+            value_with_unit(a, unit),
+            value_with_unit(i.low, unit),
+            value_with_unit(i.high, unit)
+        ),
+        None => value_with_unit(a, unit),
+    }
 }
 
-fn met_word(c: &CriterionResult) -> &'static str {
-    match c.met {
-        Some(true) => "met",
-        Some(false) => "not met",
-        None => "no data",
+/// The verdict, with the events still needed when inconclusive.
+fn met_word(c: &CriterionResult) -> String {
+    match (c.verdict, c.more_events) {
+        (Verdict::Inconclusive, Some(n)) => format!("inconclusive (~{n} more events)"),
+        (v, _) => v.word().to_owned(),
     }
 }
 
@@ -114,17 +125,17 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
         "Criterion",
         "Metric",
         "Target",
-        "Actual",
+        "Actual [interval]",
         "Rows",
         "Result",
     ]);
     for c in &r.criteria {
         let res = Cell::new(met_word(c));
         let res = if color {
-            res.fg(match c.met {
-                Some(true) => Color::Green,
-                Some(false) => Color::Red,
-                None => Color::Yellow,
+            res.fg(match c.verdict {
+                Verdict::Met => Color::Green,
+                Verdict::NotMet => Color::Red,
+                Verdict::Inconclusive | Verdict::NoData => Color::Yellow,
             })
         } else {
             res
@@ -306,7 +317,7 @@ pub fn markdown(r: &Review) -> String {
     let _ = writeln!(o, "\n## Pilot success criteria\n");
     let _ = writeln!(
         o,
-        "| Criterion | Metric | Target | Actual | Rows | Result |\n|---|---|---|---|---|---|"
+        "| Criterion | Metric | Target | Actual [interval] | Rows | Result |\n|---|---|---|---|---|---|"
     );
     for c in &r.criteria {
         let _ = writeln!(

@@ -135,8 +135,8 @@ const CASES: &[Case] = &[
         mutate: |d| {
             edit(
                 &d.join("telemetry/invoices.csv"),
-                ",3788,true,",
-                ",3.7s,true,",
+                ",3788,false,",
+                ",3.7s,false,",
             )
         },
         code: 65,
@@ -151,7 +151,7 @@ const CASES: &[Case] = &[
         mutate: |d| {
             edit(
                 &d.join("telemetry/invoices.csv"),
-                "2026-05-13T07:36:24Z",
+                "2026-05-13T07:11:51Z",
                 "2026-05-13 07:96:24",
             )
         },

@@ -280,3 +280,56 @@ fn signoff_refuses_someone_the_card_does_not_name() {
         String::from_utf8_lossy(&out.stderr).contains("the card names Morteza Moradi as coe_lead")
     );
 }
+
+#[test]
+fn inconclusive_criterion_drafts_an_open_item_that_needs_an_owner() {
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("registry.db");
+    // Keep only the first 400 invoices: 92% acceptance is then too uncertain against ≥ 90%.
+    let csv = dir.join("telemetry/invoices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let short: String = text.lines().take(401).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&csv, short).unwrap();
+
+    let review = |reg: &std::path::Path| {
+        let out = run(
+            &["review", "--as-of", "2026-06-12", "--format", "json"],
+            reg,
+            Some(&dir),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = review(&reg);
+    assert_eq!(code, Some(20));
+    let acc = &v["criteria"][0];
+    assert_eq!(acc["verdict"], "inconclusive", "{acc}");
+    assert!(acc["interval"]["low"].as_f64().unwrap() < 0.90);
+    assert!(acc["more_events"].as_u64().unwrap() > 0);
+    assert_eq!(v["items"][0]["status"], "open");
+    let draft = &v["open_items"][0];
+    assert_eq!(draft["item"], 1);
+    assert_eq!(draft["source"], "auto-drafted by stagegate");
+    assert!(draft["owner"].is_null());
+    assert!(
+        v["decision"]["reasons"]
+            .to_string()
+            .contains("open item on item 1 has no named owner")
+    );
+
+    // Naming an owner replaces the draft; the sponsor must still accept the risk.
+    std::fs::write(
+        dir.join("evidence/open-item-acceptance.yaml"),
+        "items: [1]\nkind: open-item\ndate: 2026-06-12\nrecorded_by: Morteza Moradi\n\
+         summary: Acceptance rate not yet decided\nopen_item:\n  what: Collect two more weeks of invoices\n  owner: Mike Chen\n  due: 2026-06-26\n",
+    )
+    .unwrap();
+    let (_, v) = review(&reg);
+    assert_eq!(v["open_items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["open_items"][0]["owner"], "Mike Chen");
+    assert!(
+        v["decision"]["reasons"]
+            .to_string()
+            .contains("risk acceptance from the sponsor for item 1")
+    );
+}

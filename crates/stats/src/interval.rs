@@ -82,27 +82,67 @@ pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Option<Inte
     })
 }
 
-/// Roughly how many more events would make a normal-approximation interval of the estimate
-/// exclude the threshold: n_total = (z·σ / (estimate − threshold))², minus the `n` already
-/// seen. `sigma` is the per-event standard deviation (√(p(1−p)) for a rate, s for a mean,
-/// √(q(1−q))/f for a quantile). `None` when the estimate sits exactly on the threshold.
-pub fn more_events_needed(
+/// The smallest total sample size `m > n` for which `decides(m)` holds, minus `n`: how many
+/// more events would decide a criterion if what has been seen so far held steady. `decides`
+/// must be monotone (false then true). Searches by doubling, then bisection; `None` if even
+/// 10¹² events would not decide it (the estimate sits on the threshold).
+pub fn more_events_until(n: u64, decides: impl Fn(u64) -> bool) -> Option<u64> {
+    const LIMIT: u64 = 1_000_000_000_000;
+    let mut hi = n.max(1).saturating_mul(2);
+    while !decides(hi) {
+        if hi >= LIMIT {
+            return None;
+        }
+        hi = hi.saturating_mul(2).min(LIMIT);
+    }
+    let mut lo = n; // decides(lo) is false (the interval straddles now)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if decides(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi - n)
+}
+
+/// More events for a rate `p_hat` (seen over `n`) to have its Wilson interval exclude
+/// `threshold`, assuming the rate holds.
+pub fn more_events_rate(n: u64, p_hat: f64, threshold: f64, confidence: f64) -> Option<u64> {
+    more_events_until(n, |m| {
+        let k = (p_hat * m as f64).round() as u64;
+        wilson(k.min(m), m, confidence).is_some_and(|i| !i.contains(threshold))
+    })
+}
+
+/// More events for a mean (seen over `n` with standard deviation `sd`) to have its t interval
+/// exclude `threshold`, assuming mean and spread hold.
+pub fn more_events_mean(
     n: u64,
-    estimate: f64,
+    mean: f64,
+    sd: f64,
     threshold: f64,
-    sigma: f64,
     confidence: f64,
 ) -> Option<u64> {
-    let gap = (estimate - threshold).abs();
-    if gap == 0.0 || !sigma.is_finite() {
-        return None;
-    }
+    more_events_until(n, |m| {
+        mean_t(m, mean, sd, confidence).is_some_and(|i| !i.contains(threshold))
+    })
+}
+
+/// More events for a normal-approximation interval `estimate ± z·sigma/√m` to exclude
+/// `threshold` (used for ratios of sums).
+pub fn more_events_normal(
+    n: u64,
+    estimate: f64,
+    sigma: f64,
+    threshold: f64,
+    confidence: f64,
+) -> Option<u64> {
     let z = z_two_sided(confidence);
-    let total = (z * sigma / gap).powi(2).ceil();
-    if !total.is_finite() || total > 1e15 {
-        return None;
-    }
-    Some((total as u64).saturating_sub(n).max(1))
+    more_events_until(n, |m| {
+        z * sigma / (m as f64).sqrt() < (estimate - threshold).abs()
+    })
 }
 
 #[cfg(test)]
@@ -117,6 +157,25 @@ mod tests {
         assert!(all.low > 0.69 && all.low < 0.73, "{all:?}");
         let none = wilson(0, 10, 0.95).unwrap();
         assert_eq!(none.low, 0.0);
+    }
+
+    #[test]
+    fn more_events_search() {
+        // 92% of 805 against 90%: Wilson's lower bound is just under 0.90 now.
+        let more = more_events_rate(805, 0.92, 0.90, 0.95).unwrap();
+        let total = 805 + more;
+        let k = (0.92 * total as f64).round() as u64;
+        assert!(!wilson(k, total, 0.95).unwrap().contains(0.90));
+        let k = (0.92 * (total - 1) as f64).round() as u64;
+        assert!(
+            wilson(k, total - 1, 0.95).unwrap().contains(0.90),
+            "smallest such total"
+        );
+        assert_eq!(
+            more_events_rate(100, 0.9, 0.9, 0.95),
+            None,
+            "on the threshold: never"
+        );
     }
 
     #[test]

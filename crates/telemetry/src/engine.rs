@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use stagegate_core::metric::{
     Bucket, MetricKind, MetricSpec, Predicate, PredicateOp, Reduce, Scalar,
 };
-use stagegate_core::review::{Measurement, SeriesPoint};
+use stagegate_core::review::{Interval, Measurement, SeriesPoint};
 use std::collections::{BTreeMap, HashSet};
 
 /// A typed cell.
@@ -89,10 +89,29 @@ fn eq(v: &Value, lit: Option<&Scalar>) -> bool {
 #[derive(Debug, Clone)]
 enum Acc {
     Count(u64),
-    Sum { sum: f64, n: u64 },
-    Mean { sum: f64, n: u64 },
-    Rate { hit: u64, n: u64 },
-    Ratio { num: f64, den: f64, n: u64 },
+    Sum {
+        sum: f64,
+        n: u64,
+    },
+    /// Welford's running mean and sum of squared deviations.
+    Mean {
+        mean: f64,
+        m2: f64,
+        n: u64,
+    },
+    Rate {
+        hit: u64,
+        n: u64,
+    },
+    /// Sums for the ratio and its delta-method variance: y = numerator, x = denominator.
+    Ratio {
+        num: f64,
+        den: f64,
+        yy: f64,
+        xx: f64,
+        xy: f64,
+        n: u64,
+    },
     Values(Vec<f64>),
     Distinct(HashSet<String>, u64),
 }
@@ -102,11 +121,18 @@ impl Acc {
         match kind {
             MetricKind::Count => Acc::Count(0),
             MetricKind::Sum => Acc::Sum { sum: 0.0, n: 0 },
-            MetricKind::Mean => Acc::Mean { sum: 0.0, n: 0 },
+            MetricKind::Mean => Acc::Mean {
+                mean: 0.0,
+                m2: 0.0,
+                n: 0,
+            },
             MetricKind::Rate => Acc::Rate { hit: 0, n: 0 },
             MetricKind::Ratio => Acc::Ratio {
                 num: 0.0,
                 den: 0.0,
+                yy: 0.0,
+                xx: 0.0,
+                xy: 0.0,
                 n: 0,
             },
             MetricKind::Quantile => Acc::Values(Vec::new()),
@@ -141,10 +167,18 @@ impl Compiled<'_> {
         let get = |i: Option<usize>| i.and_then(|i| row.values.get(i)).unwrap_or(&Value::Missing);
         match acc {
             Acc::Count(n) => *n += 1,
-            Acc::Sum { sum, n } | Acc::Mean { sum, n } => {
+            Acc::Sum { sum, n } => {
                 if let Value::Num(x) = get(self.field) {
                     *sum += x;
                     *n += 1;
+                }
+            }
+            Acc::Mean { mean, m2, n } => {
+                if let Value::Num(x) = get(self.field) {
+                    *n += 1;
+                    let d = x - *mean;
+                    *mean += d / *n as f64;
+                    *m2 += d * (x - *mean);
                 }
             }
             Acc::Rate { hit, n } => {
@@ -163,10 +197,20 @@ impl Compiled<'_> {
                     }
                 }
             }
-            Acc::Ratio { num, den, n } => {
-                if let (Value::Num(a), Value::Num(b)) = (get(self.num), get(self.den)) {
-                    *num += a;
-                    *den += b;
+            Acc::Ratio {
+                num,
+                den,
+                yy,
+                xx,
+                xy,
+                n,
+            } => {
+                if let (Value::Num(y), Value::Num(x)) = (get(self.num), get(self.den)) {
+                    *num += y;
+                    *den += x;
+                    *yy += y * y;
+                    *xx += x * x;
+                    *xy += x * y;
                     *n += 1;
                 }
             }
@@ -199,7 +243,7 @@ impl Compiled<'_> {
         match acc {
             Acc::Count(n) => Some(*n as f64),
             Acc::Sum { sum, .. } => Some(*sum),
-            Acc::Mean { sum, n } => (*n > 0).then(|| *sum / *n as f64),
+            Acc::Mean { mean, n, .. } => (*n > 0).then_some(*mean),
             Acc::Rate { hit, n } => (*n > 0).then(|| *hit as f64 / *n as f64),
             Acc::Ratio { num, den, .. } => (*den != 0.0).then(|| *num / *den),
             Acc::Values(v) => quantile(v, self.spec.q.unwrap_or(0.5)),
@@ -210,6 +254,75 @@ impl Compiled<'_> {
                 _ => Some(set.len() as f64),
             },
         }
+    }
+}
+
+/// The interval of a sample statistic, its method, and — when the interval straddles
+/// `threshold` — roughly how many more events would decide it if what was seen held steady.
+/// Exact tallies get no interval.
+///
+/// Rate: Wilson score. Mean: Student t. Quantile: order statistics; its "more events" is the
+/// Wilson search on the share of values below the threshold against q. Ratio of sums: delta
+/// method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
+fn uncertainty(
+    acc: &Acc,
+    spec: &MetricSpec,
+    value: f64,
+    confidence: f64,
+    threshold: f64,
+) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
+    use stagegate_stats::interval::{
+        mean_t, more_events_mean, more_events_normal, more_events_rate, quantile_interval, wilson,
+    };
+    let straddles = |i: &Option<Interval>| i.is_some_and(|i| i.contains(threshold));
+    match acc {
+        Acc::Rate { hit, n } => {
+            let i = wilson(*hit, *n, confidence);
+            let more = straddles(&i)
+                .then(|| more_events_rate(*n, value, threshold, confidence))
+                .flatten();
+            (i, Some("Wilson score"), more)
+        }
+        Acc::Mean { m2, n, .. } if *n >= 2 => {
+            let sd = (m2 / (*n - 1) as f64).sqrt();
+            let i = mean_t(*n, value, sd, confidence);
+            let more = straddles(&i)
+                .then(|| more_events_mean(*n, value, sd, threshold, confidence))
+                .flatten();
+            (i, Some("Student t"), more)
+        }
+        Acc::Values(v) if !v.is_empty() => {
+            let q = spec.q.unwrap_or(0.5);
+            let i = quantile_interval(v, q, confidence);
+            let n = v.len() as u64;
+            let below = v.partition_point(|&x| x < threshold) as f64 / v.len() as f64;
+            let more = straddles(&i)
+                .then(|| more_events_rate(n, below, q, confidence))
+                .flatten();
+            (i, Some("order statistics"), more)
+        }
+        Acc::Ratio {
+            den, yy, xx, xy, n, ..
+        } if *n >= 2 && *den != 0.0 => {
+            let r = value;
+            let nf = *n as f64;
+            let xbar = den / nf;
+            let sigma = ((yy - 2.0 * r * xy + r * r * xx) / (nf - 1.0))
+                .max(0.0)
+                .sqrt()
+                / xbar.abs();
+            let half = stagegate_stats::z_two_sided(confidence) * sigma / nf.sqrt();
+            let i = Some(Interval {
+                low: r - half,
+                high: r + half,
+                confidence,
+            });
+            let more = straddles(&i)
+                .then(|| more_events_normal(*n, r, sigma, threshold, confidence))
+                .flatten();
+            (i, Some("delta method"), more)
+        }
+        _ => (None, None, None),
     }
 }
 
@@ -249,13 +362,16 @@ fn bucket_of(ts: Timestamp, b: Bucket, pilot_start: Date) -> (i64, String) {
 }
 
 /// Evaluates one metric over the rows (already limited to the pilot window). The series is
-/// per `spec.per` when set, else per week from `pilot_start`.
+/// per `spec.per` when set, else per week from `pilot_start`. Sample statistics get a
+/// `confidence` interval and, when it straddles `threshold`, the events still needed.
 pub fn evaluate(
     spec: &MetricSpec,
     rows: &[Row],
     cols: &Columns,
     pilot_start: Date,
     cohort_size: u64,
+    confidence: f64,
+    threshold: f64,
 ) -> Measurement {
     let c = Compiled {
         spec,
@@ -275,10 +391,8 @@ pub fn evaluate(
     };
     if spec.kind == MetricKind::Adoption && c.field.is_none() {
         return Measurement {
-            value: None,
-            rows: 0,
-            series: Vec::new(),
             note: Some("adoption needs a `user` role (or `field`) in telemetry.columns".into()),
+            ..Measurement::default()
         };
     }
     let bucket = spec.per.unwrap_or(Bucket::Week);
@@ -309,8 +423,15 @@ pub fn evaluate(
             })
         })
         .collect();
+    let mut uncertain = (None, None, None);
     let value = match spec.per {
-        None => c.finish(&mut total, cohort_size),
+        None => {
+            let v = c.finish(&mut total, cohort_size);
+            if let Some(v) = v {
+                uncertain = uncertainty(&total, spec, v, confidence, threshold);
+            }
+            v
+        }
         Some(_) if series.is_empty() => None,
         Some(_) => {
             let vals = series.iter().map(|p| p.value);
@@ -335,6 +456,9 @@ pub fn evaluate(
         rows: rows_read,
         series,
         note,
+        interval: uncertain.0,
+        interval_method: uncertain.1.map(str::to_owned),
+        more_events: uncertain.2,
     }
 }
 

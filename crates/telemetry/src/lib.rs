@@ -133,7 +133,15 @@ pub fn measure(agent_dir: &Path, card: &AgentCard) -> Result<TelemetryOutcome, T
         let Some(m) = &c.metric else { continue };
         measurements.insert(
             c.id.clone(),
-            evaluate(m, &rows, &columns, card.pilot.start, card.pilot.cohort_size),
+            evaluate(
+                m,
+                &rows,
+                &columns,
+                card.pilot.start,
+                card.pilot.cohort_size,
+                card.confidence(),
+                c.threshold,
+            ),
         );
     }
     Ok(TelemetryOutcome {
