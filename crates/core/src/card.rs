@@ -219,6 +219,98 @@ pub struct Criterion {
     /// Target once scaled, in `unit`, for the scaling plan's success metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_at_scale: Option<f64>,
+    /// Judge the metric relative to a baseline period or a control cohort instead of on its
+    /// own; the threshold then applies to the effect (pilot − reference, or its relative
+    /// change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Compare>,
+}
+
+/// What a relative criterion compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Against {
+    /// Rows of the same telemetry inside `baseline` (a period before the pilot).
+    Baseline,
+    /// Rows of the pilot window whose `cohort` is `control_cohort`.
+    Control,
+}
+
+/// How the effect is expressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectScale {
+    /// pilot − reference, in the metric's unit.
+    #[default]
+    Absolute,
+    /// (pilot − reference) ÷ reference, a fraction (−0.10 = 10% lower).
+    Relative,
+}
+
+/// The test behind a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Two-proportion z test (rates).
+    TwoProportions,
+    /// Welch's t test (means).
+    Welch,
+    /// Mann-Whitney U with the Hodges-Lehmann shift (latency-like, skewed metrics).
+    MannWhitney,
+}
+
+/// A date window, both ends inclusive (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// First day.
+    pub start: Date,
+    /// Last day.
+    pub end: Date,
+}
+
+/// A relative criterion's reference (issue "decision quality" §2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    /// Baseline period or control cohort.
+    pub against: Against,
+    /// The baseline period (against: baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Window>,
+    /// The control cohort's value of the `cohort` role (against: control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_cohort: Option<String>,
+    /// The pilot cohort's value of `cohort`; every non-control row when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pilot_cohort: Option<String>,
+    /// Share (0–1) of units assigned to the pilot cohort when cohorts were assigned by
+    /// percentage; enables the sample-ratio-mismatch check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_pilot_share: Option<f64>,
+    /// Absolute (default) or relative effect.
+    #[serde(default)]
+    pub effect: EffectScale,
+    /// The test; by default two-proportion for rates, Welch for means, Mann-Whitney for
+    /// quantiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestKind>,
+}
+
+impl Compare {
+    /// The test used for a metric kind (explicit `test`, else the default for the kind);
+    /// `None` when the kind cannot be compared.
+    pub fn test_for(&self, kind: crate::metric::MetricKind) -> Option<TestKind> {
+        use crate::metric::MetricKind as K;
+        match (self.test, kind) {
+            (Some(TestKind::TwoProportions) | None, K::Rate) => Some(TestKind::TwoProportions),
+            (Some(TestKind::Welch) | None, K::Mean) => Some(TestKind::Welch),
+            (Some(TestKind::MannWhitney), K::Mean | K::Quantile) | (None, K::Quantile) => {
+                Some(TestKind::MannWhitney)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The kinds of runtime guardrail (seed 001 item 4).
@@ -671,6 +763,65 @@ impl AgentCard {
                     }
                 }
                 (CriterionSource::Evidence, None) => {}
+            }
+            if let Some(cmp) = &c.compare {
+                let at = format!("{here}.compare");
+                let Some(m) = &c.metric else {
+                    return Err(err(&at, "a comparison needs a telemetry `metric`".into()));
+                };
+                if cmp.test_for(m.kind).is_none() {
+                    return Err(err(
+                        &at,
+                        format!(
+                            "a `{}` metric cannot be compared{}; compare rates (two_proportions), means (welch, mann_whitney) or quantiles (mann_whitney)",
+                            crate::metric::kind_name(m.kind),
+                            cmp.test.map(|t| format!(" with {t:?}")).unwrap_or_default()
+                        ),
+                    ));
+                }
+                if m.per.is_some() {
+                    return Err(err(&at, "per-period metrics cannot be compared".into()));
+                }
+                match cmp.against {
+                    Against::Baseline => match &cmp.baseline {
+                        None => {
+                            return Err(err(
+                                &at,
+                                "against: baseline needs `baseline: {start, end}`".into(),
+                            ));
+                        }
+                        Some(w) if w.end < w.start || w.end >= self.pilot.start => {
+                            return Err(err(
+                                &format!("{at}.baseline"),
+                                format!(
+                                    "{}..{} must end before the pilot starts ({})",
+                                    w.start, w.end, self.pilot.start
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                    },
+                    Against::Control => {
+                        if cmp.control_cohort.is_none() {
+                            return Err(err(&at, "against: control needs `control_cohort`".into()));
+                        }
+                        if !roles.contains(&"cohort") {
+                            return Err(err(
+                                &at,
+                                "against: control needs the `cohort` role in telemetry.columns"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+                if let Some(sh) = cmp.assigned_pilot_share
+                    && !(sh > 0.0 && sh < 1.0)
+                {
+                    return Err(err(
+                        &format!("{at}.assigned_pilot_share"),
+                        format!("{sh} is not a share strictly between 0 and 1"),
+                    ));
+                }
             }
         }
         let mut gids = std::collections::BTreeSet::new();

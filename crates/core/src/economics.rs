@@ -166,6 +166,7 @@ mod tests {
             interval: None,
             interval_method: None,
             more_events: None,
+            comparison: None,
             series: vec![],
             evidence: None,
         };

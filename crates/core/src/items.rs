@@ -203,8 +203,27 @@ pub fn item1_success_criteria(
             ),
             None => fmt_value(a),
         };
-        let metric_text = match (&c.metric, c.source) {
-            (Some(m), _) => m.describe(),
+        let metric_text = match (&c.metric, &c.compare) {
+            (Some(m), Some(cmp)) => format!(
+                "{} vs {}{}",
+                m.describe(),
+                match cmp.against {
+                    crate::card::Against::Baseline => cmp
+                        .baseline
+                        .as_ref()
+                        .map(|w| format!("baseline {}..{}", w.start, w.end))
+                        .unwrap_or_else(|| "baseline".into()),
+                    crate::card::Against::Control => format!(
+                        "control cohort {}",
+                        cmp.control_cohort.as_deref().unwrap_or("?")
+                    ),
+                },
+                match cmp.effect {
+                    crate::card::EffectScale::Absolute => " (difference)",
+                    crate::card::EffectScale::Relative => " (relative change)",
+                }
+            ),
+            (Some(m), None) => m.describe(),
             (None, _) => "evidence record".to_owned(),
         };
         match (actual, verdict) {
@@ -247,6 +266,22 @@ pub fn item1_success_criteria(
                     })
             )),
         }
+        if let Some(srm) = measured
+            .as_ref()
+            .and_then(|m| m.comparison.as_ref())
+            .and_then(|c| c.srm.as_ref())
+            .filter(|s| s.flagged)
+        {
+            f.missing(format!(
+                "{}: sample-ratio mismatch — {} pilot vs {} control units against an assigned pilot share of {} (χ² = {}, p = {:.2e}); the comparison cannot be trusted until the assignment is fixed",
+                c.id,
+                srm.pilot_units,
+                srm.control_units,
+                fmt_value(srm.expected_pilot_share),
+                fmt_value(srm.chi2),
+                srm.p_value
+            ));
+        }
         if let Some(p) = &source_path {
             f.cite(p);
         }
@@ -265,6 +300,7 @@ pub fn item1_success_criteria(
             interval,
             interval_method: measured.as_ref().and_then(|m| m.interval_method.clone()),
             more_events: measured.as_ref().and_then(|m| m.more_events),
+            comparison: measured.as_ref().and_then(|m| m.comparison.clone()),
             series: measured.map(|m| m.series).unwrap_or_default(),
             evidence: source_path,
         });

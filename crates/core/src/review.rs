@@ -54,6 +54,48 @@ pub struct Measurement {
     /// Roughly how many more events would decide the criterion, when its interval straddles
     /// the threshold.
     pub more_events: Option<u64>,
+    /// For a relative criterion: the two sides and the test.
+    pub comparison: Option<ComparisonSummary>,
+}
+
+/// A relative criterion's comparison: the value is the effect (pilot − reference, or relative).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparisonSummary {
+    /// `baseline` or `control`.
+    pub against: String,
+    /// The test, e.g. "Welch t".
+    pub test: String,
+    /// `absolute` or `relative`.
+    pub effect_scale: String,
+    /// The metric on the reference side (baseline period or control cohort).
+    pub reference_value: Option<f64>,
+    /// The metric on the pilot side.
+    pub pilot_value: Option<f64>,
+    /// Reference rows.
+    pub reference_rows: u64,
+    /// Pilot rows.
+    pub pilot_rows: u64,
+    /// Two-sided p-value of the test.
+    pub p_value: Option<f64>,
+    /// Sample-ratio-mismatch check, when cohorts were assigned by percentage.
+    pub srm: Option<Srm>,
+}
+
+/// A sample-ratio-mismatch check (chi-square goodness of fit of cohort sizes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Srm {
+    /// Units seen in the pilot cohort.
+    pub pilot_units: u64,
+    /// Units seen in the control cohort.
+    pub control_units: u64,
+    /// Assigned pilot share.
+    pub expected_pilot_share: f64,
+    /// χ² statistic.
+    pub chi2: f64,
+    /// p-value.
+    pub p_value: f64,
+    /// Whether p < 0.001, the usual SRM alarm.
+    pub flagged: bool,
 }
 
 /// The success criteria digest locked at pilot start.
@@ -156,6 +198,8 @@ pub struct CriterionResult {
     pub interval_method: Option<String>,
     /// Roughly how many more events would decide an inconclusive criterion.
     pub more_events: Option<u64>,
+    /// For a relative criterion: the two sides and the test.
+    pub comparison: Option<ComparisonSummary>,
     /// Per-bucket series.
     pub series: Vec<SeriesPoint>,
     /// The metric record it came from, for evidence-sourced criteria.

@@ -331,6 +331,48 @@ pub fn markdown(r: &Review) -> String {
             met_word(c)
         );
     }
+    let compared: Vec<&CriterionResult> = r
+        .criteria
+        .iter()
+        .filter(|c| c.comparison.is_some())
+        .collect();
+    if !compared.is_empty() {
+        let _ = writeln!(o, "\nComparisons (effect = pilot − reference):\n");
+        for c in compared {
+            let Some(k) = &c.comparison else { continue };
+            let v = |x: Option<f64>| x.map(fmt_value).unwrap_or_else(|| "—".into());
+            let _ = write!(
+                o,
+                "- `{}`: {} {} ({} rows) vs pilot {} ({} rows); {}, p = {}",
+                c.id,
+                k.against,
+                v(k.reference_value),
+                k.reference_rows,
+                v(k.pilot_value),
+                k.pilot_rows,
+                c.interval_method.as_deref().unwrap_or(&k.test),
+                k.p_value
+                    .map(|p| format!("{p:.3e}"))
+                    .unwrap_or_else(|| "—".into())
+            );
+            if let Some(s) = &k.srm {
+                let _ = write!(
+                    o,
+                    "; sample ratio {}:{} against {} assigned, χ² p = {:.3e}{}",
+                    s.pilot_units,
+                    s.control_units,
+                    fmt_value(s.expected_pilot_share),
+                    s.p_value,
+                    if s.flagged {
+                        " — **SAMPLE-RATIO MISMATCH**"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let _ = writeln!(o);
+        }
+    }
     let with_series: Vec<&CriterionResult> =
         r.criteria.iter().filter(|c| c.series.len() > 1).collect();
     if !with_series.is_empty() {

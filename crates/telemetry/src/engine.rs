@@ -153,7 +153,7 @@ impl Acc {
     }
 }
 
-struct Compiled<'a> {
+pub(crate) struct Compiled<'a> {
     spec: &'a MetricSpec,
     field: Option<usize>,
     num: Option<usize>,
@@ -162,7 +162,54 @@ struct Compiled<'a> {
     filter: Option<Pred<'a>>,
 }
 
-impl Compiled<'_> {
+impl<'a> Compiled<'a> {
+    /// Compiles a metric's field references against the columns.
+    pub(crate) fn new(spec: &'a MetricSpec, cols: &Columns) -> Compiled<'a> {
+        Compiled {
+            spec,
+            field: spec
+                .field
+                .as_deref()
+                .or(if spec.kind == MetricKind::Adoption {
+                    Some("user")
+                } else {
+                    None
+                })
+                .and_then(|f| cols.index(f)),
+            num: spec.numerator.as_deref().and_then(|f| cols.index(f)),
+            den: spec.denominator.as_deref().and_then(|f| cols.index(f)),
+            of: spec.of.as_ref().map(|p| Pred::new(p, cols)),
+            filter: spec.filter.as_ref().map(|p| Pred::new(p, cols)),
+        }
+    }
+
+    /// Whether the metric's `where` filter keeps the row.
+    pub(crate) fn keeps(&self, row: &Row) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.holds(row))
+    }
+
+    /// Numeric value of the metric's `field` in a row.
+    pub(crate) fn number(&self, row: &Row) -> Option<f64> {
+        match self.field.and_then(|i| row.values.get(i)) {
+            Some(Value::Num(x)) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// (hits, n) of a rate metric over rows.
+    pub(crate) fn rate_counts(&self, rows: &[&Row]) -> (u64, u64) {
+        let mut acc = Acc::new(MetricKind::Rate);
+        for r in rows {
+            if self.keeps(r) {
+                self.push(&mut acc, r);
+            }
+        }
+        match acc {
+            Acc::Rate { hit, n } => (hit, n),
+            _ => (0, 0),
+        }
+    }
+
     fn push(&self, acc: &mut Acc, row: &Row) {
         let get = |i: Option<usize>| i.and_then(|i| row.values.get(i)).unwrap_or(&Value::Missing);
         match acc {
@@ -373,22 +420,7 @@ pub fn evaluate(
     confidence: f64,
     threshold: f64,
 ) -> Measurement {
-    let c = Compiled {
-        spec,
-        field: spec
-            .field
-            .as_deref()
-            .or(if spec.kind == MetricKind::Adoption {
-                Some("user")
-            } else {
-                None
-            })
-            .and_then(|f| cols.index(f)),
-        num: spec.numerator.as_deref().and_then(|f| cols.index(f)),
-        den: spec.denominator.as_deref().and_then(|f| cols.index(f)),
-        of: spec.of.as_ref().map(|p| Pred::new(p, cols)),
-        filter: spec.filter.as_ref().map(|p| Pred::new(p, cols)),
-    };
+    let c = Compiled::new(spec, cols);
     if spec.kind == MetricKind::Adoption && c.field.is_none() {
         return Measurement {
             note: Some("adoption needs a `user` role (or `field`) in telemetry.columns".into()),
@@ -399,9 +431,7 @@ pub fn evaluate(
     let mut total = Acc::new(spec.kind);
     let mut groups: BTreeMap<i64, (String, Acc)> = BTreeMap::new();
     for row in rows {
-        if let Some(f) = &c.filter
-            && !f.holds(row)
-        {
+        if !c.keeps(row) {
             continue;
         }
         c.push(&mut total, row);
@@ -459,6 +489,7 @@ pub fn evaluate(
         interval: uncertain.0,
         interval_method: uncertain.1.map(str::to_owned),
         more_events: uncertain.2,
+        comparison: None,
     }
 }
 

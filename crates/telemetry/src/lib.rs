@@ -12,13 +12,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compare;
 mod engine;
 mod read;
 
 pub use engine::{Row, Value, evaluate};
 pub use read::{Columns, RoleType, read_file};
 
-use stagegate_core::card::{AgentCard, CriterionSource};
+use stagegate_core::card::{Against, AgentCard, Compare, CriterionSource};
 use stagegate_core::digest::{InputDigest, InputRole, normalise_path};
 use stagegate_core::review::Measurement;
 use std::collections::BTreeMap;
@@ -109,11 +110,7 @@ pub fn measure(agent_dir: &Path, card: &AgentCard) -> Result<TelemetryOutcome, T
         let path = agent_dir.join(f);
         let read = read_file(&path, t.format, &columns)?;
         rows_read += read.rows.len() as u64;
-        rows.extend(
-            read.rows
-                .into_iter()
-                .filter(|r| r.ts >= start && r.ts < end),
-        );
+        rows.extend(read.rows);
         let shown = normalise_path(f);
         inputs.push(InputDigest {
             role: InputRole::Telemetry,
@@ -125,32 +122,102 @@ pub fn measure(agent_dir: &Path, card: &AgentCard) -> Result<TelemetryOutcome, T
     // Row order across files does not change any metric; sort for determinism of anything
     // order-sensitive downstream.
     rows.sort_by_key(|r| r.ts);
+    let in_window = |r: &Row| r.ts >= start && r.ts < end;
+    let window: Vec<Row> = rows.iter().filter(|r| in_window(r)).cloned().collect();
     let mut measurements = BTreeMap::new();
     for c in &card.success_criteria {
         if c.source != CriterionSource::Telemetry {
             continue;
         }
         let Some(m) = &c.metric else { continue };
-        measurements.insert(
-            c.id.clone(),
-            evaluate(
+        let measured = match &c.compare {
+            None => evaluate(
                 m,
-                &rows,
+                &window,
                 &columns,
                 card.pilot.start,
                 card.pilot.cohort_size,
                 card.confidence(),
                 c.threshold,
             ),
-        );
+            Some(cmp) => {
+                let (reference, pilot) = sides(cmp, &rows, &window, &columns)?;
+                compare::compare(
+                    m,
+                    cmp,
+                    &reference,
+                    &pilot,
+                    &columns,
+                    card.confidence(),
+                    c.threshold,
+                )
+            }
+        };
+        measurements.insert(c.id.clone(), measured);
     }
     Ok(TelemetryOutcome {
         measurements,
         rows_read,
-        rows_in_window: rows.len() as u64,
+        rows_in_window: window.len() as u64,
         inputs,
         files,
     })
+}
+
+/// The reference and pilot rows of a comparison: baseline-period rows against pilot-window
+/// rows, or control-cohort rows against pilot-cohort rows inside the window.
+fn sides<'a>(
+    cmp: &Compare,
+    all: &'a [Row],
+    window: &'a [Row],
+    cols: &Columns,
+) -> Result<(Vec<&'a Row>, Vec<&'a Row>), TelemetryError> {
+    let cohort = cols.index("cohort");
+    fn text(v: Option<&Value>) -> Option<&str> {
+        match v {
+            Some(Value::Text(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    let cohort_of = |r: &Row| text(cohort.and_then(|i| r.values.get(i))).map(str::to_owned);
+    let in_pilot_cohort = |r: &Row| match &cmp.pilot_cohort {
+        Some(p) => cohort_of(r).as_deref() == Some(p.as_str()),
+        None => cmp
+            .control_cohort
+            .as_deref()
+            .is_none_or(|c| cohort_of(r).as_deref() != Some(c)),
+    };
+    match cmp.against {
+        Against::Baseline => {
+            let w = cmp
+                .baseline
+                .as_ref()
+                .ok_or_else(|| invalid_card("compare.baseline is missing"))?;
+            let from = day_start(w.start)?;
+            let to = day_start(w.end.tomorrow().map_err(|e| invalid_card(&e.to_string()))?)?;
+            let reference = all.iter().filter(|r| r.ts >= from && r.ts < to).collect();
+            let pilot = window
+                .iter()
+                .filter(|r| cmp.pilot_cohort.is_none() || in_pilot_cohort(r))
+                .collect();
+            Ok((reference, pilot))
+        }
+        Against::Control => {
+            let control = cmp.control_cohort.as_deref();
+            let reference = window
+                .iter()
+                .filter(|r| cohort_of(r).as_deref() == control)
+                .collect();
+            let pilot = window.iter().filter(|r| in_pilot_cohort(r)).collect();
+            Ok((reference, pilot))
+        }
+    }
+}
+
+fn day_start(d: jiff::civil::Date) -> Result<jiff::Timestamp, TelemetryError> {
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| invalid_card(&e.to_string()))
 }
 
 fn invalid_card(msg: &str) -> TelemetryError {

@@ -51,6 +51,16 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
+/// Sets one cell of a CSV file: 1-based `line` (the header is line 1), 0-based `column`.
+pub fn set_csv_cell(path: &Path, line: usize, column: usize, value: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut cells: Vec<&str> = lines[line - 1].split(',').collect();
+    cells[column] = value;
+    lines[line - 1] = cells.join(",");
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
 /// Number of reviews in a registry (via `stagegate history --format json`).
 pub fn review_count(registry: &Path) -> usize {
     let out = stagegate()

@@ -1,0 +1,181 @@
+//! Relative criteria pick the right rows for each side and report the test's effect; a
+//! skewed assignment is flagged as a sample-ratio mismatch.
+
+use stagegate_core::card::AgentCard;
+use stagegate_stats::compare::{Summary, two_proportions, welch};
+use stagegate_telemetry::measure;
+
+fn card(criteria: &str) -> AgentCard {
+    let yaml = format!(
+        r#"
+id: agent-ops-test
+name: Test
+version: "1"
+tier: low
+lane: startup
+department: ops
+people:
+  builder: {{ name: Ann Lee }}
+  coe_lead: {{ name: Bo Chan }}
+  sponsor: {{ name: Cy Diaz }}
+  on_call:
+    primary: {{ name: Ann Lee }}
+    backup: {{ name: Bo Chan }}
+    pager: {{ system: PagerDuty, primary_schedule: a, backup_schedule: b }}
+pilot: {{ start: 2026-06-01, end: 2026-06-14, scope: s, cohort: c, cohort_size: 8 }}
+success_criteria:
+{criteria}
+guardrails: []
+identity: {{ idp: Okta, principal: agent-ops-test }}
+audit_log: {{ stores: [] }}
+runbook: runbook.md
+rollback:
+  kill_switch: {{ provider: OFREP, flag: f }}
+  procedure: [off]
+  in_flight: drained
+  decision_authority: Bo Chan
+launch: {{ target_date: 2026-06-20 }}
+telemetry:
+  files: [t.csv]
+  columns: {{ timestamp: ts, user: user, cohort: arm, handle: handle, error: error }}
+"#
+    );
+    let c: AgentCard = serde_saphyr::from_str(&yaml).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+/// Baseline rows in May (arm "baseline"), pilot rows in June split into "agent" and "manual".
+/// Returns the CSV, the three handle-time samples and (agent errors, n, manual errors, n).
+#[allow(clippy::type_complexity)]
+fn telemetry() -> (String, Vec<f64>, Vec<f64>, Vec<f64>, (u64, u64, u64, u64)) {
+    let mut csv = String::from("ts,user,arm,handle,error\n");
+    let (mut base, mut agent, mut manual) = (vec![], vec![], vec![]);
+    let (mut agent_err, mut manual_err) = (0u64, 0u64);
+    for i in 0..40u32 {
+        let h = 6.0 + f64::from(i % 5) * 0.25;
+        base.push(h);
+        csv.push_str(&format!(
+            "2026-05-{:02}T10:00:00Z,b{},baseline,{h},\n",
+            1 + i % 28,
+            i % 6
+        ));
+    }
+    for i in 0..60u32 {
+        let day = 1 + i % 14;
+        let (arm, h) = if i % 2 == 0 {
+            ("agent", 4.5 + f64::from(i % 7) * 0.2)
+        } else {
+            ("manual", 5.8 + f64::from(i % 3) * 0.3)
+        };
+        let err = u32::from(i % 10 == 0 || (arm == "manual" && i % 5 == 1));
+        if arm == "agent" {
+            agent.push(h);
+            agent_err += u64::from(err);
+        } else {
+            manual.push(h);
+            manual_err += u64::from(err);
+        }
+        csv.push_str(&format!(
+            "2026-06-{day:02}T09:00:00Z,u{},{arm},{h},{err}\n",
+            i % 9
+        ));
+    }
+    let n = 30;
+    (csv, base, agent, manual, (agent_err, n, manual_err, n))
+}
+
+#[test]
+fn baseline_and_control_comparisons() {
+    let (csv, base, agent, manual, (ka, na, km, nm)) = telemetry();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), csv).unwrap();
+    let c = card(
+        r#"
+  - id: vs_baseline
+    description: handle time at least 10% lower than baseline
+    metric: { kind: mean, field: handle }
+    compare: { against: baseline, baseline: { start: 2026-05-01, end: 2026-05-31 }, pilot_cohort: agent, effect: relative }
+    comparator: "<="
+    threshold: -0.10
+  - id: vs_control_abs
+    description: handle time lower than control
+    metric: { kind: mean, field: handle }
+    compare: { against: control, control_cohort: manual, pilot_cohort: agent }
+    comparator: "<"
+    threshold: 0
+  - id: errors_vs_control
+    description: error rate not higher than control
+    metric: { kind: rate, of: { field: error, op: eq, value: 1 } }
+    compare: { against: control, control_cohort: manual, assigned_pilot_share: 0.5 }
+    comparator: "<="
+    threshold: 0.05
+  - id: latency_like
+    description: handle distribution shift versus control
+    metric: { kind: quantile, field: handle, q: 0.5 }
+    compare: { against: control, control_cohort: manual, pilot_cohort: agent }
+    comparator: "<"
+    threshold: 0
+"#,
+    );
+    let out = measure(tmp.path(), &c).unwrap();
+
+    let m = &out.measurements["vs_baseline"];
+    let cmp = m.comparison.as_ref().unwrap();
+    assert_eq!((cmp.reference_rows, cmp.pilot_rows), (40, 30));
+    let (sb, sa) = (Summary::of(&base), Summary::of(&agent));
+    assert!((m.value.unwrap() - (sa.mean / sb.mean - 1.0)).abs() < 1e-12);
+    assert!(m.interval.unwrap().high < -0.10, "{:?}", m.interval);
+
+    let m = &out.measurements["vs_control_abs"];
+    let w = welch(Summary::of(&manual), Summary::of(&agent), 0.95).unwrap();
+    assert!((m.value.unwrap() - w.effect).abs() < 1e-12);
+    let i = m.interval.unwrap();
+    assert!((i.low - w.interval.low).abs() < 1e-9 && (i.high - w.interval.high).abs() < 1e-9);
+    assert!((m.comparison.as_ref().unwrap().p_value.unwrap() - w.p_value).abs() < 1e-12);
+
+    let m = &out.measurements["errors_vs_control"];
+    let t = two_proportions(km, nm, ka, na, 0.95).unwrap();
+    assert!((m.value.unwrap() - t.effect).abs() < 1e-12);
+    let srm = m.comparison.as_ref().unwrap().srm.as_ref().unwrap();
+    assert!(
+        !srm.flagged,
+        "30 vs 30 rows, 9 users each side at most: no SRM"
+    );
+
+    let m = &out.measurements["latency_like"];
+    assert_eq!(m.comparison.as_ref().unwrap().test, "Mann-Whitney U");
+    assert!(m.value.unwrap() < 0.0 && m.interval.unwrap().high < 0.0);
+}
+
+#[test]
+fn skewed_assignment_is_flagged() {
+    // 900 agent rows from 900 users against 100 control rows from 100 users, assigned 50/50.
+    let mut csv = String::from("ts,user,arm,handle,error\n");
+    for i in 0..1000 {
+        let arm = if i < 900 { "agent" } else { "manual" };
+        csv.push_str(&format!("2026-06-02T09:00:00Z,u{i},{arm},5,0\n"));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), csv).unwrap();
+    let c = card(
+        r#"
+  - id: errors_vs_control
+    description: error rate not higher than control
+    metric: { kind: rate, of: { field: error, op: eq, value: 1 } }
+    compare: { against: control, control_cohort: manual, assigned_pilot_share: 0.5 }
+    comparator: "<="
+    threshold: 0.01
+"#,
+    );
+    let out = measure(tmp.path(), &c).unwrap();
+    let srm = out.measurements["errors_vs_control"]
+        .comparison
+        .as_ref()
+        .unwrap()
+        .srm
+        .clone()
+        .unwrap();
+    assert_eq!((srm.pilot_units, srm.control_units), (900, 100));
+    assert!(srm.flagged && srm.p_value < 1e-100, "{srm:?}");
+}
