@@ -219,11 +219,25 @@ pub struct Criterion {
     /// Target once scaled, in `unit`, for the scaling plan's success metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_at_scale: Option<f64>,
+    /// Leading (usage, adoption, confidence) or lagging (value, satisfaction) indicator; the
+    /// report groups the weekly series by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<Indicator>,
     /// Judge the metric relative to a baseline period or a control cohort instead of on its
     /// own; the threshold then applies to the effect (pilot − reference, or its relative
     /// change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+}
+
+/// Leading or lagging indicator (seed 004 "Pilots need decision-quality results").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    /// Moves first: usage, adoption, confidence.
+    Leading,
+    /// Moves later: value, satisfaction.
+    Lagging,
 }
 
 /// What a relative criterion compares against.

@@ -167,6 +167,7 @@ mod tests {
             interval_method: None,
             more_events: None,
             comparison: None,
+            indicator: None,
             series: vec![],
             evidence: None,
         };

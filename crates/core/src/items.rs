@@ -301,6 +301,7 @@ pub fn item1_success_criteria(
             interval_method: measured.as_ref().and_then(|m| m.interval_method.clone()),
             more_events: measured.as_ref().and_then(|m| m.more_events),
             comparison: measured.as_ref().and_then(|m| m.comparison.clone()),
+            indicator: c.indicator,
             series: measured.map(|m| m.series).unwrap_or_default(),
             evidence: source_path,
         });

@@ -98,6 +98,39 @@ pub struct Srm {
     pub flagged: bool,
 }
 
+/// Data quality of one telemetry role in one week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekQuality {
+    /// `week 1`, `week 2`… counted from the pilot start.
+    pub week: String,
+    /// Rows in the week.
+    pub rows: u64,
+    /// Share (0–1) of rows without a value for the role.
+    pub missing_rate: f64,
+    /// Population stability index against week 1 (numeric roles only).
+    pub psi: Option<f64>,
+}
+
+/// Weekly data quality of one role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnQuality {
+    /// The role.
+    pub role: String,
+    /// Per week.
+    pub weeks: Vec<WeekQuality>,
+}
+
+/// Drift and data quality over the pilot window (issue "decision quality" §4): weekly missing
+/// rate and PSI against the first pilot week. Flags name every week beyond the thresholds of
+/// `stagegate_stats::drift` (PSI > 0.25; missing rate more than 5 points above week 1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct DataQuality {
+    /// Per role, sorted by role.
+    pub columns: Vec<ColumnQuality>,
+    /// Human-readable flags.
+    pub flags: Vec<String>,
+}
+
 /// The success criteria digest locked at pilot start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CriteriaLock {
@@ -124,6 +157,8 @@ pub struct ReviewInput<'a> {
     pub measurements: &'a BTreeMap<String, Measurement>,
     /// Rows read per telemetry file, for the report.
     pub telemetry_rows: u64,
+    /// Drift and data quality of the telemetry.
+    pub data_quality: DataQuality,
     /// Telemetry file paths as the card names them.
     pub telemetry_files: Vec<String>,
     /// `sha256:` digest of the runbook, `None` when the file is missing.
@@ -200,6 +235,8 @@ pub struct CriterionResult {
     pub more_events: Option<u64>,
     /// For a relative criterion: the two sides and the test.
     pub comparison: Option<ComparisonSummary>,
+    /// Leading or lagging indicator, as the card tags it.
+    pub indicator: Option<crate::card::Indicator>,
     /// Per-bucket series.
     pub series: Vec<SeriesPoint>,
     /// The metric record it came from, for evidence-sourced criteria.
@@ -397,6 +434,8 @@ pub struct Review {
     pub readiness: Readiness,
     /// Economics, when the card gives inputs.
     pub economics: Option<EconomicsResult>,
+    /// Drift and data quality of the telemetry.
+    pub data_quality: DataQuality,
     /// Evidence records.
     pub evidence: Vec<EvidenceSummary>,
     /// Inputs with digests.
@@ -503,7 +542,13 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
                 f
             }
         };
-        results.push(findings.finish(it.number, &it.title, &mine, it.rule != Rule::Signoff));
+        let mut result = findings.finish(it.number, &it.title, &mine, it.rule != Rule::Signoff);
+        if it.rule == Rule::SuccessCriteria {
+            for flag in &input.data_quality.flags {
+                result.notes.push(format!("data quality: {flag}"));
+            }
+        }
+        results.push(result);
     }
     let mut opens = opens;
     let has_owned_item1 = opens.iter().any(|o| o.item == 1 && o.problems.is_empty());
@@ -633,6 +678,7 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
         open_items: opens,
         readiness,
         economics,
+        data_quality: input.data_quality.clone(),
         evidence,
         inputs,
     }

@@ -145,6 +145,7 @@ fn run(
         evidence,
         measurements: &m,
         telemetry_rows: 0,
+        data_quality: Default::default(),
         telemetry_files: vec![],
         runbook_sha256: None,
         criteria_lock: lock,

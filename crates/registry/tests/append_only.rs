@@ -21,6 +21,7 @@ fn example_review() -> Review {
         evidence: &folder.evidence.records,
         measurements: &t.measurements,
         telemetry_rows: t.rows_in_window,
+        data_quality: t.data_quality.clone(),
         telemetry_files: t.files.clone(),
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: None,

@@ -390,7 +390,39 @@ pub fn markdown(r: &Review) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(" · ");
-            let _ = writeln!(o, "- `{}`: {}", c.id, md_cell(&points));
+            let tag = match c.indicator {
+                Some(stagegate_core::card::Indicator::Leading) => " (leading)",
+                Some(stagegate_core::card::Indicator::Lagging) => " (lagging)",
+                None => "",
+            };
+            let _ = writeln!(o, "- `{}`{tag}: {}", c.id, md_cell(&points));
+        }
+    }
+    if !r.data_quality.columns.is_empty() {
+        let weeks: Vec<&str> = r.data_quality.columns[0]
+            .weeks
+            .iter()
+            .map(|w| w.week.as_str())
+            .collect();
+        let _ = writeln!(
+            o,
+            "\nData quality (missing rate · PSI against week 1; flagged above PSI 0.25 or +5 points missing):\n"
+        );
+        let _ = writeln!(o, "| Role | {} |", weeks.join(" | "));
+        let _ = writeln!(o, "|---|{}", "---|".repeat(weeks.len()));
+        for col in &r.data_quality.columns {
+            let cells: Vec<String> = col
+                .weeks
+                .iter()
+                .map(|w| match w.psi {
+                    Some(p) => format!("{:.1}% · {p:.3}", w.missing_rate * 100.0),
+                    None => format!("{:.1}%", w.missing_rate * 100.0),
+                })
+                .collect();
+            let _ = writeln!(o, "| {} | {} |", col.role, cells.join(" | "));
+        }
+        for f in &r.data_quality.flags {
+            let _ = writeln!(o, "\n- ⚠️ {}", md_cell(f));
         }
     }
     let _ = writeln!(

@@ -68,6 +68,7 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
         evidence: &folder.evidence.records,
         measurements: &telemetry.measurements,
         telemetry_rows: telemetry.rows_in_window,
+        data_quality: telemetry.data_quality.clone(),
         telemetry_files: telemetry.files.clone(),
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: lock,

@@ -14,6 +14,7 @@
 
 mod compare;
 mod engine;
+mod quality;
 mod read;
 
 pub use engine::{Row, Value, evaluate};
@@ -59,6 +60,8 @@ pub struct TelemetryOutcome {
     pub rows_read: u64,
     /// Rows inside the pilot window.
     pub rows_in_window: u64,
+    /// Weekly missing rates and drift of every role.
+    pub data_quality: stagegate_core::review::DataQuality,
     /// File digests, role `telemetry`, path as the card names it (normalised).
     pub inputs: Vec<InputDigest>,
     /// Paths as the card names them (normalised).
@@ -76,6 +79,7 @@ pub fn measure(agent_dir: &Path, card: &AgentCard) -> Result<TelemetryOutcome, T
             measurements: BTreeMap::new(),
             rows_read: 0,
             rows_in_window: 0,
+            data_quality: Default::default(),
             inputs: Vec::new(),
             files: Vec::new(),
         });
@@ -159,6 +163,7 @@ pub fn measure(agent_dir: &Path, card: &AgentCard) -> Result<TelemetryOutcome, T
         measurements,
         rows_read,
         rows_in_window: window.len() as u64,
+        data_quality: quality::assess(&window, &columns, card.pilot.start),
         inputs,
         files,
     })

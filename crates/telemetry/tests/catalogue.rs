@@ -171,3 +171,54 @@ fn empty_window_gives_no_value_not_zero() {
     );
     assert_eq!(out.measurements["n"].value, Some(0.0));
 }
+
+#[test]
+fn drift_and_missing_values_are_flagged_per_week() {
+    // Week 1: latency 100–199, cost present. Week 2: latency 1000–1099 (shifted), cost
+    // missing on half the rows.
+    let mut csv = String::from("when,who,ms,ok,sev,cost\n");
+    for i in 0..100 {
+        csv.push_str(&format!(
+            "2026-06-02T10:00:00Z,u{},{},true,,1.0\n",
+            i % 5,
+            100 + i
+        ));
+    }
+    for i in 0..100 {
+        let cost = if i % 2 == 0 { "" } else { "1.0" };
+        csv.push_str(&format!(
+            "2026-06-09T10:00:00Z,u{},{},true,,{cost}\n",
+            i % 5,
+            1000 + i
+        ));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), csv).unwrap();
+    let out = measure(tmp.path(), &card("t.csv")).unwrap();
+    let q = &out.data_quality;
+    let ms = q.columns.iter().find(|c| c.role == "latency_ms").unwrap();
+    assert_eq!(ms.weeks.len(), 2);
+    assert_eq!(ms.weeks[0].psi, None, "week 1 is the reference");
+    assert!(ms.weeks[1].psi.unwrap() > 0.25);
+    let cost = q.columns.iter().find(|c| c.role == "cost_usd").unwrap();
+    assert_eq!(cost.weeks[1].missing_rate, 0.5);
+    assert!(
+        q.flags
+            .iter()
+            .any(|f| f.contains("`latency_ms` shifted in week 2")),
+        "{:?}",
+        q.flags
+    );
+    assert!(
+        q.flags
+            .iter()
+            .any(|f| f.contains("`cost_usd` missing in 50.0% of week 2")),
+        "{:?}",
+        q.flags
+    );
+    assert!(
+        !q.flags.iter().any(|f| f.contains("`user`")),
+        "{:?}",
+        q.flags
+    );
+}
