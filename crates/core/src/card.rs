@@ -533,6 +533,11 @@ pub enum TelemetryFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// OpenTelemetry traces as OTLP/JSON lines (the file exporter's format); one row per span
+    /// carrying `gen_ai.operation.name`.
+    Otlp,
+    /// Apache Parquet (snappy or zstd pages).
+    Parquet,
 }
 
 /// A derived numeric role: a weighted sum of other numeric roles, e.g. cost per request from
@@ -558,16 +563,19 @@ pub struct Term {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
-    /// Files, relative to the agent folder; format from the extension (`.csv`, `.jsonl`)
-    /// unless `format` is set.
+    /// Files, relative to the agent folder; format from the extension (`.csv`, `.jsonl`,
+    /// `.otlp.jsonl`, `.parquet`, each but Parquet optionally `.gz` or `.zst`) unless `format`
+    /// is set.
     pub files: Vec<String>,
     /// Format override for every file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<TelemetryFormat>,
-    /// role → column header (CSV) or key (JSON Lines). Known roles and their types:
-    /// `timestamp` (required; RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` read as UTC), `user`,
-    /// `cohort`, `outcome`, `severity` (text), `accepted` (boolean: true/false/1/0/yes/no),
-    /// `latency_ms`, `cost_usd`, `tokens` (numbers). Any other role is a number.
+    /// role → column header (CSV, Parquet), key (JSON Lines) or span field (OTLP: `span.*`,
+    /// attribute keys, `resource.*`). Roles and their types: `timestamp` (required; RFC 3339,
+    /// or `YYYY-MM-DD HH:MM:SS[.f]` read as UTC); text: `user`, `cohort`, `outcome`,
+    /// `severity`, `model`, `operation`, and any role ending in `_id` or `_name`; boolean:
+    /// `accepted` (true/false/1/0/yes/no); every other role is a number (`latency_ms`,
+    /// `cost_usd`, `tokens`…).
     pub columns: BTreeMap<String, String>,
     /// Derived numeric roles.
     #[serde(default)]

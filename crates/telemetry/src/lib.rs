@@ -14,6 +14,8 @@
 
 mod compare;
 mod engine;
+mod otlp;
+mod parquet_read;
 mod quality;
 mod read;
 

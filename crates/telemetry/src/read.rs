@@ -3,9 +3,12 @@
 use crate::TelemetryError;
 use crate::engine::{Row, Value};
 use stagegate_core::card::{Telemetry, TelemetryFormat};
-use stagegate_core::digest::sha256_tagged;
+use stagegate_core::digest::StreamDigest;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 /// The type a role's values are read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +24,15 @@ pub enum RoleType {
 }
 
 impl RoleType {
-    /// The type of a role name (see the card's `telemetry.columns`).
+    /// The type of a role name (see the card's `telemetry.columns`): `timestamp`; text for
+    /// `user`, `cohort`, `outcome`, `severity`, `model`, `operation` and any role ending in
+    /// `_id` or `_name`; boolean for `accepted`; a number otherwise.
     pub fn of(role: &str) -> RoleType {
         match role {
             "timestamp" => RoleType::Timestamp,
-            "user" | "cohort" | "outcome" | "severity" => RoleType::Text,
+            "user" | "cohort" | "outcome" | "severity" | "model" | "operation" => RoleType::Text,
             "accepted" => RoleType::Bool,
+            r if r.ends_with("_id") || r.ends_with("_name") => RoleType::Text,
             _ => RoleType::Number,
         }
     }
@@ -101,47 +107,169 @@ impl Columns {
 pub struct ReadFile {
     /// Its rows, all of them (the window is applied by the caller).
     pub rows: Vec<Row>,
-    /// `sha256:` of its bytes.
+    /// `sha256:` of the file's bytes as stored (compressed bytes for `.gz` / `.zst`).
     pub digest: String,
 }
 
-/// Reads one telemetry file.
+/// The format of a file: `telemetry.format` when set, else from its name — `.csv`,
+/// `.jsonl` / `.ndjson`, `.otlp.jsonl` / `.otlp.json` (OTLP/JSON file exporter), `.parquet` —
+/// after removing a `.gz` or `.zst` suffix.
 ///
 /// # Errors
-/// [`TelemetryError`] naming file, line, column and role.
+/// [`TelemetryError::Invalid`] for an unknown extension, or a compressed Parquet file
+/// (Parquet compresses its own pages).
+pub fn detect_format(
+    path: &Path,
+    format: Option<TelemetryFormat>,
+) -> Result<(TelemetryFormat, Compression), TelemetryError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
+        (s.to_owned(), Compression::Gzip)
+    } else if let Some(s) = name.strip_suffix(".zst") {
+        (s.to_owned(), Compression::Zstd)
+    } else {
+        (name.clone(), Compression::None)
+    };
+    let detected = if stem.ends_with(".otlp.jsonl") || stem.ends_with(".otlp.json") {
+        Some(TelemetryFormat::Otlp)
+    } else if stem.ends_with(".csv") {
+        Some(TelemetryFormat::Csv)
+    } else if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") {
+        Some(TelemetryFormat::Jsonl)
+    } else if stem.ends_with(".parquet") {
+        Some(TelemetryFormat::Parquet)
+    } else {
+        None
+    };
+    let Some(f) = format.or(detected) else {
+        return Err(TelemetryError::Invalid {
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message: "unknown telemetry format: name the file .csv, .jsonl, .otlp.jsonl or .parquet (optionally .gz or .zst), or set telemetry.format".into(),
+        });
+    };
+    if f == TelemetryFormat::Parquet && compression != Compression::None {
+        return Err(TelemetryError::Invalid {
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message: "a Parquet file is compressed inside; do not gzip or zstd it".into(),
+        });
+    }
+    Ok((f, compression))
+}
+
+/// Whole-file compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain.
+    None,
+    /// gzip (`.gz`).
+    Gzip,
+    /// Zstandard (`.zst`).
+    Zstd,
+}
+
+/// A reader that hashes every byte it passes on, so a file is digested in the same pass that
+/// parses it.
+struct Hashing<R> {
+    inner: R,
+    digest: Rc<RefCell<StreamDigest>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digest.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn unreadable(path: &Path, source: std::io::Error) -> TelemetryError {
+    TelemetryError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads one telemetry file, streaming it through decompression (`.gz`, `.zst`) and hashing
+/// its stored bytes on the way.
+///
+/// # Errors
+/// [`TelemetryError`] naming file, line (or row), column and role.
 pub fn read_file(
     path: &Path,
     format: Option<TelemetryFormat>,
     columns: &Columns,
 ) -> Result<ReadFile, TelemetryError> {
-    let bytes = std::fs::read(path).map_err(|source| TelemetryError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let digest = sha256_tagged(&bytes);
-    let format = match format {
-        Some(f) => f,
-        None => match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => TelemetryFormat::Csv,
-            Some("jsonl" | "ndjson") => TelemetryFormat::Jsonl,
-            _ => {
-                return Err(TelemetryError::Invalid {
-                    path: path.to_path_buf(),
-                    line: None,
-                    field: None,
-                    message: "unknown telemetry format: name the file .csv or .jsonl, or set telemetry.format".into(),
-                });
-            }
-        },
+    let (format, compression) = detect_format(path, format)?;
+    let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(unreadable(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        ));
+    }
+    if format == TelemetryFormat::Parquet {
+        let mut bytes = Vec::new();
+        std::io::BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreadable(path, e))?;
+        let digest = stagegate_core::digest::sha256_tagged(&bytes);
+        let rows = crate::parquet_read::read_parquet(path, bytes, columns)?;
+        return Ok(ReadFile { rows, digest });
+    }
+    let digest = Rc::new(RefCell::new(StreamDigest::new()));
+    let hashing = Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 16, file),
+        digest: Rc::clone(&digest),
+    };
+    let mut reader: Box<dyn BufRead> = match compression {
+        Compression::None => Box::new(std::io::BufReader::with_capacity(1 << 16, hashing)),
+        Compression::Gzip => Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(hashing),
+        )),
+        Compression::Zstd => Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            zstd::stream::read::Decoder::new(hashing).map_err(|e| unreadable(path, e))?,
+        )),
     };
     let rows = match format {
-        TelemetryFormat::Csv => read_csv(path, &bytes, columns)?,
-        TelemetryFormat::Jsonl => read_jsonl(path, &bytes, columns)?,
+        TelemetryFormat::Csv => read_csv(path, &mut reader, columns)?,
+        TelemetryFormat::Jsonl => read_jsonl(path, &mut reader, columns)?,
+        TelemetryFormat::Otlp => crate::otlp::read_otlp(path, &mut reader, columns)?,
+        TelemetryFormat::Parquet => unreachable_parquet(path)?,
     };
+    // Drain what the parser left (trailing bytes, gzip footer) so the digest covers the file.
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| unreadable(path, e))?;
+    drop(reader);
+    let digest = Rc::try_unwrap(digest)
+        .map(|d| d.into_inner().finish())
+        .map_err(|_| unreadable(path, std::io::Error::other("digest still shared")))?;
     Ok(ReadFile { rows, digest })
 }
 
-fn bad(path: &Path, line: u64, column: &str, role: &str, message: String) -> TelemetryError {
+fn unreachable_parquet(path: &Path) -> Result<Vec<Row>, TelemetryError> {
+    Err(TelemetryError::Invalid {
+        path: path.to_path_buf(),
+        line: None,
+        field: None,
+        message: "internal: Parquet is read above".into(),
+    })
+}
+
+pub(crate) fn bad(
+    path: &Path,
+    line: u64,
+    column: &str,
+    role: &str,
+    message: String,
+) -> TelemetryError {
     TelemetryError::Invalid {
         path: path.to_path_buf(),
         line: Some(line),
@@ -150,11 +278,15 @@ fn bad(path: &Path, line: u64, column: &str, role: &str, message: String) -> Tel
     }
 }
 
-fn read_csv(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, TelemetryError> {
+fn read_csv(
+    path: &Path,
+    input: &mut dyn BufRead,
+    columns: &Columns,
+) -> Result<Vec<Row>, TelemetryError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(bytes);
+        .from_reader(input);
     let headers = rdr.headers().map_err(|e| csv_error(path, &e))?.clone();
     let find = |col: &str, role: &str| -> Result<usize, TelemetryError> {
         headers
@@ -203,6 +335,21 @@ fn read_csv(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, Te
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> TelemetryError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        use std::io::ErrorKind as K;
+        if matches!(
+            io.kind(),
+            K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other
+        ) {
+            return TelemetryError::Invalid {
+                path: path.to_path_buf(),
+                line: None,
+                field: None,
+                message: format!("corrupt or truncated data: {io}"),
+            };
+        }
+        return unreadable(path, std::io::Error::new(io.kind(), io.to_string()));
+    }
     TelemetryError::Invalid {
         path: path.to_path_buf(),
         line: e.position().map(|p| p.line()),
@@ -211,16 +358,57 @@ fn csv_error(path: &Path, e: &csv::Error) -> TelemetryError {
     }
 }
 
-fn read_jsonl(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, TelemetryError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| TelemetryError::Invalid {
-        path: path.to_path_buf(),
-        line: None,
-        field: None,
-        message: format!("not UTF-8: {e}"),
-    })?;
+/// Converts a JSON value to a role's type (JSON Lines cells, OTLP attribute values).
+pub(crate) fn json_value(v: Option<&serde_json::Value>, t: RoleType) -> Result<Value, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(Value::Missing),
+        Some(serde_json::Value::String(s)) => parse_text_value(s, t),
+        Some(serde_json::Value::Bool(b)) => match t {
+            RoleType::Bool => Ok(Value::Bool(*b)),
+            RoleType::Text => Ok(Value::Text(b.to_string())),
+            t => Err(format!("expected {}, found a boolean", type_word(t))),
+        },
+        Some(serde_json::Value::Number(x)) => match t {
+            RoleType::Number => x
+                .as_f64()
+                .map(Value::Num)
+                .ok_or_else(|| format!("number {x} out of range")),
+            RoleType::Text => Ok(Value::Text(x.to_string())),
+            RoleType::Bool => match x.as_i64() {
+                Some(1) => Ok(Value::Bool(true)),
+                Some(0) => Ok(Value::Bool(false)),
+                _ => Err(format!("expected a boolean, found {x}")),
+            },
+            RoleType::Timestamp => Err("unexpected number".into()),
+        },
+        Some(other) => Err(format!("expected {}, found {other}", type_word(t))),
+    }
+}
+
+fn read_jsonl(
+    path: &Path,
+    input: &mut dyn BufRead,
+    columns: &Columns,
+) -> Result<Vec<Row>, TelemetryError> {
     let mut rows = Vec::new();
-    for (n, line_text) in text.lines().enumerate() {
-        let line = n as u64 + 1;
+    let mut buf = String::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = input.read_line(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => TelemetryError::Invalid {
+                path: path.to_path_buf(),
+                line: Some(line + 1),
+                field: None,
+                message: format!("not UTF-8: {e}"),
+            },
+            _ => unreadable(path, e),
+        })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let line_text = buf.trim_end_matches(['\n', '\r']);
         if line_text.trim().is_empty() {
             continue;
         }
@@ -240,34 +428,10 @@ fn read_jsonl(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, 
         .map_err(|m| bad(path, line, ts_col, "timestamp", m))?;
         let mut values = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
         for (role, col) in &columns.mapped {
-            let v = match obj.get(col.as_str()) {
-                None | Some(serde_json::Value::Null) => Ok(Value::Missing),
-                Some(serde_json::Value::String(s)) => parse_text_value(s, columns.role_type(role)),
-                Some(serde_json::Value::Bool(b)) => match columns.role_type(role) {
-                    RoleType::Bool => Ok(Value::Bool(*b)),
-                    RoleType::Text => Ok(Value::Text(b.to_string())),
-                    t => Err(format!("expected {}, found a boolean", type_word(t))),
-                },
-                Some(serde_json::Value::Number(x)) => match columns.role_type(role) {
-                    RoleType::Number => x
-                        .as_f64()
-                        .map(Value::Num)
-                        .ok_or_else(|| format!("number {x} out of range")),
-                    RoleType::Text => Ok(Value::Text(x.to_string())),
-                    RoleType::Bool => match x.as_i64() {
-                        Some(1) => Ok(Value::Bool(true)),
-                        Some(0) => Ok(Value::Bool(false)),
-                        _ => Err(format!("expected a boolean, found {x}")),
-                    },
-                    RoleType::Timestamp => Err("unexpected number".into()),
-                },
-                Some(other) => Err(format!(
-                    "expected {}, found {other}",
-                    type_word(columns.role_type(role))
-                )),
-            }
-            .map_err(|m| bad(path, line, col, role, m))?;
-            values.push(v);
+            values.push(
+                json_value(obj.get(col.as_str()), columns.role_type(role))
+                    .map_err(|m| bad(path, line, col, role, m))?,
+            );
         }
         derive(&mut values, columns);
         rows.push(Row { ts, values });
@@ -275,7 +439,7 @@ fn read_jsonl(path: &Path, bytes: &[u8], columns: &Columns) -> Result<Vec<Row>, 
     Ok(rows)
 }
 
-fn derive(values: &mut Vec<Value>, columns: &Columns) {
+pub(crate) fn derive(values: &mut Vec<Value>, columns: &Columns) {
     for (_, terms) in &columns.derived {
         let mut sum = 0.0;
         let mut ok = true;
@@ -289,7 +453,7 @@ fn derive(values: &mut Vec<Value>, columns: &Columns) {
     }
 }
 
-fn type_word(t: RoleType) -> &'static str {
+pub(crate) fn type_word(t: RoleType) -> &'static str {
     match t {
         RoleType::Timestamp => "a timestamp",
         RoleType::Text => "text",
