@@ -12,11 +12,11 @@
 //!   relative = the shift and its interval divided by the reference median (the reference
 //!   median treated as fixed — stated in the report's method).
 //!
-//! Sample-ratio mismatch: with `assigned_pilot_share`, distinct users (or rows, without a
-//! `user` role) per cohort are tested with a chi-square goodness of fit; p < 0.001 flags it.
+//! Sample-ratio mismatch: with `assigned_pilot_share`, the distinct users per cohort (the
+//! `user` role must be mapped) are tested with a chi-square goodness of fit; p < 0.001 flags
+//! it.
 
-use crate::engine::{Compiled, Row, Value, quantile};
-use crate::read::Columns;
+use crate::engine::{Side, quantile};
 use stagegate_core::card::{Against, Compare, EffectScale, TestKind};
 use stagegate_core::metric::MetricSpec;
 use stagegate_core::review::{ComparisonSummary, Interval, Measurement, Srm};
@@ -24,23 +24,22 @@ use stagegate_stats::compare::{
     Summary, mann_whitney, sample_ratio_mismatch, two_proportions, welch,
 };
 use stagegate_stats::z_two_sided;
-use std::collections::HashSet;
 
 /// SRM alarm level (Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch").
 pub const SRM_ALPHA: f64 = 0.001;
 
-/// Compares the metric on `pilot` rows against `reference` rows.
+/// Judges the pilot side against the reference side. `units` are the distinct users (or
+/// rows) seen on (reference, pilot), for the sample-ratio-mismatch check.
 #[allow(clippy::too_many_arguments)]
-pub fn compare(
+pub fn finish(
     spec: &MetricSpec,
     cmp: &Compare,
-    reference: &[&Row],
-    pilot: &[&Row],
-    cols: &Columns,
+    reference: Side,
+    pilot: Side,
+    units: (u64, u64),
     confidence: f64,
     threshold: f64,
 ) -> Measurement {
-    let c = Compiled::new(spec, cols);
     let Some(test) = cmp.test_for(spec.kind) else {
         return Measurement {
             note: Some("this metric kind cannot be compared".into()),
@@ -49,10 +48,10 @@ pub fn compare(
     };
     let relative = cmp.effect == EffectScale::Relative;
     let z = z_two_sided(confidence);
-    let (ref_value, pilot_value, ref_n, pilot_n, effect, interval, p, method) = match test {
-        TestKind::TwoProportions => {
-            let (k1, n1) = c.rate_counts(reference);
-            let (k2, n2) = c.rate_counts(pilot);
+    let (ref_value, pilot_value, ref_n, pilot_n, effect, interval, p, method) = match (
+        test, reference, pilot,
+    ) {
+        (TestKind::TwoProportions, Side::Rate(k1, n1), Side::Rate(k2, n2)) => {
             let r = two_proportions(k1, n1, k2, n2, confidence);
             let (p1, p2) = (ratio(k1, n1), ratio(k2, n2));
             let (effect, interval) = match (&r, relative) {
@@ -89,10 +88,19 @@ pub fn compare(
                 method,
             )
         }
-        TestKind::Welch => {
-            let x: Vec<f64> = numbers(&c, reference);
-            let y: Vec<f64> = numbers(&c, pilot);
-            let (sx, sy) = (Summary::of(&x), Summary::of(&y));
+        (TestKind::Welch, Side::Summary(nx, mx, vx), Side::Summary(ny, my, vy)) => {
+            let (sx, sy) = (
+                Summary {
+                    n: nx,
+                    mean: mx,
+                    var: vx,
+                },
+                Summary {
+                    n: ny,
+                    mean: my,
+                    var: vy,
+                },
+            );
             let r = welch(sx, sy, confidence);
             let (effect, interval) = match (&r, relative) {
                 (Some(r), false) => (Some(r.effect), Some(r.interval)),
@@ -119,19 +127,17 @@ pub fn compare(
                 "Welch t"
             };
             (
-                (sx.n > 0).then_some(sx.mean),
-                (sy.n > 0).then_some(sy.mean),
-                sx.n,
-                sy.n,
+                (nx > 0).then_some(mx),
+                (ny > 0).then_some(my),
+                nx,
+                ny,
                 effect,
                 interval,
                 r.map(|r| r.p_value),
                 method,
             )
         }
-        TestKind::MannWhitney => {
-            let mut x: Vec<f64> = numbers(&c, reference);
-            let mut y: Vec<f64> = numbers(&c, pilot);
+        (TestKind::MannWhitney, Side::Values(mut x), Side::Values(mut y)) => {
             let q = spec.q.unwrap_or(0.5);
             let r = mann_whitney(&x, &y, confidence);
             let ref_median = quantile(&mut x, 0.5);
@@ -168,10 +174,14 @@ pub fn compare(
                 method,
             )
         }
+        _ => {
+            return Measurement {
+                note: Some("internal: comparison sides do not match the test".into()),
+                ..Measurement::default()
+            };
+        }
     };
-    let srm = cmp
-        .assigned_pilot_share
-        .and_then(|share| srm(reference, pilot, cols, share));
+    let srm = cmp.assigned_pilot_share.and_then(|share| srm(units, share));
     let more = match (effect, interval) {
         (Some(e), Some(i)) if i.contains(threshold) && e != threshold => {
             let half = (i.high - i.low) / 2.0;
@@ -227,29 +237,9 @@ fn ratio(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
 }
 
-fn numbers(c: &Compiled<'_>, rows: &[&Row]) -> Vec<f64> {
-    rows.iter()
-        .filter(|r| c.keeps(r))
-        .filter_map(|r| c.number(r))
-        .collect()
-}
-
-/// Units per cohort (distinct `user` values when mapped, else rows) and the chi-square test.
-fn srm(reference: &[&Row], pilot: &[&Row], cols: &Columns, pilot_share: f64) -> Option<Srm> {
-    let units = |rows: &[&Row]| -> u64 {
-        match cols.index("user") {
-            Some(i) => rows
-                .iter()
-                .filter_map(|r| match r.values.get(i) {
-                    Some(Value::Text(s)) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect::<HashSet<_>>()
-                .len() as u64,
-            None => rows.len() as u64,
-        }
-    };
-    let (p, c) = (units(pilot), units(reference));
+/// The chi-square check of (reference, pilot) unit counts against the assigned pilot share.
+fn srm(units: (u64, u64), pilot_share: f64) -> Option<Srm> {
+    let (c, p) = units;
     let (chi2, p_value) = sample_ratio_mismatch(&[p, c], &[pilot_share, 1.0 - pilot_share])?;
     Some(Srm {
         pilot_units: p,

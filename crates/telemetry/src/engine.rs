@@ -1,66 +1,97 @@
-//! The metric engine: one pass over the window's rows per metric, with per-bucket groups.
+//! The streaming metric engine.
+//!
+//! Readers push one row at a time into an [`Evaluator`]; nothing keeps rows. Memory grows with
+//! the number of groups (time buckets, distinct values) and with quantile buffers (8 bytes a
+//! value), never with rows read otherwise. Evaluators built from the same plan merge, so
+//! chunks of a file can be evaluated on several threads and merged in chunk order — the same
+//! result whatever the number of threads.
+//!
+//! Quantiles are exact (Hyndman & Fan 1996, definition 7; numpy's default and DuckDB's
+//! `quantile_cont`) up to [`EXACT_QUANTILE_LIMIT`] values per buffer; past it a buffer turns
+//! into a DDSketch with relative accuracy [`SKETCH_RELATIVE_ERROR`] (Masson, Rim & Lee 2019),
+//! and the measurement says so.
 
 use crate::read::Columns;
-use jiff::Timestamp;
 use jiff::civil::Date;
+use sketches_ddsketch::{Config as SketchConfig, DDSketch};
+use stagegate_core::card::{Against, Compare, TestKind};
 use stagegate_core::metric::{
     Bucket, MetricKind, MetricSpec, Predicate, PredicateOp, Reduce, Scalar,
 };
 use stagegate_core::review::{Interval, Measurement, SeriesPoint};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
-/// A typed cell.
+/// Values a quantile buffer holds exactly before it becomes a sketch.
+pub const EXACT_QUANTILE_LIMIT: usize = 100_000_000;
+
+/// Relative accuracy of the approximate quantile sketch: the reported value is within ±1% of
+/// the true quantile's value.
+pub const SKETCH_RELATIVE_ERROR: f64 = 0.01;
+
+/// A typed cell of a row. Text borrows from the reader's buffer when it can.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Cell<'a> {
     /// Empty cell, `null` or absent key.
     Missing,
     /// A number.
     Num(f64),
     /// Text.
-    Text(String),
+    Text(Cow<'a, str>),
     /// A boolean.
     Bool(bool),
 }
 
-/// One telemetry row: its timestamp and its role values in [`Columns`] order (mapped roles,
-/// then derived roles).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// When.
-    pub ts: Timestamp,
-    /// Values.
-    pub values: Vec<Value>,
+/// One row as readers hand it over: timestamp (ns since the Unix epoch, UTC) and cells in
+/// [`Columns`] order (mapped roles, then derived roles).
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'r, 'a> {
+    /// Nanoseconds since the Unix epoch.
+    pub ts: i64,
+    /// Cells.
+    pub cells: &'r [Cell<'a>],
 }
 
-/// A compiled predicate: role index, op, literal.
-struct Pred<'a> {
+impl RowRef<'_, '_> {
+    fn get(&self, i: Option<usize>) -> &Cell<'_> {
+        i.and_then(|i| self.cells.get(i)).unwrap_or(&Cell::Missing)
+    }
+
+    fn text(&self, i: Option<usize>) -> Option<&str> {
+        match self.get(i) {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A compiled predicate.
+#[derive(Debug, Clone)]
+struct Pred {
     idx: Option<usize>,
     op: PredicateOp,
-    value: Option<&'a Scalar>,
+    value: Option<Scalar>,
 }
 
-impl<'a> Pred<'a> {
-    fn new(p: &'a Predicate, cols: &Columns) -> Self {
+impl Pred {
+    fn new(p: &Predicate, cols: &Columns) -> Self {
         Pred {
             idx: cols.index(&p.field),
             op: p.op,
-            value: p.value.as_ref(),
+            value: p.value.clone(),
         }
     }
 
-    fn holds(&self, row: &Row) -> bool {
-        let v = self
-            .idx
-            .and_then(|i| row.values.get(i))
-            .unwrap_or(&Value::Missing);
+    fn holds(&self, row: &RowRef<'_, '_>) -> bool {
+        let v = row.get(self.idx);
         match self.op {
-            PredicateOp::Present => !matches!(v, Value::Missing),
-            PredicateOp::IsTrue => matches!(v, Value::Bool(true)),
-            PredicateOp::IsFalse => matches!(v, Value::Bool(false)),
-            PredicateOp::Eq => eq(v, self.value),
-            PredicateOp::Ne => !matches!(v, Value::Missing) && !eq(v, self.value),
+            PredicateOp::Present => !matches!(v, Cell::Missing),
+            PredicateOp::IsTrue => matches!(v, Cell::Bool(true)),
+            PredicateOp::IsFalse => matches!(v, Cell::Bool(false)),
+            PredicateOp::Eq => eq(v, self.value.as_ref()),
+            PredicateOp::Ne => !matches!(v, Cell::Missing) && !eq(v, self.value.as_ref()),
             PredicateOp::Lt | PredicateOp::Le | PredicateOp::Gt | PredicateOp::Ge => {
-                let (Value::Num(x), Some(Scalar::Number(t))) = (v, self.value) else {
+                let (Cell::Num(x), Some(Scalar::Number(t))) = (v, self.value.as_ref()) else {
                     return false;
                 };
                 match self.op {
@@ -72,16 +103,91 @@ impl<'a> Pred<'a> {
             }
         }
     }
+
+    /// A rate over a boolean role counts only rows where the role is present.
+    fn applicable(&self, row: &RowRef<'_, '_>) -> bool {
+        !matches!(self.op, PredicateOp::IsTrue | PredicateOp::IsFalse)
+            || !matches!(row.get(self.idx), Cell::Missing)
+    }
 }
 
-fn eq(v: &Value, lit: Option<&Scalar>) -> bool {
+fn eq(v: &Cell<'_>, lit: Option<&Scalar>) -> bool {
     match (v, lit) {
-        (Value::Text(a), Some(Scalar::Text(b))) => a == b,
-        (Value::Num(a), Some(Scalar::Number(b))) => a == b,
-        (Value::Bool(a), Some(Scalar::Bool(b))) => a == b,
-        (Value::Text(a), Some(Scalar::Number(b))) => a.parse::<f64>().is_ok_and(|x| x == *b),
-        (Value::Text(a), Some(Scalar::Bool(b))) => a.eq_ignore_ascii_case(&b.to_string()),
+        (Cell::Text(a), Some(Scalar::Text(b))) => a == b,
+        (Cell::Num(a), Some(Scalar::Number(b))) => a == b,
+        (Cell::Bool(a), Some(Scalar::Bool(b))) => a == b,
+        (Cell::Text(a), Some(Scalar::Number(b))) => a.parse::<f64>().is_ok_and(|x| x == *b),
+        (Cell::Text(a), Some(Scalar::Bool(b))) => a.eq_ignore_ascii_case(&b.to_string()),
         _ => false,
+    }
+}
+
+/// A quantile buffer: exact values, or a sketch once it outgrows the limit.
+#[derive(Clone)]
+enum Quantiles {
+    Exact(Vec<f64>),
+    Sketch(Box<DDSketch>),
+}
+
+impl std::fmt::Debug for Quantiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantiles::Exact(v) => write!(f, "Exact({} values)", v.len()),
+            Quantiles::Sketch(s) => write!(f, "Sketch({} values)", s.count()),
+        }
+    }
+}
+
+fn new_sketch() -> DDSketch {
+    DDSketch::new(SketchConfig::new(SKETCH_RELATIVE_ERROR, 4096, 1.0e-9))
+}
+
+impl Quantiles {
+    fn len(&self) -> usize {
+        match self {
+            Quantiles::Exact(v) => v.len(),
+            Quantiles::Sketch(s) => s.count(),
+        }
+    }
+
+    fn push(&mut self, x: f64, limit: usize) {
+        match self {
+            Quantiles::Exact(v) => {
+                v.push(x);
+                if v.len() > limit {
+                    let mut s = new_sketch();
+                    for &y in v.iter() {
+                        s.add(y);
+                    }
+                    *self = Quantiles::Sketch(Box::new(s));
+                }
+            }
+            Quantiles::Sketch(s) => s.add(x),
+        }
+    }
+
+    fn merge(&mut self, other: Quantiles, limit: usize) {
+        match (&mut *self, other) {
+            (Quantiles::Exact(a), Quantiles::Exact(b)) if a.len() + b.len() <= limit => a.extend(b),
+            (_, other) => {
+                let mut s = match std::mem::replace(self, Quantiles::Exact(Vec::new())) {
+                    Quantiles::Sketch(s) => *s,
+                    Quantiles::Exact(v) => {
+                        let mut s = new_sketch();
+                        v.iter().for_each(|&y| s.add(y));
+                        s
+                    }
+                };
+                match other {
+                    Quantiles::Exact(v) => v.iter().for_each(|&y| s.add(y)),
+                    Quantiles::Sketch(o) => {
+                        // Same configuration on both sides, so merging cannot fail.
+                        let _ = s.merge(&o);
+                    }
+                }
+                *self = Quantiles::Sketch(Box::new(s));
+            }
+        }
     }
 }
 
@@ -112,7 +218,7 @@ enum Acc {
         xy: f64,
         n: u64,
     },
-    Values(Vec<f64>),
+    Values(Quantiles),
     Distinct(HashSet<String>, u64),
 }
 
@@ -135,7 +241,7 @@ impl Acc {
                 xy: 0.0,
                 n: 0,
             },
-            MetricKind::Quantile => Acc::Values(Vec::new()),
+            MetricKind::Quantile => Acc::Values(Quantiles::Exact(Vec::new())),
             MetricKind::Distinct | MetricKind::Adoption => Acc::Distinct(HashSet::new(), 0),
         }
     }
@@ -147,26 +253,100 @@ impl Acc {
             | Acc::Mean { n, .. }
             | Acc::Rate { n, .. }
             | Acc::Ratio { n, .. } => *n,
-            Acc::Values(v) => v.len() as u64,
+            Acc::Values(q) => q.len() as u64,
             Acc::Distinct(_, n) => *n,
+        }
+    }
+
+    /// Merges `other` (the later chunk) into `self`.
+    fn merge(&mut self, other: Acc, limit: usize) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Sum { sum, n }, Acc::Sum { sum: s2, n: n2 }) => {
+                *sum += s2;
+                *n += n2;
+            }
+            (
+                Acc::Mean { mean, m2, n },
+                Acc::Mean {
+                    mean: mb,
+                    m2: m2b,
+                    n: nb,
+                },
+            ) => {
+                // Chan, Golub & LeVeque (1979) pairwise update.
+                if nb == 0 {
+                    return;
+                }
+                if *n == 0 {
+                    (*mean, *m2, *n) = (mb, m2b, nb);
+                    return;
+                }
+                let total = *n + nb;
+                let delta = mb - *mean;
+                *mean += delta * nb as f64 / total as f64;
+                *m2 += m2b + delta * delta * (*n as f64) * (nb as f64) / total as f64;
+                *n = total;
+            }
+            (Acc::Rate { hit, n }, Acc::Rate { hit: h2, n: n2 }) => {
+                *hit += h2;
+                *n += n2;
+            }
+            (
+                Acc::Ratio {
+                    num,
+                    den,
+                    yy,
+                    xx,
+                    xy,
+                    n,
+                },
+                Acc::Ratio {
+                    num: a,
+                    den: b,
+                    yy: c,
+                    xx: d,
+                    xy: e,
+                    n: f,
+                },
+            ) => {
+                *num += a;
+                *den += b;
+                *yy += c;
+                *xx += d;
+                *xy += e;
+                *n += f;
+            }
+            (Acc::Values(a), Acc::Values(b)) => a.merge(b, limit),
+            (Acc::Distinct(a, n), Acc::Distinct(b, n2)) => {
+                *n += n2;
+                if a.len() < b.len() {
+                    let small = std::mem::replace(a, b);
+                    a.extend(small);
+                } else {
+                    a.extend(b);
+                }
+            }
+            _ => {}
         }
     }
 }
 
-pub(crate) struct Compiled<'a> {
-    spec: &'a MetricSpec,
+/// A metric compiled against the columns.
+#[derive(Debug, Clone)]
+struct Compiled {
+    spec: MetricSpec,
     field: Option<usize>,
     num: Option<usize>,
     den: Option<usize>,
-    of: Option<Pred<'a>>,
-    filter: Option<Pred<'a>>,
+    of: Option<Pred>,
+    filter: Option<Pred>,
 }
 
-impl<'a> Compiled<'a> {
-    /// Compiles a metric's field references against the columns.
-    pub(crate) fn new(spec: &'a MetricSpec, cols: &Columns) -> Compiled<'a> {
+impl Compiled {
+    fn new(spec: &MetricSpec, cols: &Columns) -> Compiled {
         Compiled {
-            spec,
+            spec: spec.clone(),
             field: spec
                 .field
                 .as_deref()
@@ -183,45 +363,21 @@ impl<'a> Compiled<'a> {
         }
     }
 
-    /// Whether the metric's `where` filter keeps the row.
-    pub(crate) fn keeps(&self, row: &Row) -> bool {
+    fn keeps(&self, row: &RowRef<'_, '_>) -> bool {
         self.filter.as_ref().is_none_or(|f| f.holds(row))
     }
 
-    /// Numeric value of the metric's `field` in a row.
-    pub(crate) fn number(&self, row: &Row) -> Option<f64> {
-        match self.field.and_then(|i| row.values.get(i)) {
-            Some(Value::Num(x)) => Some(*x),
-            _ => None,
-        }
-    }
-
-    /// (hits, n) of a rate metric over rows.
-    pub(crate) fn rate_counts(&self, rows: &[&Row]) -> (u64, u64) {
-        let mut acc = Acc::new(MetricKind::Rate);
-        for r in rows {
-            if self.keeps(r) {
-                self.push(&mut acc, r);
-            }
-        }
-        match acc {
-            Acc::Rate { hit, n } => (hit, n),
-            _ => (0, 0),
-        }
-    }
-
-    fn push(&self, acc: &mut Acc, row: &Row) {
-        let get = |i: Option<usize>| i.and_then(|i| row.values.get(i)).unwrap_or(&Value::Missing);
+    fn push(&self, acc: &mut Acc, row: &RowRef<'_, '_>, limit: usize) {
         match acc {
             Acc::Count(n) => *n += 1,
             Acc::Sum { sum, n } => {
-                if let Value::Num(x) = get(self.field) {
+                if let Cell::Num(x) = row.get(self.field) {
                     *sum += x;
                     *n += 1;
                 }
             }
             Acc::Mean { mean, m2, n } => {
-                if let Value::Num(x) = get(self.field) {
+                if let Cell::Num(x) = row.get(self.field) {
                     *n += 1;
                     let d = x - *mean;
                     *mean += d / *n as f64;
@@ -229,17 +385,11 @@ impl<'a> Compiled<'a> {
                 }
             }
             Acc::Rate { hit, n } => {
-                let p = self.of.as_ref().map(|p| p.holds(row)).unwrap_or(false);
-                // A rate over a boolean role counts only rows where the role is present.
-                let applicable = match &self.of {
-                    Some(p) if matches!(p.op, PredicateOp::IsTrue | PredicateOp::IsFalse) => {
-                        !matches!(get(p.idx), Value::Missing)
-                    }
-                    _ => true,
-                };
-                if applicable {
+                if let Some(p) = &self.of
+                    && p.applicable(row)
+                {
                     *n += 1;
-                    if p {
+                    if p.holds(row) {
                         *hit += 1;
                     }
                 }
@@ -252,7 +402,7 @@ impl<'a> Compiled<'a> {
                 xy,
                 n,
             } => {
-                if let (Value::Num(y), Value::Num(x)) = (get(self.num), get(self.den)) {
+                if let (Cell::Num(y), Cell::Num(x)) = (row.get(self.num), row.get(self.den)) {
                     *num += y;
                     *den += x;
                     *yy += y * y;
@@ -261,204 +411,518 @@ impl<'a> Compiled<'a> {
                     *n += 1;
                 }
             }
-            Acc::Values(v) => {
-                if let Value::Num(x) = get(self.field) {
-                    v.push(*x);
+            Acc::Values(q) => {
+                if let Cell::Num(x) = row.get(self.field) {
+                    q.push(*x, limit);
                 }
             }
-            Acc::Distinct(set, n) => match get(self.field) {
-                Value::Missing => {}
-                Value::Text(s) => {
+            Acc::Distinct(set, n) => {
+                let key: Option<Cow<'_, str>> = match row.get(self.field) {
+                    Cell::Missing => None,
+                    Cell::Text(s) => Some(Cow::Borrowed(s.as_ref())),
+                    Cell::Num(x) => Some(Cow::Owned(format!("{x}"))),
+                    Cell::Bool(b) => Some(Cow::Owned(b.to_string())),
+                };
+                if let Some(k) = key {
                     *n += 1;
-                    if !set.contains(s.as_str()) {
-                        set.insert(s.clone());
+                    if !set.contains(k.as_ref()) {
+                        set.insert(k.into_owned());
                     }
                 }
-                Value::Num(x) => {
-                    *n += 1;
-                    set.insert(format!("{x}"));
-                }
-                Value::Bool(b) => {
-                    *n += 1;
-                    set.insert(b.to_string());
-                }
-            },
+            }
         }
     }
 
-    fn finish(&self, acc: &mut Acc, cohort_size: u64) -> Option<f64> {
+    fn finish(&self, acc: &mut Acc, cohort_size: u64) -> (Option<f64>, bool) {
         match acc {
-            Acc::Count(n) => Some(*n as f64),
-            Acc::Sum { sum, .. } => Some(*sum),
-            Acc::Mean { mean, n, .. } => (*n > 0).then_some(*mean),
-            Acc::Rate { hit, n } => (*n > 0).then(|| *hit as f64 / *n as f64),
-            Acc::Ratio { num, den, .. } => (*den != 0.0).then(|| *num / *den),
-            Acc::Values(v) => quantile(v, self.spec.q.unwrap_or(0.5)),
+            Acc::Count(n) => (Some(*n as f64), false),
+            Acc::Sum { sum, .. } => (Some(*sum), false),
+            Acc::Mean { mean, n, .. } => ((*n > 0).then_some(*mean), false),
+            Acc::Rate { hit, n } => ((*n > 0).then(|| *hit as f64 / *n as f64), false),
+            Acc::Ratio { num, den, .. } => ((*den != 0.0).then(|| *num / *den), false),
+            Acc::Values(Quantiles::Exact(v)) => (quantile(v, self.spec.q.unwrap_or(0.5)), false),
+            Acc::Values(Quantiles::Sketch(s)) => {
+                (s.quantile(self.spec.q.unwrap_or(0.5)).ok().flatten(), true)
+            }
             Acc::Distinct(set, _) => match self.spec.kind {
-                MetricKind::Adoption => {
-                    (cohort_size > 0).then(|| set.len() as f64 / cohort_size as f64)
-                }
-                _ => Some(set.len() as f64),
+                MetricKind::Adoption => (
+                    (cohort_size > 0).then(|| set.len() as f64 / cohort_size as f64),
+                    false,
+                ),
+                _ => (Some(set.len() as f64), false),
             },
         }
-    }
-}
-
-/// The interval of a sample statistic, its method, and — when the interval straddles
-/// `threshold` — roughly how many more events would decide it if what was seen held steady.
-/// Exact tallies get no interval.
-///
-/// Rate: Wilson score. Mean: Student t. Quantile: order statistics; its "more events" is the
-/// Wilson search on the share of values below the threshold against q. Ratio of sums: delta
-/// method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
-fn uncertainty(
-    acc: &Acc,
-    spec: &MetricSpec,
-    value: f64,
-    confidence: f64,
-    threshold: f64,
-) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
-    use stagegate_stats::interval::{
-        mean_t, more_events_mean, more_events_normal, more_events_rate, quantile_interval, wilson,
-    };
-    let straddles = |i: &Option<Interval>| i.is_some_and(|i| i.contains(threshold));
-    match acc {
-        Acc::Rate { hit, n } => {
-            let i = wilson(*hit, *n, confidence);
-            let more = straddles(&i)
-                .then(|| more_events_rate(*n, value, threshold, confidence))
-                .flatten();
-            (i, Some("Wilson score"), more)
-        }
-        Acc::Mean { m2, n, .. } if *n >= 2 => {
-            let sd = (m2 / (*n - 1) as f64).sqrt();
-            let i = mean_t(*n, value, sd, confidence);
-            let more = straddles(&i)
-                .then(|| more_events_mean(*n, value, sd, threshold, confidence))
-                .flatten();
-            (i, Some("Student t"), more)
-        }
-        Acc::Values(v) if !v.is_empty() => {
-            let q = spec.q.unwrap_or(0.5);
-            let i = quantile_interval(v, q, confidence);
-            let n = v.len() as u64;
-            let below = v.partition_point(|&x| x < threshold) as f64 / v.len() as f64;
-            let more = straddles(&i)
-                .then(|| more_events_rate(n, below, q, confidence))
-                .flatten();
-            (i, Some("order statistics"), more)
-        }
-        Acc::Ratio {
-            den, yy, xx, xy, n, ..
-        } if *n >= 2 && *den != 0.0 => {
-            let r = value;
-            let nf = *n as f64;
-            let xbar = den / nf;
-            let sigma = ((yy - 2.0 * r * xy + r * r * xx) / (nf - 1.0))
-                .max(0.0)
-                .sqrt()
-                / xbar.abs();
-            let half = stagegate_stats::z_two_sided(confidence) * sigma / nf.sqrt();
-            let i = Some(Interval {
-                low: r - half,
-                high: r + half,
-                confidence,
-            });
-            let more = straddles(&i)
-                .then(|| more_events_normal(*n, r, sigma, threshold, confidence))
-                .flatten();
-            (i, Some("delta method"), more)
-        }
-        _ => (None, None, None),
     }
 }
 
 /// Exact quantile `q` of `values` by linear interpolation between order statistics
-/// (Hyndman & Fan 1996, definition 7: h = (n − 1)q; numpy's default, DuckDB's
-/// `quantile_cont`). `None` for no values. Sorts `values` in place.
+/// (Hyndman & Fan 1996, definition 7: h = (n − 1)q). Reorders `values` (selection, not a full
+/// sort: O(n)). `None` for no values.
 pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(f64::total_cmp);
     let h = (values.len() - 1) as f64 * q;
     let lo = h.floor() as usize;
-    let hi = h.ceil() as usize;
     let frac = h - lo as f64;
-    Some(values[lo] + (values[hi] - values[lo]) * frac)
+    let (_, &mut x_lo, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    if frac == 0.0 || above.is_empty() {
+        return Some(x_lo);
+    }
+    let x_hi = above.iter().copied().fold(f64::INFINITY, f64::min);
+    Some(x_lo + (x_hi - x_lo) * frac)
 }
 
-/// The bucket a timestamp falls in, as a sortable key and a label.
-fn bucket_of(ts: Timestamp, b: Bucket, pilot_start: Date) -> (i64, String) {
-    let z = ts.to_zoned(jiff::tz::TimeZone::UTC);
-    match b {
-        Bucket::Hour => {
-            let key = ts.as_second().div_euclid(3600);
-            (key, format!("{}T{:02}:00Z", z.date(), z.hour()))
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// Bucket keys of a row: hour since the epoch, day and week since the pilot start.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    hour: i64,
+    day: i64,
+}
+
+impl Keys {
+    fn of(ts: i64, pilot_start_secs: i64) -> Keys {
+        let secs = ts.div_euclid(NANOS_PER_SEC);
+        Keys {
+            hour: secs.div_euclid(3600),
+            day: (secs - pilot_start_secs).div_euclid(86_400),
         }
-        Bucket::Day => {
-            let d = z.date();
-            (i64::from((d - pilot_start).get_days()), d.to_string())
-        }
-        Bucket::Week => {
-            let days = i64::from((z.date() - pilot_start).get_days());
-            let w = days.div_euclid(7) + 1;
-            (w, format!("week {w}"))
+    }
+
+    fn get(&self, b: Bucket) -> i64 {
+        match b {
+            Bucket::Hour => self.hour,
+            Bucket::Day => self.day,
+            Bucket::Week => self.day.div_euclid(7) + 1,
         }
     }
 }
 
-/// Evaluates one metric over the rows (already limited to the pilot window). The series is
-/// per `spec.per` when set, else per week from `pilot_start`. Sample statistics get a
-/// `confidence` interval and, when it straddles `threshold`, the events still needed.
-pub fn evaluate(
-    spec: &MetricSpec,
-    rows: &[Row],
-    cols: &Columns,
+fn bucket_label(b: Bucket, key: i64, pilot_start: Date) -> String {
+    match b {
+        Bucket::Hour => match jiff::Timestamp::from_second(key * 3600) {
+            Ok(t) => {
+                let z = t.to_zoned(jiff::tz::TimeZone::UTC);
+                format!("{}T{:02}:00Z", z.date(), z.hour())
+            }
+            Err(_) => format!("hour {key}"),
+        },
+        Bucket::Day => pilot_start
+            .checked_add(jiff::Span::new().days(key))
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| format!("day {key}")),
+        Bucket::Week => format!("week {key}"),
+    }
+}
+
+/// Which side of a comparison a row falls on.
+#[derive(Debug, Clone)]
+struct Sides {
+    against: Against,
+    baseline: Option<(i64, i64)>,
+    cohort: Option<usize>,
+    control: Option<String>,
+    pilot: Option<String>,
+}
+
+// One value per criterion, few criteria: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum State {
+    Plain {
+        total: Acc,
+        groups: BTreeMap<i64, Acc>,
+        bucket: Bucket,
+    },
+    Compare {
+        sides: Sides,
+        reference: Acc,
+        pilot: Acc,
+        ref_units: HashSet<String>,
+        pilot_units: HashSet<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct CriterionEval {
+    id: String,
+    c: Compiled,
+    compare: Option<Compare>,
+    threshold: f64,
+    state: State,
+}
+
+/// The plan and running state of every telemetry criterion and of the data-quality checks.
+/// Clone an empty evaluator per chunk, push rows, then [`Evaluator::merge`] in chunk order.
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    window: (i64, i64),
+    pilot_start: Date,
+    pilot_start_secs: i64,
+    cohort_size: u64,
+    confidence: f64,
+    limit: usize,
+    user: Option<usize>,
+    criteria: Vec<CriterionEval>,
+    quality: crate::quality::QualityState,
+    /// Rows pushed.
+    pub rows_read: u64,
+    /// Rows inside the pilot window.
+    pub rows_in_window: u64,
+}
+
+/// A criterion to evaluate: its id, metric, optional comparison and threshold.
+#[derive(Debug, Clone)]
+pub struct CriterionPlan<'a> {
+    /// Criterion id.
+    pub id: &'a str,
+    /// Its metric.
+    pub metric: &'a MetricSpec,
+    /// Its comparison, if relative.
+    pub compare: Option<&'a Compare>,
+    /// Its threshold.
+    pub threshold: f64,
+}
+
+fn day_start_nanos(d: Date) -> i64 {
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_nanosecond() as i64)
+        .unwrap_or(i64::MIN)
+}
+
+impl Evaluator {
+    /// An empty evaluator. `pilot` is the window (first and last day, inclusive).
+    pub fn new(
+        criteria: &[CriterionPlan<'_>],
+        cols: &Columns,
+        pilot: (Date, Date),
+        cohort_size: u64,
+        confidence: f64,
+    ) -> Evaluator {
+        let end = pilot.1.tomorrow().map(day_start_nanos).unwrap_or(i64::MAX);
+        let start = day_start_nanos(pilot.0);
+        let criteria = criteria
+            .iter()
+            .map(|p| {
+                let c = Compiled::new(p.metric, cols);
+                let state = match p.compare {
+                    None => State::Plain {
+                        total: Acc::new(p.metric.kind),
+                        groups: BTreeMap::new(),
+                        bucket: p.metric.per.unwrap_or(Bucket::Week),
+                    },
+                    Some(cmp) => {
+                        let kind = match cmp.test_for(p.metric.kind) {
+                            Some(TestKind::TwoProportions) => MetricKind::Rate,
+                            Some(TestKind::Welch) => MetricKind::Mean,
+                            _ => MetricKind::Quantile,
+                        };
+                        State::Compare {
+                            sides: Sides {
+                                against: cmp.against,
+                                baseline: cmp.baseline.as_ref().map(|w| {
+                                    (
+                                        day_start_nanos(w.start),
+                                        w.end.tomorrow().map(day_start_nanos).unwrap_or(i64::MAX),
+                                    )
+                                }),
+                                cohort: cols.index("cohort"),
+                                control: cmp.control_cohort.clone(),
+                                pilot: cmp.pilot_cohort.clone(),
+                            },
+                            reference: Acc::new(kind),
+                            pilot: Acc::new(kind),
+                            ref_units: HashSet::new(),
+                            pilot_units: HashSet::new(),
+                        }
+                    }
+                };
+                CriterionEval {
+                    id: p.id.to_owned(),
+                    c,
+                    compare: p.compare.cloned(),
+                    threshold: p.threshold,
+                    state,
+                }
+            })
+            .collect();
+        Evaluator {
+            window: (start, end),
+            pilot_start: pilot.0,
+            pilot_start_secs: start.div_euclid(NANOS_PER_SEC),
+            cohort_size,
+            confidence,
+            limit: EXACT_QUANTILE_LIMIT,
+            user: cols.index("user"),
+            criteria,
+            quality: crate::quality::QualityState::new(cols),
+            rows_read: 0,
+            rows_in_window: 0,
+        }
+    }
+
+    /// Sets the exact-quantile limit (tests use a small one to exercise the sketch).
+    pub fn with_quantile_limit(mut self, limit: usize) -> Evaluator {
+        self.limit = limit;
+        self
+    }
+
+    /// Takes one row.
+    pub fn push(&mut self, row: &RowRef<'_, '_>) {
+        self.rows_read += 1;
+        let in_window = row.ts >= self.window.0 && row.ts < self.window.1;
+        let keys = Keys::of(row.ts, self.pilot_start_secs);
+        if in_window {
+            self.rows_in_window += 1;
+            self.quality.push(row, keys.get(Bucket::Week));
+        }
+        let limit = self.limit;
+        let user = self.user;
+        for ce in &mut self.criteria {
+            match &mut ce.state {
+                State::Plain {
+                    total,
+                    groups,
+                    bucket,
+                } => {
+                    if !in_window || !ce.c.keeps(row) {
+                        continue;
+                    }
+                    ce.c.push(total, row, limit);
+                    let key = keys.get(*bucket);
+                    let g = groups
+                        .entry(key)
+                        .or_insert_with(|| Acc::new(ce.c.spec.kind));
+                    ce.c.push(g, row, limit);
+                }
+                State::Compare {
+                    sides,
+                    reference,
+                    pilot,
+                    ref_units,
+                    pilot_units,
+                } => {
+                    let cohort = row.text(sides.cohort);
+                    let in_pilot_cohort = match &sides.pilot {
+                        Some(p) => cohort == Some(p.as_str()),
+                        None => sides.control.as_deref().is_none_or(|c| cohort != Some(c)),
+                    };
+                    let side = match sides.against {
+                        Against::Baseline => {
+                            let (a, b) = sides.baseline.unwrap_or((i64::MAX, i64::MAX));
+                            if row.ts >= a && row.ts < b {
+                                Some(true)
+                            } else if in_window && (sides.pilot.is_none() || in_pilot_cohort) {
+                                Some(false)
+                            } else {
+                                None
+                            }
+                        }
+                        Against::Control => {
+                            if !in_window {
+                                None
+                            } else if cohort.is_some() && cohort == sides.control.as_deref() {
+                                Some(true)
+                            } else if in_pilot_cohort {
+                                Some(false)
+                            } else {
+                                None
+                            }
+                        }
+                    };
+                    let Some(is_ref) = side else { continue };
+                    let (acc, units) = if is_ref {
+                        (reference, ref_units)
+                    } else {
+                        (pilot, pilot_units)
+                    };
+                    if let Some(u) = row.text(user)
+                        && !units.contains(u)
+                    {
+                        units.insert(u.to_owned());
+                    }
+                    if ce.c.keeps(row) {
+                        ce.c.push(acc, row, limit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Merges a later chunk's evaluator into this one.
+    pub fn merge(&mut self, other: Evaluator) {
+        self.rows_read += other.rows_read;
+        self.rows_in_window += other.rows_in_window;
+        self.quality.merge(other.quality);
+        let limit = self.limit;
+        for (a, b) in self.criteria.iter_mut().zip(other.criteria) {
+            match (&mut a.state, b.state) {
+                (
+                    State::Plain { total, groups, .. },
+                    State::Plain {
+                        total: t2,
+                        groups: g2,
+                        ..
+                    },
+                ) => {
+                    total.merge(t2, limit);
+                    for (k, acc) in g2 {
+                        match groups.get_mut(&k) {
+                            Some(mine) => mine.merge(acc, limit),
+                            None => {
+                                groups.insert(k, acc);
+                            }
+                        }
+                    }
+                }
+                (
+                    State::Compare {
+                        reference,
+                        pilot,
+                        ref_units,
+                        pilot_units,
+                        ..
+                    },
+                    State::Compare {
+                        reference: r2,
+                        pilot: p2,
+                        ref_units: ru2,
+                        pilot_units: pu2,
+                        ..
+                    },
+                ) => {
+                    reference.merge(r2, limit);
+                    pilot.merge(p2, limit);
+                    ref_units.extend(ru2);
+                    pilot_units.extend(pu2);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Finishes: a measurement per criterion id, and the data-quality report.
+    pub fn finish(
+        self,
+    ) -> (
+        BTreeMap<String, Measurement>,
+        stagegate_core::review::DataQuality,
+    ) {
+        let mut out = BTreeMap::new();
+        for ce in self.criteria {
+            let m = match ce.state {
+                State::Plain {
+                    mut total,
+                    groups,
+                    bucket,
+                } => finish_plain(
+                    &ce.c,
+                    &mut total,
+                    groups,
+                    bucket,
+                    self.pilot_start,
+                    self.cohort_size,
+                    self.confidence,
+                    ce.threshold,
+                ),
+                State::Compare {
+                    reference,
+                    pilot,
+                    ref_units,
+                    pilot_units,
+                    ..
+                } => {
+                    let cmp = ce
+                        .compare
+                        .as_ref()
+                        .map(|c| (c, ref_units.len() as u64, pilot_units.len() as u64));
+                    match cmp {
+                        Some((cmp, ru, pu)) => crate::compare::finish(
+                            &ce.c.spec,
+                            cmp,
+                            reference.into_side(),
+                            pilot.into_side(),
+                            (ru, pu),
+                            self.confidence,
+                            ce.threshold,
+                        ),
+                        None => Measurement::default(),
+                    }
+                }
+            };
+            out.insert(ce.id, m);
+        }
+        (out, self.quality.finish())
+    }
+}
+
+/// One side of a comparison, handed to [`crate::compare::finish`].
+#[derive(Debug)]
+pub enum Side {
+    /// (hits, n) of a rate.
+    Rate(u64, u64),
+    /// (n, mean, sample variance) of a mean.
+    Summary(u64, f64, f64),
+    /// The values, for Mann-Whitney.
+    Values(Vec<f64>),
+}
+
+impl Acc {
+    fn into_side(self) -> Side {
+        match self {
+            Acc::Rate { hit, n } => Side::Rate(hit, n),
+            Acc::Mean { mean, m2, n } => {
+                Side::Summary(n, mean, if n > 1 { m2 / (n - 1) as f64 } else { f64::NAN })
+            }
+            Acc::Values(Quantiles::Exact(v)) => Side::Values(v),
+            Acc::Values(Quantiles::Sketch(_)) => Side::Values(Vec::new()),
+            _ => Side::Values(Vec::new()),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_plain(
+    c: &Compiled,
+    total: &mut Acc,
+    groups: BTreeMap<i64, Acc>,
+    bucket: Bucket,
     pilot_start: Date,
     cohort_size: u64,
     confidence: f64,
     threshold: f64,
 ) -> Measurement {
-    let c = Compiled::new(spec, cols);
+    let spec = &c.spec;
     if spec.kind == MetricKind::Adoption && c.field.is_none() {
         return Measurement {
             note: Some("adoption needs a `user` role (or `field`) in telemetry.columns".into()),
             ..Measurement::default()
         };
     }
-    let bucket = spec.per.unwrap_or(Bucket::Week);
-    let mut total = Acc::new(spec.kind);
-    let mut groups: BTreeMap<i64, (String, Acc)> = BTreeMap::new();
-    for row in rows {
-        if !c.keeps(row) {
-            continue;
-        }
-        c.push(&mut total, row);
-        let (key, label) = bucket_of(row.ts, bucket, pilot_start);
-        let g = groups
-            .entry(key)
-            .or_insert_with(|| (label, Acc::new(spec.kind)));
-        c.push(&mut g.1, row);
-    }
     let rows_read = total.rows();
     let series: Vec<SeriesPoint> = groups
-        .into_values()
-        .filter_map(|(label, mut acc)| {
+        .into_iter()
+        .filter_map(|(key, mut acc)| {
             let n = acc.rows();
-            c.finish(&mut acc, cohort_size).map(|v| SeriesPoint {
-                bucket: label,
+            c.finish(&mut acc, cohort_size).0.map(|v| SeriesPoint {
+                bucket: bucket_label(bucket, key, pilot_start),
                 value: v,
                 rows: n,
             })
         })
         .collect();
     let mut uncertain = (None, None, None);
+    let mut approximate = false;
     let value = match spec.per {
         None => {
-            let v = c.finish(&mut total, cohort_size);
-            if let Some(v) = v {
-                uncertain = uncertainty(&total, spec, v, confidence, threshold);
+            let (v, approx) = c.finish(total, cohort_size);
+            approximate = approx;
+            if let Some(v) = v
+                && !approx
+            {
+                uncertain = uncertainty(total, spec, v, confidence, threshold);
             }
             v
         }
@@ -478,6 +942,11 @@ pub fn evaluate(
         } else {
             "the metric is undefined on these rows (zero denominator)".to_owned()
         })
+    } else if approximate {
+        Some(format!(
+            "approximate quantile: more than {EXACT_QUANTILE_LIMIT} values, DDSketch with relative error ≤ {}%",
+            SKETCH_RELATIVE_ERROR * 100.0
+        ))
     } else {
         None
     };
@@ -493,6 +962,83 @@ pub fn evaluate(
     }
 }
 
+/// The interval of a sample statistic, its method, and — when the interval straddles
+/// `threshold` — roughly how many more events would decide it if what was seen held steady.
+/// Exact tallies get no interval.
+///
+/// Rate: Wilson score. Mean: Student t. Quantile: order statistics; its "more events" is the
+/// Wilson search on the share of values below the threshold against q. Ratio of sums: delta
+/// method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
+fn uncertainty(
+    acc: &mut Acc,
+    spec: &MetricSpec,
+    value: f64,
+    confidence: f64,
+    threshold: f64,
+) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
+    use stagegate_stats::interval::{
+        more_events_mean, more_events_normal, more_events_rate, quantile_ranks, wilson,
+    };
+    let straddles = |i: &Option<Interval>| i.is_some_and(|i| i.contains(threshold));
+    match acc {
+        Acc::Rate { hit, n } => {
+            let i = wilson(*hit, *n, confidence);
+            let more = straddles(&i)
+                .then(|| more_events_rate(*n, value, threshold, confidence))
+                .flatten();
+            (i, Some("Wilson score"), more)
+        }
+        Acc::Mean { m2, n, .. } if *n >= 2 => {
+            let sd = (*m2 / (*n - 1) as f64).sqrt();
+            let i = stagegate_stats::interval::mean_t(*n, value, sd, confidence);
+            let more = straddles(&i)
+                .then(|| more_events_mean(*n, value, sd, threshold, confidence))
+                .flatten();
+            (i, Some("Student t"), more)
+        }
+        Acc::Values(Quantiles::Exact(v)) if !v.is_empty() => {
+            let q = spec.q.unwrap_or(0.5);
+            let n = v.len() as u64;
+            let i = quantile_ranks(n, q, confidence).map(|(l, u, cov)| {
+                let low = *v.select_nth_unstable_by((l - 1) as usize, f64::total_cmp).1;
+                let high = *v.select_nth_unstable_by((u - 1) as usize, f64::total_cmp).1;
+                Interval {
+                    low,
+                    high,
+                    confidence: cov.min(confidence),
+                }
+            });
+            let below = v.iter().filter(|&&x| x < threshold).count() as f64 / v.len() as f64;
+            let more = straddles(&i)
+                .then(|| more_events_rate(n, below, q, confidence))
+                .flatten();
+            (i, Some("order statistics"), more)
+        }
+        Acc::Ratio {
+            den, yy, xx, xy, n, ..
+        } if *n >= 2 && *den != 0.0 => {
+            let r = value;
+            let nf = *n as f64;
+            let xbar = *den / nf;
+            let sigma = ((*yy - 2.0 * r * *xy + r * r * *xx) / (nf - 1.0))
+                .max(0.0)
+                .sqrt()
+                / xbar.abs();
+            let half = stagegate_stats::z_two_sided(confidence) * sigma / nf.sqrt();
+            let i = Some(Interval {
+                low: r - half,
+                high: r + half,
+                confidence,
+            });
+            let more = straddles(&i)
+                .then(|| more_events_normal(*n, r, sigma, threshold, confidence))
+                .flatten();
+            (i, Some("delta method"), more)
+        }
+        _ => (None, None, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +1051,75 @@ mod tests {
         assert!((quantile(&mut v, 0.5).unwrap() - 2.5).abs() < 1e-12);
         assert_eq!(quantile(&mut [7.0], 0.99), Some(7.0));
         assert_eq!(quantile(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn mean_merge_equals_one_pass() {
+        let xs: Vec<f64> = (0..1000).map(|i| f64::from(i % 37) * 1.5).collect();
+        let spec = MetricSpec {
+            kind: MetricKind::Mean,
+            field: Some("x".into()),
+            q: None,
+            of: None,
+            numerator: None,
+            denominator: None,
+            filter: None,
+            per: None,
+            reduce: None,
+        };
+        let c = Compiled {
+            spec,
+            field: Some(0),
+            num: None,
+            den: None,
+            of: None,
+            filter: None,
+        };
+        let mut one = Acc::new(MetricKind::Mean);
+        let (mut a, mut b) = (Acc::new(MetricKind::Mean), Acc::new(MetricKind::Mean));
+        for (i, &x) in xs.iter().enumerate() {
+            let cells = [Cell::Num(x)];
+            let row = RowRef {
+                ts: 0,
+                cells: &cells,
+            };
+            c.push(&mut one, &row, 10);
+            c.push(if i < 400 { &mut a } else { &mut b }, &row, 10);
+        }
+        a.merge(b, 10);
+        match (one, a) {
+            (
+                Acc::Mean {
+                    mean: m1,
+                    m2: v1,
+                    n: n1,
+                },
+                Acc::Mean {
+                    mean: m2,
+                    m2: v2,
+                    n: n2,
+                },
+            ) => {
+                assert_eq!(n1, n2);
+                assert!((m1 - m2).abs() < 1e-12 && (v1 - v2).abs() < 1e-6 * v1);
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn quantile_buffer_turns_into_a_sketch_past_the_limit() {
+        let mut q = Quantiles::Exact(Vec::new());
+        for i in 1..=10_000 {
+            q.push(f64::from(i), 1000);
+        }
+        let Quantiles::Sketch(s) = &q else {
+            panic!("still exact")
+        };
+        let p95 = s.quantile(0.95).unwrap().unwrap();
+        assert!(
+            (p95 - 9500.0).abs() / 9500.0 <= SKETCH_RELATIVE_ERROR + 1e-3,
+            "{p95}"
+        );
     }
 }

@@ -16,8 +16,8 @@
 //! gen_ai.usage.input_tokens`, `output_tokens: gen_ai.usage.output_tokens`.
 
 use crate::TelemetryError;
-use crate::engine::{Row, Value};
-use crate::read::{Columns, RoleType, bad, derive, json_value, parse_timestamp};
+use crate::engine::{Cell, Evaluator, RowRef};
+use crate::read::{Columns, bad, derive, json_cell, parse_timestamp};
 use serde_json::Value as J;
 use std::io::BufRead;
 use std::path::Path;
@@ -105,8 +105,8 @@ pub fn read_otlp(
     path: &Path,
     input: &mut dyn BufRead,
     columns: &Columns,
-) -> Result<Vec<Row>, TelemetryError> {
-    let mut rows = Vec::new();
+    eval: &mut Evaluator,
+) -> Result<(), TelemetryError> {
     let mut buf = String::new();
     let mut line = 0u64;
     let invalid = |line: u64, message: String| TelemetryError::Invalid {
@@ -158,31 +158,23 @@ pub fn read_otlp(
                         _ => Err(format!("span has no `{ts_field}`")),
                     }
                     .map_err(|m| bad(path, line, ts_field, "timestamp", m))?;
-                    let mut values =
+                    let ts = i64::try_from(ts.as_nanosecond()).map_err(|_| {
+                        bad(path, line, ts_field, "timestamp", "out of range".into())
+                    })?;
+                    let mut cells: Vec<Cell<'static>> =
                         Vec::with_capacity(columns.mapped.len() + columns.derived.len());
                     for (role, col) in &columns.mapped {
-                        let t = columns.role_type(role);
                         let v = field(span, resource_attrs, col);
-                        let value = match (&v, t) {
-                            (Some(J::String(s)), RoleType::Number) if col == "span.duration_ms" => {
-                                parse_text_value_num(s)
-                            }
-                            _ => json_value(v.as_ref(), t),
-                        }
-                        .map_err(|m| bad(path, line, col, role, m))?;
-                        values.push(value);
+                        cells.push(
+                            json_cell(v.as_ref(), columns.role_type(role))
+                                .map_err(|m| bad(path, line, col, role, m))?,
+                        );
                     }
-                    derive(&mut values, columns);
-                    rows.push(Row { ts, values });
+                    derive(&mut cells, columns);
+                    eval.push(&RowRef { ts, cells: &cells });
                 }
             }
         }
     }
-    Ok(rows)
-}
-
-fn parse_text_value_num(s: &str) -> Result<Value, String> {
-    s.parse::<f64>()
-        .map(Value::Num)
-        .map_err(|_| format!("expected a number, found {s:?}"))
+    Ok(())
 }

@@ -4,10 +4,11 @@
 //! column.
 
 use crate::TelemetryError;
-use crate::engine::{Row, Value};
-use crate::read::{Columns, RoleType, derive, parse_text_value, parse_timestamp};
+use crate::engine::{Cell, Evaluator, RowRef};
+use crate::read::{Columns, RoleType, derive, parse_cell, parse_timestamp};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
+use std::borrow::Cow;
 use std::path::Path;
 
 fn invalid(
@@ -24,18 +25,18 @@ fn invalid(
     }
 }
 
-fn to_value(f: &Field, t: RoleType) -> Result<Value, String> {
+fn to_value(f: &Field, t: RoleType) -> Result<Cell<'_>, String> {
     let num = |x: f64| match t {
-        RoleType::Number => Ok(Value::Num(x)),
-        RoleType::Text => Ok(Value::Text(x.to_string())),
-        RoleType::Bool if x == 0.0 || x == 1.0 => Ok(Value::Bool(x == 1.0)),
+        RoleType::Number => Ok(Cell::Num(x)),
+        RoleType::Text => Ok(Cell::Text(Cow::Owned(x.to_string()))),
+        RoleType::Bool if x == 0.0 || x == 1.0 => Ok(Cell::Bool(x == 1.0)),
         _ => Err(format!("unexpected number {x}")),
     };
     match f {
-        Field::Null => Ok(Value::Missing),
+        Field::Null => Ok(Cell::Missing),
         Field::Bool(b) => match t {
-            RoleType::Bool => Ok(Value::Bool(*b)),
-            RoleType::Text => Ok(Value::Text(b.to_string())),
+            RoleType::Bool => Ok(Cell::Bool(*b)),
+            RoleType::Text => Ok(Cell::Text(Cow::Owned(b.to_string()))),
             _ => Err("unexpected boolean".into()),
         },
         Field::Byte(x) => num(f64::from(*x)),
@@ -48,7 +49,7 @@ fn to_value(f: &Field, t: RoleType) -> Result<Value, String> {
         Field::ULong(x) => num(*x as f64),
         Field::Float(x) => num(f64::from(*x)),
         Field::Double(x) => num(*x),
-        Field::Str(s) => parse_text_value(s, t),
+        Field::Str(s) => parse_cell(s, t),
         other => Err(format!("unsupported Parquet value {other}")),
     }
 }
@@ -75,7 +76,8 @@ pub fn read_parquet(
     path: &Path,
     bytes: Vec<u8>,
     columns: &Columns,
-) -> Result<Vec<Row>, TelemetryError> {
+    eval: &mut Evaluator,
+) -> Result<(), TelemetryError> {
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).map_err(|e| {
         invalid(
             path,
@@ -113,7 +115,6 @@ pub fn read_parquet(
     let iter = reader
         .get_row_iter(None)
         .map_err(|e| invalid(path, None, None, format!("cannot read rows: {e}")))?;
-    let mut rows = Vec::new();
     for (i, row) in iter.enumerate() {
         let n = i as u64 + 1;
         let row = row.map_err(|e| invalid(path, Some(n), None, format!("cannot read row: {e}")))?;
@@ -126,15 +127,18 @@ pub fn read_parquet(
                 m,
             )
         })?;
-        let mut values = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
+        let ts = i64::try_from(ts.as_nanosecond())
+            .map_err(|_| invalid(path, Some(n), None, "timestamp out of range".into()))?;
+        let mut cells: Vec<Cell<'_>> =
+            Vec::with_capacity(columns.mapped.len() + columns.derived.len());
         for ((role, col), &j) in columns.mapped.iter().zip(&idx) {
-            values.push(
+            cells.push(
                 to_value(fields[j], columns.role_type(role))
                     .map_err(|m| invalid(path, Some(n), Some(format!("{col} ({role})")), m))?,
             );
         }
-        derive(&mut values, columns);
-        rows.push(Row { ts, values });
+        derive(&mut cells, columns);
+        eval.push(&RowRef { ts, cells: &cells });
     }
-    Ok(rows)
+    Ok(())
 }

@@ -1,14 +1,13 @@
 //! Readers: CSV (with a header row) and JSON Lines, into typed rows.
 
 use crate::TelemetryError;
-use crate::engine::{Row, Value};
+use crate::engine::{Cell, Evaluator, RowRef};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use stagegate_core::card::{Telemetry, TelemetryFormat};
-use stagegate_core::digest::StreamDigest;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::Path;
-use std::rc::Rc;
 
 /// The type a role's values are read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +101,15 @@ impl Columns {
     }
 }
 
-/// A read file.
-#[derive(Debug)]
-pub struct ReadFile {
-    /// Its rows, all of them (the window is applied by the caller).
-    pub rows: Vec<Row>,
-    /// `sha256:` of the file's bytes as stored (compressed bytes for `.gz` / `.zst`).
-    pub digest: String,
+/// Whole-file compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain.
+    None,
+    /// gzip (`.gz`).
+    Gzip,
+    /// Zstandard (`.zst`).
+    Zstd,
 }
 
 /// The format of a file: `telemetry.format` when set, else from its name — `.csv`,
@@ -145,122 +146,43 @@ pub fn detect_format(
         None
     };
     let Some(f) = format.or(detected) else {
-        return Err(TelemetryError::Invalid {
-            path: path.to_path_buf(),
-            line: None,
-            field: None,
-            message: "unknown telemetry format: name the file .csv, .jsonl, .otlp.jsonl or .parquet (optionally .gz or .zst), or set telemetry.format".into(),
-        });
+        return Err(invalid(
+            path,
+            None,
+            None,
+            "unknown telemetry format: name the file .csv, .jsonl, .otlp.jsonl or .parquet (optionally .gz or .zst), or set telemetry.format".into(),
+        ));
     };
     if f == TelemetryFormat::Parquet && compression != Compression::None {
-        return Err(TelemetryError::Invalid {
-            path: path.to_path_buf(),
-            line: None,
-            field: None,
-            message: "a Parquet file is compressed inside; do not gzip or zstd it".into(),
-        });
+        return Err(invalid(
+            path,
+            None,
+            None,
+            "a Parquet file is compressed inside; do not gzip or zstd it".into(),
+        ));
     }
     Ok((f, compression))
 }
 
-/// Whole-file compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain.
-    None,
-    /// gzip (`.gz`).
-    Gzip,
-    /// Zstandard (`.zst`).
-    Zstd,
-}
-
-/// A reader that hashes every byte it passes on, so a file is digested in the same pass that
-/// parses it.
-struct Hashing<R> {
-    inner: R,
-    digest: Rc<RefCell<StreamDigest>>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.digest.borrow_mut().update(&buf[..n]);
-        Ok(n)
+pub(crate) fn invalid(
+    path: &Path,
+    line: Option<u64>,
+    field: Option<String>,
+    message: String,
+) -> TelemetryError {
+    TelemetryError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        field,
+        message,
     }
 }
 
-fn unreadable(path: &Path, source: std::io::Error) -> TelemetryError {
+pub(crate) fn unreadable(path: &Path, source: std::io::Error) -> TelemetryError {
     TelemetryError::Unreadable {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// Reads one telemetry file, streaming it through decompression (`.gz`, `.zst`) and hashing
-/// its stored bytes on the way.
-///
-/// # Errors
-/// [`TelemetryError`] naming file, line (or row), column and role.
-pub fn read_file(
-    path: &Path,
-    format: Option<TelemetryFormat>,
-    columns: &Columns,
-) -> Result<ReadFile, TelemetryError> {
-    let (format, compression) = detect_format(path, format)?;
-    let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(unreadable(
-            path,
-            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
-        ));
-    }
-    if format == TelemetryFormat::Parquet {
-        let mut bytes = Vec::new();
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(|e| unreadable(path, e))?;
-        let digest = stagegate_core::digest::sha256_tagged(&bytes);
-        let rows = crate::parquet_read::read_parquet(path, bytes, columns)?;
-        return Ok(ReadFile { rows, digest });
-    }
-    let digest = Rc::new(RefCell::new(StreamDigest::new()));
-    let hashing = Hashing {
-        inner: std::io::BufReader::with_capacity(1 << 16, file),
-        digest: Rc::clone(&digest),
-    };
-    let mut reader: Box<dyn BufRead> = match compression {
-        Compression::None => Box::new(std::io::BufReader::with_capacity(1 << 16, hashing)),
-        Compression::Gzip => Box::new(std::io::BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(hashing),
-        )),
-        Compression::Zstd => Box::new(std::io::BufReader::with_capacity(
-            1 << 16,
-            zstd::stream::read::Decoder::new(hashing).map_err(|e| unreadable(path, e))?,
-        )),
-    };
-    let rows = match format {
-        TelemetryFormat::Csv => read_csv(path, &mut reader, columns)?,
-        TelemetryFormat::Jsonl => read_jsonl(path, &mut reader, columns)?,
-        TelemetryFormat::Otlp => crate::otlp::read_otlp(path, &mut reader, columns)?,
-        TelemetryFormat::Parquet => unreachable_parquet(path)?,
-    };
-    // Drain what the parser left (trailing bytes, gzip footer) so the digest covers the file.
-    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| unreadable(path, e))?;
-    drop(reader);
-    let digest = Rc::try_unwrap(digest)
-        .map(|d| d.into_inner().finish())
-        .map_err(|_| unreadable(path, std::io::Error::other("digest still shared")))?;
-    Ok(ReadFile { rows, digest })
-}
-
-fn unreachable_parquet(path: &Path) -> Result<Vec<Row>, TelemetryError> {
-    Err(TelemetryError::Invalid {
-        path: path.to_path_buf(),
-        line: None,
-        field: None,
-        message: "internal: Parquet is read above".into(),
-    })
 }
 
 pub(crate) fn bad(
@@ -270,186 +192,228 @@ pub(crate) fn bad(
     role: &str,
     message: String,
 ) -> TelemetryError {
-    TelemetryError::Invalid {
-        path: path.to_path_buf(),
-        line: Some(line),
-        field: Some(format!("{column} ({role})")),
+    invalid(
+        path,
+        Some(line),
+        Some(format!("{column} ({role})")),
         message,
+    )
+}
+
+/// Maps an IO error met while parsing: corrupt compressed data is invalid content, anything
+/// else means the file could not be read.
+pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> TelemetryError {
+    use std::io::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other
+    ) {
+        invalid(path, None, None, format!("corrupt or truncated data: {e}"))
+    } else {
+        unreadable(path, std::io::Error::new(e.kind(), e.to_string()))
     }
 }
 
-fn read_csv(
+/// Opens a byte stream, decompressing `.gz` / `.zst`.
+pub(crate) fn decompress<'r>(
+    path: &Path,
+    raw: impl Read + 'r,
+    compression: Compression,
+) -> Result<Box<dyn BufRead + 'r>, TelemetryError> {
+    const BUF: usize = 1 << 18;
+    Ok(match compression {
+        Compression::None => Box::new(std::io::BufReader::with_capacity(BUF, raw)),
+        Compression::Gzip => Box::new(std::io::BufReader::with_capacity(
+            BUF,
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(BUF, raw)),
+        )),
+        Compression::Zstd => Box::new(std::io::BufReader::with_capacity(
+            BUF,
+            zstd::stream::read::Decoder::new(raw).map_err(|e| io_error(path, &e))?,
+        )),
+    })
+}
+
+/// Column positions of a CSV file's roles, from its header.
+#[derive(Debug, Clone)]
+pub struct CsvLayout {
+    /// Position of the timestamp column.
+    pub ts: usize,
+    /// Position of each mapped role's column, in [`Columns::mapped`] order.
+    pub roles: Vec<usize>,
+}
+
+/// Reads the header row and finds every mapped column.
+///
+/// # Errors
+/// [`TelemetryError::Invalid`] naming a column the header lacks.
+pub fn csv_layout(
     path: &Path,
     input: &mut dyn BufRead,
     columns: &Columns,
-) -> Result<Vec<Row>, TelemetryError> {
+) -> Result<CsvLayout, TelemetryError> {
     let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
+        .has_headers(false)
         .from_reader(input);
-    let headers = rdr.headers().map_err(|e| csv_error(path, &e))?.clone();
+    let mut header = csv::StringRecord::new();
+    match rdr.read_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(invalid(
+                path,
+                Some(1),
+                None,
+                "empty file: no header row".into(),
+            ));
+        }
+        Err(e) => return Err(csv_error(path, &e)),
+    }
     let find = |col: &str, role: &str| -> Result<usize, TelemetryError> {
-        headers
+        header
             .iter()
             .position(|h| h.trim_start_matches('\u{feff}') == col)
-            .ok_or_else(|| TelemetryError::Invalid {
-                path: path.to_path_buf(),
-                line: Some(1),
-                field: Some(format!("{col} ({role})")),
-                message: format!(
-                    "the header has no column `{col}` (mapped to role `{role}`); it has: {}",
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                ),
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    Some(1),
+                    Some(format!("{col} ({role})")),
+                    format!(
+                        "the header has no column `{col}` (mapped to role `{role}`); it has: {}",
+                        header.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
             })
     };
-    let ts_idx = find(&columns.timestamp_column, "timestamp")?;
-    let idx: Vec<usize> = columns
+    Ok(CsvLayout {
+        ts: find(&columns.timestamp_column, "timestamp")?,
+        roles: columns
+            .mapped
+            .iter()
+            .map(|(r, c)| find(c, r))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> TelemetryError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return io_error(path, io);
+    }
+    invalid(
+        path,
+        e.position().map(|p| p.line()),
+        None,
+        format!("malformed CSV: {e}"),
+    )
+}
+
+/// Reuses a vector's allocation for a shorter-lived element type (an empty `Vec` converts in
+/// place: same size and alignment).
+fn recycle<'a, 'b>(mut v: Vec<Cell<'a>>) -> Vec<Cell<'b>> {
+    v.clear();
+    v.into_iter().map(|_| Cell::Missing).collect()
+}
+
+/// Streams CSV records into `eval`. `skip_header` drops the first record; `line_base` is the
+/// line number of the input's first line minus one (for chunks of a file).
+///
+/// # Errors
+/// [`TelemetryError`] naming the line and column.
+pub fn read_csv(
+    path: &Path,
+    input: &mut dyn BufRead,
+    columns: &Columns,
+    layout: &CsvLayout,
+    skip_header: bool,
+    eval: &mut Evaluator,
+) -> Result<(), TelemetryError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(skip_header)
+        .flexible(false)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let mut ts_parser = TsParser::default();
+    let types: Vec<RoleType> = columns
         .mapped
         .iter()
-        .map(|(r, c)| find(c, r))
-        .collect::<Result<_, _>>()?;
-    let mut rows = Vec::new();
-    let mut record = csv::StringRecord::new();
+        .map(|(r, _)| columns.role_type(r))
+        .collect();
+    let mut store: Vec<Cell<'static>> =
+        Vec::with_capacity(columns.mapped.len() + columns.derived.len());
     loop {
-        match rdr.read_record(&mut record) {
+        match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_error(path, &e)),
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let ts_text = record.get(ts_idx).unwrap_or_default();
-        let ts = parse_timestamp(ts_text)
+        let ts_bytes = record.get(layout.ts).unwrap_or_default();
+        let ts = ts_parser
+            .parse(ts_bytes)
             .map_err(|m| bad(path, line, &columns.timestamp_column, "timestamp", m))?;
-        let mut values = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
-        for ((role, col), &i) in columns.mapped.iter().zip(&idx) {
+        let mut cells: Vec<Cell<'_>> = recycle(std::mem::take(&mut store));
+        for ((&i, t), (role, col)) in layout.roles.iter().zip(&types).zip(&columns.mapped) {
             let raw = record.get(i).unwrap_or_default();
-            values.push(
-                parse_text_value(raw, columns.role_type(role))
-                    .map_err(|m| bad(path, line, col, role, m))?,
-            );
+            let cell = parse_bytes(raw, *t).map_err(|m| bad(path, line, col, role, m))?;
+            cells.push(cell);
         }
-        derive(&mut values, columns);
-        rows.push(Row { ts, values });
+        derive(&mut cells, columns);
+        eval.push(&RowRef { ts, cells: &cells });
+        store = recycle(cells);
     }
-    Ok(rows)
+    Ok(())
 }
 
-fn csv_error(path: &Path, e: &csv::Error) -> TelemetryError {
-    if let csv::ErrorKind::Io(io) = e.kind() {
-        use std::io::ErrorKind as K;
-        if matches!(
-            io.kind(),
-            K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other
-        ) {
-            return TelemetryError::Invalid {
-                path: path.to_path_buf(),
-                line: None,
-                field: None,
-                message: format!("corrupt or truncated data: {io}"),
-            };
-        }
-        return unreadable(path, std::io::Error::new(io.kind(), io.to_string()));
-    }
-    TelemetryError::Invalid {
-        path: path.to_path_buf(),
-        line: e.position().map(|p| p.line()),
-        field: None,
-        message: format!("malformed CSV: {e}"),
-    }
+fn parse_bytes(raw: &[u8], t: RoleType) -> Result<Cell<'_>, String> {
+    let s = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
+    parse_cell(s, t)
 }
 
-/// Converts a JSON value to a role's type (JSON Lines cells, OTLP attribute values).
-pub(crate) fn json_value(v: Option<&serde_json::Value>, t: RoleType) -> Result<Value, String> {
-    match v {
-        None | Some(serde_json::Value::Null) => Ok(Value::Missing),
-        Some(serde_json::Value::String(s)) => parse_text_value(s, t),
-        Some(serde_json::Value::Bool(b)) => match t {
-            RoleType::Bool => Ok(Value::Bool(*b)),
-            RoleType::Text => Ok(Value::Text(b.to_string())),
-            t => Err(format!("expected {}, found a boolean", type_word(t))),
+/// Parses a cell as the role's type; an empty cell is [`Cell::Missing`].
+///
+/// # Errors
+/// A message saying what was expected and what was found.
+pub fn parse_cell(raw: &str, t: RoleType) -> Result<Cell<'_>, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(Cell::Missing);
+    }
+    match t {
+        RoleType::Text => Ok(Cell::Text(Cow::Borrowed(s))),
+        RoleType::Number => match s.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Cell::Num(x)),
+            _ => Err(format!("expected a number, found {s:?}")),
         },
-        Some(serde_json::Value::Number(x)) => match t {
-            RoleType::Number => x
-                .as_f64()
-                .map(Value::Num)
-                .ok_or_else(|| format!("number {x} out of range")),
-            RoleType::Text => Ok(Value::Text(x.to_string())),
-            RoleType::Bool => match x.as_i64() {
-                Some(1) => Ok(Value::Bool(true)),
-                Some(0) => Ok(Value::Bool(false)),
-                _ => Err(format!("expected a boolean, found {x}")),
-            },
-            RoleType::Timestamp => Err("unexpected number".into()),
+        RoleType::Bool => parse_bool(s),
+        RoleType::Timestamp => parse_timestamp(s).map(|_| Cell::Missing),
+    }
+}
+
+fn parse_bool(s: &str) -> Result<Cell<'static>, String> {
+    match s {
+        "true" | "1" => Ok(Cell::Bool(true)),
+        "false" | "0" => Ok(Cell::Bool(false)),
+        _ => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" => Ok(Cell::Bool(true)),
+            "false" | "no" | "n" => Ok(Cell::Bool(false)),
+            _ => Err(format!(
+                "expected a boolean (true/false, 1/0, yes/no), found {s:?}"
+            )),
         },
-        Some(other) => Err(format!("expected {}, found {other}", type_word(t))),
     }
 }
 
-fn read_jsonl(
-    path: &Path,
-    input: &mut dyn BufRead,
-    columns: &Columns,
-) -> Result<Vec<Row>, TelemetryError> {
-    let mut rows = Vec::new();
-    let mut buf = String::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = input.read_line(&mut buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => TelemetryError::Invalid {
-                path: path.to_path_buf(),
-                line: Some(line + 1),
-                field: None,
-                message: format!("not UTF-8: {e}"),
-            },
-            _ => unreadable(path, e),
-        })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let line_text = buf.trim_end_matches(['\n', '\r']);
-        if line_text.trim().is_empty() {
-            continue;
-        }
-        let obj: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(line_text).map_err(|e| TelemetryError::Invalid {
-                path: path.to_path_buf(),
-                line: Some(line),
-                field: None,
-                message: format!("not a JSON object: {e}"),
-            })?;
-        let ts_col = &columns.timestamp_column;
-        let ts = match obj.get(ts_col.as_str()) {
-            Some(serde_json::Value::String(s)) => parse_timestamp(s),
-            Some(other) => Err(format!("expected an RFC 3339 string, found {other}")),
-            None => Err(format!("no key `{ts_col}`")),
-        }
-        .map_err(|m| bad(path, line, ts_col, "timestamp", m))?;
-        let mut values = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
-        for (role, col) in &columns.mapped {
-            values.push(
-                json_value(obj.get(col.as_str()), columns.role_type(role))
-                    .map_err(|m| bad(path, line, col, role, m))?,
-            );
-        }
-        derive(&mut values, columns);
-        rows.push(Row { ts, values });
-    }
-    Ok(rows)
-}
-
-pub(crate) fn derive(values: &mut Vec<Value>, columns: &Columns) {
+/// Appends the derived roles (weighted sums of numeric roles) to a row's cells.
+pub(crate) fn derive(cells: &mut Vec<Cell<'_>>, columns: &Columns) {
     for (_, terms) in &columns.derived {
         let mut sum = 0.0;
         let mut ok = true;
         for &(i, w) in terms {
-            match values.get(i) {
-                Some(Value::Num(x)) => sum += x * w,
+            match cells.get(i) {
+                Some(Cell::Num(x)) => sum += x * w,
                 _ => ok = false,
             }
         }
-        values.push(if ok { Value::Num(sum) } else { Value::Missing });
+        cells.push(if ok { Cell::Num(sum) } else { Cell::Missing });
     }
 }
 
@@ -462,35 +426,8 @@ pub(crate) fn type_word(t: RoleType) -> &'static str {
     }
 }
 
-/// Parses a cell as the role's type; an empty cell is [`Value::Missing`].
-///
-/// # Errors
-/// A message saying what was expected and what was found.
-pub fn parse_text_value(raw: &str, t: RoleType) -> Result<Value, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Ok(Value::Missing);
-    }
-    match t {
-        RoleType::Text => Ok(Value::Text(s.to_owned())),
-        RoleType::Number => match s.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(Value::Num(x)),
-            _ => Err(format!("expected a number, found {s:?}")),
-        },
-        RoleType::Bool => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "y" => Ok(Value::Bool(true)),
-            "false" | "0" | "no" | "n" => Ok(Value::Bool(false)),
-            _ => Err(format!(
-                "expected a boolean (true/false, 1/0, yes/no), found {s:?}"
-            )),
-        },
-        RoleType::Timestamp => parse_timestamp(s).map(|_| Value::Missing),
-    }
-}
-
 /// Parses a timestamp: RFC 3339 / ISO 8601 with an offset or `Z`, or a civil date-time
-/// (`2023-11-16 18:15:46.6805900`, `T` or space) read as UTC. Returns nanoseconds since the
-/// Unix epoch.
+/// (`2023-11-16 18:15:46.6805900`, `T` or space) read as UTC.
 ///
 /// # Errors
 /// A message quoting the text.
@@ -510,6 +447,310 @@ pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, String> {
     }
 }
 
+/// Timestamps to nanoseconds, with a fast path for the common UTC shapes
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z]`: the date's midnight comes from jiff and is cached (rows
+/// arrive in time order, so the cache nearly always hits); the time of day is read digit by
+/// digit. Anything else goes through [`parse_timestamp`].
+#[derive(Debug, Default)]
+pub struct TsParser {
+    date: [u8; 10],
+    midnight: Option<i64>,
+}
+
+fn two(b: &[u8], at: usize) -> Option<i64> {
+    let (a, c) = (b.get(at)?, b.get(at + 1)?);
+    (a.is_ascii_digit() && c.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(c - b'0'))
+}
+
+impl TsParser {
+    /// Nanoseconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// A message quoting the text.
+    pub fn parse(&mut self, raw: &[u8]) -> Result<i64, String> {
+        if let Some(ns) = self.fast(raw) {
+            return Ok(ns);
+        }
+        let s = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
+        let ts = parse_timestamp(s)?;
+        i64::try_from(ts.as_nanosecond()).map_err(|_| format!("timestamp {s:?} out of range"))
+    }
+
+    fn fast(&mut self, b: &[u8]) -> Option<i64> {
+        if b.len() < 19
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !(b[10] == b'T' || b[10] == b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let (h, m, s) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
+        if h > 23 || m > 59 || s > 59 {
+            return None;
+        }
+        let mut rest = &b[19..];
+        let mut frac_ns = 0i64;
+        if let Some((&b'.', digits)) = rest.split_first() {
+            let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            let mut v = 0i64;
+            for &d in &digits[..n] {
+                v = v * 10 + i64::from(d - b'0');
+            }
+            frac_ns = v * 10i64.pow(9 - n as u32);
+            rest = &digits[n..];
+        }
+        if !(rest.is_empty() || rest == b"Z" || rest == b"+00:00") {
+            return None;
+        }
+        let midnight = if self.midnight.is_some() && b[..10] == self.date {
+            self.midnight?
+        } else {
+            let d: jiff::civil::Date = std::str::from_utf8(&b[..10]).ok()?.parse().ok()?;
+            let ns = d
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()?
+                .timestamp()
+                .as_nanosecond();
+            let ns = i64::try_from(ns).ok()?;
+            self.date.copy_from_slice(&b[..10]);
+            self.midnight = Some(ns);
+            ns
+        };
+        Some(midnight + ((h * 60 + m) * 60 + s) * 1_000_000_000 + frac_ns)
+    }
+}
+
+/// A JSON value as the reader needs it: strings borrow from the line when unescaped.
+enum JVal<'a> {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(Cow<'a, str>),
+    Other,
+}
+
+struct JValVisitor;
+
+impl<'de> Visitor<'de> for JValVisitor {
+    type Value = JVal<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<JVal<'de>, E> {
+        Ok(JVal::Null)
+    }
+    fn visit_none<E>(self) -> Result<JVal<'de>, E> {
+        Ok(JVal::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<JVal<'de>, E> {
+        Ok(JVal::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<JVal<'de>, E> {
+        Ok(JVal::Num(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<JVal<'de>, E> {
+        Ok(JVal::Num(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<JVal<'de>, E> {
+        Ok(JVal::Num(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<JVal<'de>, E> {
+        Ok(JVal::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<JVal<'de>, E> {
+        Ok(JVal::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<JVal<'de>, E> {
+        Ok(JVal::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<JVal<'de>, A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(JVal::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<JVal<'de>, A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(JVal::Other)
+    }
+}
+
+struct JValSeed;
+
+impl<'de> DeserializeSeed<'de> for JValSeed {
+    type Value = JVal<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JVal<'de>, D::Error> {
+        d.deserialize_any(JValVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Extracts the wanted keys of one JSON object, skipping the rest without allocating.
+struct Extract<'k, 'de> {
+    keys: &'k [&'k str],
+    vals: &'k mut Vec<JVal<'de>>,
+}
+
+impl<'de> Visitor<'de> for Extract<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match self.keys.iter().position(|k| *k == key) {
+                Some(i) => self.vals[i] = map.next_value_seed(JValSeed)?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Converts a parsed JSON value (OTLP attributes) to a cell of the role's type.
+pub(crate) fn json_cell(
+    v: Option<&serde_json::Value>,
+    t: RoleType,
+) -> Result<Cell<'static>, String> {
+    let j = match v {
+        None | Some(serde_json::Value::Null) => JVal::Null,
+        Some(serde_json::Value::Bool(b)) => JVal::Bool(*b),
+        Some(serde_json::Value::Number(n)) => match n.as_f64() {
+            Some(x) => JVal::Num(x),
+            None => return Err(format!("number {n} out of range")),
+        },
+        Some(serde_json::Value::String(s)) => JVal::Str(Cow::Owned(s.clone())),
+        Some(_) => JVal::Other,
+    };
+    jval_cell(j, t)
+}
+
+fn jval_cell<'a>(v: JVal<'a>, t: RoleType) -> Result<Cell<'a>, String> {
+    match v {
+        JVal::Null => Ok(Cell::Missing),
+        JVal::Str(s) => match (t, s) {
+            (RoleType::Text, s) => Ok(if s.trim().is_empty() {
+                Cell::Missing
+            } else {
+                Cell::Text(s)
+            }),
+            (t, Cow::Borrowed(b)) => parse_cell(b, t),
+            (t, Cow::Owned(o)) => parse_cell(&o, t).map(|c| match c {
+                Cell::Text(s) => Cell::Text(Cow::Owned(s.into_owned())),
+                Cell::Num(x) => Cell::Num(x),
+                Cell::Bool(b) => Cell::Bool(b),
+                Cell::Missing => Cell::Missing,
+            }),
+        },
+        JVal::Bool(b) => match t {
+            RoleType::Bool => Ok(Cell::Bool(b)),
+            RoleType::Text => Ok(Cell::Text(Cow::Owned(b.to_string()))),
+            t => Err(format!("expected {}, found a boolean", type_word(t))),
+        },
+        JVal::Num(x) => match t {
+            RoleType::Number => Ok(Cell::Num(x)),
+            RoleType::Text => Ok(Cell::Text(Cow::Owned(x.to_string()))),
+            RoleType::Bool if x == 0.0 || x == 1.0 => Ok(Cell::Bool(x == 1.0)),
+            t => Err(format!("expected {}, found {x}", type_word(t))),
+        },
+        JVal::Other => Err(format!(
+            "expected {}, found an array or object",
+            type_word(t)
+        )),
+    }
+}
+
+/// Streams JSON Lines into `eval`. `line_base` is added to reported line numbers (chunks).
+///
+/// # Errors
+/// [`TelemetryError`] naming the line and field.
+pub fn read_jsonl(
+    path: &Path,
+    input: &mut dyn BufRead,
+    columns: &Columns,
+    line_base: u64,
+    eval: &mut Evaluator,
+) -> Result<(), TelemetryError> {
+    let mut keys: Vec<&str> = vec![columns.timestamp_column.as_str()];
+    keys.extend(columns.mapped.iter().map(|(_, c)| c.as_str()));
+    let types: Vec<RoleType> = columns
+        .mapped
+        .iter()
+        .map(|(r, _)| columns.role_type(r))
+        .collect();
+    let mut buf = Vec::with_capacity(1024);
+    let mut line = line_base;
+    let mut ts_parser = TsParser::default();
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| io_error(path, &e))?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let text = std::str::from_utf8(&buf)
+            .map_err(|e| invalid(path, Some(line), None, format!("not UTF-8: {e}")))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let mut vals: Vec<JVal<'_>> = (0..keys.len()).map(|_| JVal::Null).collect();
+        let mut de = serde_json::Deserializer::from_str(text);
+        de.deserialize_map(Extract {
+            keys: &keys,
+            vals: &mut vals,
+        })
+        .and_then(|()| de.end())
+        .map_err(|e| invalid(path, Some(line), None, format!("not a JSON object: {e}")))?;
+        let mut vals = vals.into_iter();
+        let ts_col = &columns.timestamp_column;
+        let ts = match vals.next() {
+            Some(JVal::Str(s)) => ts_parser.parse(s.as_bytes()),
+            Some(JVal::Null) | None => Err(format!("no key `{ts_col}`")),
+            Some(_) => Err("expected an RFC 3339 string".to_owned()),
+        }
+        .map_err(|m| bad(path, line, ts_col, "timestamp", m))?;
+        let mut cells: Vec<Cell<'_>> =
+            Vec::with_capacity(columns.mapped.len() + columns.derived.len());
+        for ((v, t), (role, col)) in vals.zip(&types).zip(&columns.mapped) {
+            cells.push(jval_cell(v, *t).map_err(|m| bad(path, line, col, role, m))?);
+        }
+        derive(&mut cells, columns);
+        eval.push(&RowRef { ts, cells: &cells });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,18 +767,30 @@ mod tests {
     }
 
     #[test]
+    fn fast_timestamps_agree_with_jiff() {
+        let mut p = TsParser::default();
+        for s in [
+            "2023-11-16 18:15:46.6805900",
+            "2023-11-16T18:15:46Z",
+            "2026-05-13T07:05:19Z",
+            "2026-05-13T07:05:19.5+00:00",
+            "2026-05-13T09:05:19+02:00",
+            "2024-02-29T23:59:59.999999999Z",
+        ] {
+            let want = i64::try_from(parse_timestamp(s).unwrap().as_nanosecond()).unwrap();
+            assert_eq!(p.parse(s.as_bytes()).unwrap(), want, "{s}");
+        }
+        assert!(p.parse(b"2026-05-13 07:96:24").is_err());
+        assert!(p.parse(b"2026-02-30T07:00:00Z").is_err());
+    }
+
+    #[test]
     fn values() {
-        assert_eq!(parse_text_value("", RoleType::Number), Ok(Value::Missing));
-        assert_eq!(
-            parse_text_value(" 12.5", RoleType::Number),
-            Ok(Value::Num(12.5))
-        );
-        assert!(parse_text_value("12ms", RoleType::Number).is_err());
-        assert!(parse_text_value("NaN", RoleType::Number).is_err());
-        assert_eq!(
-            parse_text_value("Yes", RoleType::Bool),
-            Ok(Value::Bool(true))
-        );
-        assert!(parse_text_value("maybe", RoleType::Bool).is_err());
+        assert_eq!(parse_cell("", RoleType::Number), Ok(Cell::Missing));
+        assert_eq!(parse_cell(" 12.5", RoleType::Number), Ok(Cell::Num(12.5)));
+        assert!(parse_cell("12ms", RoleType::Number).is_err());
+        assert!(parse_cell("NaN", RoleType::Number).is_err());
+        assert_eq!(parse_cell("Yes", RoleType::Bool), Ok(Cell::Bool(true)));
+        assert!(parse_cell("maybe", RoleType::Bool).is_err());
     }
 }

@@ -222,3 +222,142 @@ fn drift_and_missing_values_are_flagged_per_week() {
         q.flags
     );
 }
+
+fn big_csv(rows: usize, quoted: bool) -> String {
+    let mut csv = String::from("when,who,ms,ok,sev,cost\n");
+    for i in 0..rows {
+        let day = 1 + (i * 13 / rows.max(1));
+        let who = if quoted {
+            format!("\"u{}, team {}\"", i % 17, i % 3)
+        } else {
+            format!("u{}", i % 17)
+        };
+        csv.push_str(&format!(
+            "2026-06-{day:02}T{:02}:{:02}:00Z,{who},{},{},{},{}\n",
+            i % 24,
+            i % 60,
+            (i * 7919) % 1000 + 50,
+            i % 5 != 0,
+            if i % 97 == 0 { "sev1" } else { "" },
+            (i % 13) as f64 * 0.25
+        ));
+    }
+    csv
+}
+
+fn all_values(out: &stagegate_telemetry::TelemetryOutcome) -> Vec<(String, String)> {
+    out.measurements
+        .iter()
+        .map(|(k, m)| {
+            (
+                k.clone(),
+                format!("{:?} {:?} {} {:?}", m.value, m.interval, m.rows, m.series),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn chunked_parallel_reads_equal_one_pass() {
+    use stagegate_telemetry::{NoProgress, Options, measure_with};
+    for quoted in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let csv = big_csv(5000, quoted);
+        std::fs::write(tmp.path().join("t.csv"), &csv).unwrap();
+        let whole = Options {
+            threads: 1,
+            chunk_bytes: 1 << 30,
+            ..Options::default()
+        };
+        let chunked = Options {
+            threads: 3,
+            chunk_bytes: 4096,
+            ..Options::default()
+        };
+        let a = measure_with(tmp.path(), &card("t.csv"), &NoProgress, whole).unwrap();
+        let b = measure_with(tmp.path(), &card("t.csv"), &NoProgress, chunked).unwrap();
+        assert_eq!(a.rows_read, 5000);
+        assert_eq!(
+            (a.rows_read, a.rows_in_window),
+            (b.rows_read, b.rows_in_window),
+            "quoted={quoted}"
+        );
+        // Exact tallies and order statistics match exactly; sums may differ in the last bits.
+        for id in [
+            "n",
+            "sev1",
+            "ok_rate",
+            "slow_rate",
+            "p50",
+            "p95",
+            "users",
+            "adoption",
+            "busiest_day",
+        ] {
+            assert_eq!(
+                a.measurements[id], b.measurements[id],
+                "{id} quoted={quoted}"
+            );
+        }
+        for id in ["total_cost", "mean_ms", "cost_per_ms", "weekly_cost"] {
+            let (x, y) = (
+                a.measurements[id].value.unwrap(),
+                b.measurements[id].value.unwrap(),
+            );
+            assert!(
+                (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                "{id}: {x} vs {y}"
+            );
+        }
+        assert_eq!(a.inputs, b.inputs, "same digest however the file is read");
+        // The same chunking twice gives identical bytes.
+        let c = measure_with(tmp.path(), &card("t.csv"), &NoProgress, chunked).unwrap();
+        assert_eq!(all_values(&b), all_values(&c));
+    }
+}
+
+#[test]
+fn an_error_in_a_later_chunk_names_the_files_line() {
+    use stagegate_telemetry::{NoProgress, Options, measure_with};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = big_csv(3000, false).lines().map(str::to_owned).collect();
+    lines[2500] =
+        lines[2500]
+            .replacen(",true,", ",perhaps,", 1)
+            .replacen(",false,", ",perhaps,", 1);
+    std::fs::write(tmp.path().join("t.csv"), lines.join("\n") + "\n").unwrap();
+    let chunked = Options {
+        threads: 2,
+        chunk_bytes: 4096,
+        ..Options::default()
+    };
+    let e = measure_with(tmp.path(), &card("t.csv"), &NoProgress, chunked)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("t.csv:2501: field `ok (accepted)`"), "{e}");
+}
+
+#[test]
+fn beyond_the_exact_limit_quantiles_are_approximate_and_say_so() {
+    use stagegate_telemetry::{NoProgress, Options, SKETCH_RELATIVE_ERROR, measure_with};
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), big_csv(5000, false)).unwrap();
+    let exact = measure(tmp.path(), &card("t.csv")).unwrap();
+    let small = Options {
+        quantile_limit: 1000,
+        ..Options::default()
+    };
+    let approx = measure_with(tmp.path(), &card("t.csv"), &NoProgress, small).unwrap();
+    let (e, a) = (&exact.measurements["p95"], &approx.measurements["p95"]);
+    assert!(
+        a.note.as_deref().unwrap().contains("approximate quantile"),
+        "{:?}",
+        a.note
+    );
+    assert!(a.interval.is_none(), "no exact interval for a sketch");
+    let (ev, av) = (e.value.unwrap(), a.value.unwrap());
+    assert!(
+        (av - ev).abs() <= ev * (SKETCH_RELATIVE_ERROR + 0.005),
+        "{av} vs {ev}"
+    );
+}
