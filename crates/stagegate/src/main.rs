@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod progress;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -20,7 +20,7 @@ use stagegate_core::metric::{
 };
 use stagegate_core::review::{Interval, Measurement, SeriesPoint};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Values a quantile buffer holds exactly before it becomes a sketch.
 pub const EXACT_QUANTILE_LIMIT: usize = 100_000_000;
@@ -219,7 +219,8 @@ enum Acc {
         n: u64,
     },
     Values(Quantiles),
-    Distinct(HashSet<String>, u64),
+    /// Distinct values by 128-bit XXH3 fingerprint (see [`fingerprint`]), and rows counted.
+    Distinct(HashSet<u128>, u64),
 }
 
 impl Acc {
@@ -242,7 +243,7 @@ impl Acc {
                 n: 0,
             },
             MetricKind::Quantile => Acc::Values(Quantiles::Exact(Vec::new())),
-            MetricKind::Distinct | MetricKind::Adoption => Acc::Distinct(HashSet::new(), 0),
+            MetricKind::Distinct | MetricKind::Adoption => Acc::Distinct(HashSet::default(), 0),
         }
     }
 
@@ -417,17 +418,9 @@ impl Compiled {
                 }
             }
             Acc::Distinct(set, n) => {
-                let key: Option<Cow<'_, str>> = match row.get(self.field) {
-                    Cell::Missing => None,
-                    Cell::Text(s) => Some(Cow::Borrowed(s.as_ref())),
-                    Cell::Num(x) => Some(Cow::Owned(format!("{x}"))),
-                    Cell::Bool(b) => Some(Cow::Owned(b.to_string())),
-                };
-                if let Some(k) = key {
+                if let Some(f) = fingerprint(row.get(self.field)) {
                     *n += 1;
-                    if !set.contains(k.as_ref()) {
-                        set.insert(k.into_owned());
-                    }
+                    set.insert(f);
                 }
             }
         }
@@ -452,6 +445,48 @@ impl Compiled {
                 _ => (Some(set.len() as f64), false),
             },
         }
+    }
+}
+
+/// A hasher for fingerprints, which are already uniform hashes: it passes their low 64 bits
+/// through instead of hashing them again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than u128; fold the bytes in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+/// A set of fingerprints.
+pub type HashSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Passthrough>>;
+
+/// The 128-bit XXH3 fingerprint of a cell, for distinct counts: text by its bytes, numbers and
+/// booleans by a tagged encoding. Two different values share a fingerprint with probability
+/// about n²/2¹²⁹ — below 10⁻²⁰ for a billion distinct values — so counts are exact in
+/// practice while the sets stay flat (no strings kept).
+pub fn fingerprint(c: &Cell<'_>) -> Option<u128> {
+    use xxhash_rust::xxh3::xxh3_128;
+    match c {
+        Cell::Missing => None,
+        Cell::Text(s) => Some(xxh3_128(s.as_bytes())),
+        Cell::Num(x) => {
+            let mut b = [0u8; 9];
+            b[0] = 1;
+            b[1..].copy_from_slice(&x.to_bits().to_le_bytes());
+            Some(xxh3_128(&b))
+        }
+        Cell::Bool(v) => Some(xxh3_128(&[2, u8::from(*v)])),
     }
 }
 
@@ -534,14 +569,19 @@ enum State {
     Plain {
         total: Acc,
         groups: BTreeMap<i64, Acc>,
+        /// The group rows are arriving in (rows come in time order), flushed into `groups`
+        /// when the key changes: no map lookup per row.
+        current: Option<(i64, Acc)>,
         bucket: Bucket,
     },
     Compare {
         sides: Sides,
         reference: Acc,
         pilot: Acc,
-        ref_units: HashSet<String>,
-        pilot_units: HashSet<String>,
+        ref_units: HashSet<u128>,
+        pilot_units: HashSet<u128>,
+        /// Units are only tracked for the sample-ratio-mismatch check.
+        track_units: bool,
     },
 }
 
@@ -611,6 +651,7 @@ impl Evaluator {
                     None => State::Plain {
                         total: Acc::new(p.metric.kind),
                         groups: BTreeMap::new(),
+                        current: None,
                         bucket: p.metric.per.unwrap_or(Bucket::Week),
                     },
                     Some(cmp) => {
@@ -634,8 +675,9 @@ impl Evaluator {
                             },
                             reference: Acc::new(kind),
                             pilot: Acc::new(kind),
-                            ref_units: HashSet::new(),
-                            pilot_units: HashSet::new(),
+                            ref_units: HashSet::default(),
+                            pilot_units: HashSet::default(),
+                            track_units: cmp.assigned_pilot_share.is_some(),
                         }
                     }
                 };
@@ -685,17 +727,26 @@ impl Evaluator {
                 State::Plain {
                     total,
                     groups,
+                    current,
                     bucket,
                 } => {
                     if !in_window || !ce.c.keeps(row) {
                         continue;
                     }
-                    ce.c.push(total, row, limit);
+                    // A quantile's total is rebuilt from its groups at the end: one buffer.
+                    if ce.c.spec.kind != MetricKind::Quantile {
+                        ce.c.push(total, row, limit);
+                    }
                     let key = keys.get(*bucket);
-                    let g = groups
-                        .entry(key)
-                        .or_insert_with(|| Acc::new(ce.c.spec.kind));
-                    ce.c.push(g, row, limit);
+                    if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                        if let Some((k, acc)) = current.take() {
+                            flush(groups, k, acc, limit);
+                        }
+                        *current = Some((key, Acc::new(ce.c.spec.kind)));
+                    }
+                    if let Some((_, g)) = current {
+                        ce.c.push(g, row, limit);
+                    }
                 }
                 State::Compare {
                     sides,
@@ -703,6 +754,7 @@ impl Evaluator {
                     pilot,
                     ref_units,
                     pilot_units,
+                    track_units,
                 } => {
                     let cohort = row.text(sides.cohort);
                     let in_pilot_cohort = match &sides.pilot {
@@ -738,10 +790,8 @@ impl Evaluator {
                     } else {
                         (pilot, pilot_units)
                     };
-                    if let Some(u) = row.text(user)
-                        && !units.contains(u)
-                    {
-                        units.insert(u.to_owned());
+                    if *track_units && let Some(u) = fingerprint(row.get(user)) {
+                        units.insert(u);
                     }
                     if ce.c.keeps(row) {
                         ce.c.push(acc, row, limit);
@@ -760,21 +810,25 @@ impl Evaluator {
         for (a, b) in self.criteria.iter_mut().zip(other.criteria) {
             match (&mut a.state, b.state) {
                 (
-                    State::Plain { total, groups, .. },
+                    State::Plain {
+                        total,
+                        groups,
+                        current,
+                        ..
+                    },
                     State::Plain {
                         total: t2,
                         groups: g2,
+                        current: c2,
                         ..
                     },
                 ) => {
                     total.merge(t2, limit);
-                    for (k, acc) in g2 {
-                        match groups.get_mut(&k) {
-                            Some(mine) => mine.merge(acc, limit),
-                            None => {
-                                groups.insert(k, acc);
-                            }
-                        }
+                    if let Some((k, acc)) = current.take() {
+                        flush(groups, k, acc, limit);
+                    }
+                    for (k, acc) in g2.into_iter().chain(c2) {
+                        flush(groups, k, acc, limit);
                     }
                 }
                 (
@@ -815,18 +869,25 @@ impl Evaluator {
             let m = match ce.state {
                 State::Plain {
                     mut total,
-                    groups,
+                    mut groups,
+                    current,
                     bucket,
-                } => finish_plain(
-                    &ce.c,
-                    &mut total,
-                    groups,
-                    bucket,
-                    self.pilot_start,
-                    self.cohort_size,
-                    self.confidence,
-                    ce.threshold,
-                ),
+                } => {
+                    if let Some((k, acc)) = current {
+                        flush(&mut groups, k, acc, self.limit);
+                    }
+                    finish_plain(
+                        &ce.c,
+                        &mut total,
+                        groups,
+                        bucket,
+                        self.pilot_start,
+                        self.cohort_size,
+                        self.confidence,
+                        ce.threshold,
+                        self.limit,
+                    )
+                }
                 State::Compare {
                     reference,
                     pilot,
@@ -855,6 +916,16 @@ impl Evaluator {
             out.insert(ce.id, m);
         }
         (out, self.quality.finish())
+    }
+}
+
+/// Adds a group's accumulator into the map, merging with an existing one for the same key.
+fn flush(groups: &mut BTreeMap<i64, Acc>, key: i64, acc: Acc, limit: usize) {
+    match groups.get_mut(&key) {
+        Some(mine) => mine.merge(acc, limit),
+        None => {
+            groups.insert(key, acc);
+        }
     }
 }
 
@@ -893,6 +964,7 @@ fn finish_plain(
     cohort_size: u64,
     confidence: f64,
     threshold: f64,
+    limit: usize,
 ) -> Measurement {
     let spec = &c.spec;
     if spec.kind == MetricKind::Adoption && c.field.is_none() {
@@ -901,18 +973,26 @@ fn finish_plain(
             ..Measurement::default()
         };
     }
-    let rows_read = total.rows();
-    let series: Vec<SeriesPoint> = groups
-        .into_iter()
-        .filter_map(|(key, mut acc)| {
-            let n = acc.rows();
-            c.finish(&mut acc, cohort_size).0.map(|v| SeriesPoint {
+    let mut series: Vec<SeriesPoint> = Vec::with_capacity(groups.len());
+    let rebuild = spec.kind == MetricKind::Quantile;
+    if rebuild {
+        let n: usize = groups.values().map(|g| g.rows() as usize).sum();
+        *total = Acc::Values(Quantiles::Exact(Vec::with_capacity(n.min(limit))));
+    }
+    for (key, mut acc) in groups {
+        let n = acc.rows();
+        if let Some(v) = c.finish(&mut acc, cohort_size).0 {
+            series.push(SeriesPoint {
                 bucket: bucket_label(bucket, key, pilot_start),
                 value: v,
                 rows: n,
-            })
-        })
-        .collect();
+            });
+        }
+        if rebuild {
+            total.merge(acc, limit);
+        }
+    }
+    let rows_read = total.rows();
     let mut uncertain = (None, None, None);
     let mut approximate = false;
     let value = match spec.per {

@@ -8,29 +8,62 @@ use crate::engine::{Cell, RowRef};
 use crate::read::{Columns, RoleType};
 use stagegate_core::review::{ColumnQuality, DataQuality, WeekQuality};
 use stagegate_stats::drift::{MISSING_RATE_DELTA, PSI_SIGNIFICANT, psi};
-use std::collections::{BTreeMap, BinaryHeap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::BTreeMap;
 
 /// Values kept per role and week for the PSI.
 pub const SAMPLE: usize = 20_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct RoleWeek {
     rows: u64,
     missing: u64,
-    /// Max-heap of (hash, value bits): the SAMPLE smallest hashes.
-    sample: BinaryHeap<(u64, u64)>,
+    /// (hash, value bits) with hash below `bar`; compacted to the SAMPLE smallest hashes
+    /// whenever it reaches twice that (amortised O(1) per value).
+    sample: Vec<(u64, u64)>,
+    /// Hashes above it cannot be among the SAMPLE smallest.
+    bar: u64,
+}
+
+impl Default for RoleWeek {
+    fn default() -> Self {
+        RoleWeek {
+            rows: 0,
+            missing: 0,
+            sample: Vec::new(),
+            bar: u64::MAX,
+        }
+    }
 }
 
 impl RoleWeek {
+    #[inline]
     fn offer(&mut self, h: u64, bits: u64) {
-        if self.sample.len() < SAMPLE {
-            self.sample.push((h, bits));
-        } else if self.sample.peek().is_some_and(|top| (h, bits) < *top) {
-            self.sample.pop();
-            self.sample.push((h, bits));
+        if h >= self.bar {
+            return;
+        }
+        self.sample.push((h, bits));
+        if self.sample.len() >= 2 * SAMPLE {
+            self.compact();
         }
     }
+
+    /// Keeps the SAMPLE smallest (hash, bits) pairs and lowers the bar to the largest kept.
+    fn compact(&mut self) {
+        if self.sample.len() > SAMPLE {
+            self.sample.select_nth_unstable(SAMPLE - 1);
+            self.sample.truncate(SAMPLE);
+            self.bar = self.sample.iter().map(|p| p.0).max().unwrap_or(u64::MAX);
+        }
+    }
+}
+
+/// SplitMix64's finaliser (Steele, Lea & Flood 2014): spreads (timestamp, value, role) over
+/// 64 bits so the bottom-k sample is uniform and independent of how the file was chunked.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Streaming state of the data-quality checks.
@@ -68,11 +101,10 @@ impl QualityState {
             match row.cells.get(*idx) {
                 None | Some(Cell::Missing) => slot.missing += 1,
                 Some(Cell::Num(x)) if *numeric => {
-                    let mut h = DefaultHasher::new();
-                    row.ts.hash(&mut h);
-                    x.to_bits().hash(&mut h);
-                    idx.hash(&mut h);
-                    slot.offer(h.finish(), x.to_bits());
+                    let bits = x.to_bits();
+                    let h = mix((row.ts as u64)
+                        ^ mix(bits ^ (*idx as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+                    slot.offer(h, bits);
                 }
                 Some(_) => {}
             }
@@ -90,9 +122,10 @@ impl QualityState {
                     for (a, b) in mine.iter_mut().zip(slots) {
                         a.rows += b.rows;
                         a.missing += b.missing;
-                        for (h, bits) in b.sample {
-                            a.offer(h, bits);
-                        }
+                        a.sample
+                            .extend(b.sample.into_iter().filter(|p| p.0 < a.bar));
+                        a.compact();
+                        a.bar = a.bar.min(b.bar);
                     }
                 }
             }
@@ -105,7 +138,11 @@ impl QualityState {
         let first_week = self.weeks.keys().next().copied();
         for (r, (role, _, numeric)) in self.roles.iter().enumerate() {
             let values = |w: &RoleWeek| -> Vec<f64> {
-                let mut v: Vec<(u64, u64)> = w.sample.iter().copied().collect();
+                let mut v: Vec<(u64, u64)> = w.sample.clone();
+                if v.len() > SAMPLE {
+                    v.select_nth_unstable(SAMPLE - 1);
+                    v.truncate(SAMPLE);
+                }
                 v.sort_unstable();
                 v.into_iter().map(|(_, b)| f64::from_bits(b)).collect()
             };

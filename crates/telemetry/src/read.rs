@@ -363,7 +363,26 @@ pub fn read_csv(
     Ok(())
 }
 
+/// Parses CSV bytes as the role's type. Numbers are parsed straight from the bytes (no UTF-8
+/// pass); anything unusual (spaces, signs of trouble) falls back to [`parse_cell`].
 fn parse_bytes(raw: &[u8], t: RoleType) -> Result<Cell<'_>, String> {
+    if raw.is_empty() {
+        return Ok(Cell::Missing);
+    }
+    if t == RoleType::Number
+        && let Ok((x, used)) = fast_float2::parse_partial::<f64, _>(raw)
+        && used == raw.len()
+        && x.is_finite()
+    {
+        return Ok(Cell::Num(x));
+    }
+    if t == RoleType::Bool {
+        match raw {
+            b"true" | b"1" => return Ok(Cell::Bool(true)),
+            b"false" | b"0" => return Ok(Cell::Bool(false)),
+            _ => {}
+        }
+    }
     let s = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
     parse_cell(s, t)
 }
