@@ -220,7 +220,7 @@ enum Acc {
     },
     Values(Quantiles),
     /// Distinct values by 128-bit XXH3 fingerprint (see [`fingerprint`]), and rows counted.
-    Distinct(HashSet<u128>, u64),
+    Distinct(Box<Distinct>, u64),
 }
 
 impl Acc {
@@ -243,7 +243,7 @@ impl Acc {
                 n: 0,
             },
             MetricKind::Quantile => Acc::Values(Quantiles::Exact(Vec::new())),
-            MetricKind::Distinct | MetricKind::Adoption => Acc::Distinct(HashSet::default(), 0),
+            MetricKind::Distinct | MetricKind::Adoption => Acc::Distinct(Box::default(), 0),
         }
     }
 
@@ -321,12 +321,7 @@ impl Acc {
             (Acc::Values(a), Acc::Values(b)) => a.merge(b, limit),
             (Acc::Distinct(a, n), Acc::Distinct(b, n2)) => {
                 *n += n2;
-                if a.len() < b.len() {
-                    let small = std::mem::replace(a, b);
-                    a.extend(small);
-                } else {
-                    a.extend(b);
-                }
+                a.merge(*b);
             }
             _ => {}
         }
@@ -471,6 +466,76 @@ impl std::hash::Hasher for Passthrough {
 /// A set of fingerprints.
 pub type HashSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Passthrough>>;
 
+const PARTITIONS: usize = 64;
+const BATCH: usize = 256;
+
+/// An exact set of fingerprints, radix-partitioned: a fingerprint waits in a small batch for
+/// its partition (its top six bits), and a full batch goes into that partition's set at once,
+/// so the sets touched stay small and hot in cache whatever the number of distinct values.
+#[derive(Clone)]
+pub struct Distinct {
+    parts: Vec<HashSet<u128>>,
+    batches: Vec<Vec<u128>>,
+}
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Distinct {
+            parts: (0..PARTITIONS).map(|_| HashSet::default()).collect(),
+            batches: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Distinct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Distinct(~{})", self.parts.iter().map(HashSet::len).sum::<usize>())
+    }
+}
+
+impl Distinct {
+    /// Adds a fingerprint.
+    #[inline]
+    pub fn insert(&mut self, f: u128) {
+        let p = (f >> 122) as usize;
+        let batch = &mut self.batches[p];
+        if batch.capacity() == 0 {
+            batch.reserve_exact(BATCH);
+        }
+        batch.push(f);
+        if batch.len() == BATCH {
+            self.parts[p].extend(batch.drain(..));
+        }
+    }
+
+    fn flush(&mut self) {
+        for (set, batch) in self.parts.iter_mut().zip(&mut self.batches) {
+            set.extend(batch.drain(..));
+        }
+    }
+
+    /// The number of distinct fingerprints.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&mut self) -> usize {
+        self.flush();
+        self.parts.iter().map(HashSet::len).sum()
+    }
+
+    /// Adds every fingerprint of `other`.
+    pub fn merge(&mut self, mut other: Distinct) {
+        other.flush();
+        self.flush();
+        for (a, b) in self.parts.iter_mut().zip(other.parts) {
+            if a.len() < b.len() {
+                let small = std::mem::replace(a, b);
+                a.extend(small);
+            } else {
+                a.extend(b);
+            }
+        }
+    }
+}
+
 /// The 128-bit XXH3 fingerprint of a cell, for distinct counts: text by its bytes, numbers and
 /// booleans by a tagged encoding. Two different values share a fingerprint with probability
 /// about n²/2¹²⁹ — below 10⁻²⁰ for a billion distinct values — so counts are exact in
@@ -578,8 +643,8 @@ enum State {
         sides: Sides,
         reference: Acc,
         pilot: Acc,
-        ref_units: HashSet<u128>,
-        pilot_units: HashSet<u128>,
+        ref_units: Distinct,
+        pilot_units: Distinct,
         /// Units are only tracked for the sample-ratio-mismatch check.
         track_units: bool,
     },
@@ -675,8 +740,8 @@ impl Evaluator {
                             },
                             reference: Acc::new(kind),
                             pilot: Acc::new(kind),
-                            ref_units: HashSet::default(),
-                            pilot_units: HashSet::default(),
+                            ref_units: Distinct::default(),
+                            pilot_units: Distinct::default(),
                             track_units: cmp.assigned_pilot_share.is_some(),
                         }
                     }
@@ -849,8 +914,8 @@ impl Evaluator {
                 ) => {
                     reference.merge(r2, limit);
                     pilot.merge(p2, limit);
-                    ref_units.extend(ru2);
-                    pilot_units.extend(pu2);
+                    ref_units.merge(ru2);
+                    pilot_units.merge(pu2);
                 }
                 _ => {}
             }
@@ -891,8 +956,8 @@ impl Evaluator {
                 State::Compare {
                     reference,
                     pilot,
-                    ref_units,
-                    pilot_units,
+                    mut ref_units,
+                    mut pilot_units,
                     ..
                 } => {
                     let cmp = ce

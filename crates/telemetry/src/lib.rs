@@ -107,8 +107,9 @@ impl Progress for NoProgress {
 pub struct Options {
     /// Worker threads; 0 means every available core.
     pub threads: usize,
-    /// Chunk size for splitting plain CSV / JSON Lines files, in bytes (default 32 MiB). The
-    /// result does not depend on it beyond floating-point summation order.
+    /// Smallest chunk for splitting plain CSV / JSON Lines files, in bytes (default 32 MiB;
+    /// a file is cut into at most about eight chunks). The result does not depend on it beyond
+    /// floating-point summation order.
     pub chunk_bytes: u64,
     /// Exact quantile buffer limit (default [`EXACT_QUANTILE_LIMIT`]).
     pub quantile_limit: usize,
@@ -272,14 +273,19 @@ pub fn measure_with(
         });
     }
 
-    // Units of work.
+    // Units of work. Digests of chunked files go first: they are the longest single tasks, and
+    // starting them early keeps both cores busy to the end.
     let mut units = Vec::new();
+    let mut hash_units = Vec::new();
     for (i, f) in files.iter().enumerate() {
+        // At least `chunk_bytes`, and at most about eight chunks a file: fewer chunks means
+        // fewer partial sets and buffers to merge. Depends on the file only, never on threads.
+        let chunk = options.chunk_bytes.max(f.size.div_ceil(8));
         let splittable = matches!(f.format, TelemetryFormat::Csv | TelemetryFormat::Jsonl)
             && f.comp == Compression::None
-            && f.size > options.chunk_bytes;
+            && f.size > chunk;
         if splittable {
-            let bounds = chunk_bounds(&f.path, f.size, options.chunk_bytes)?;
+            let bounds = chunk_bounds(&f.path, f.size, chunk)?;
             for w in bounds.windows(2) {
                 units.push(Unit::Chunk {
                     file: i,
@@ -287,11 +293,13 @@ pub fn measure_with(
                     end: w[1],
                 });
             }
-            units.push(Unit::Hash { file: i });
+            hash_units.push(Unit::Hash { file: i });
         } else {
             units.push(Unit::Whole { file: i });
         }
     }
+    hash_units.extend(units);
+    let units = hash_units;
     progress.start(files.iter().map(|f| f.size).sum());
     let results = run_units(&units, &files, &columns, &proto, progress, options.threads);
     progress.finish();

@@ -631,10 +631,13 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
-/// Extracts the wanted keys of one JSON object, skipping the rest without allocating.
+/// Extracts the wanted keys of one JSON object, skipping the rest without allocating. Keys
+/// usually come in the same order on every line, so `hint` remembers which wanted key the
+/// n-th key of the previous line was and tries it first.
 struct Extract<'k, 'de> {
     keys: &'k [&'k str],
     vals: &'k mut Vec<JVal<'de>>,
+    hint: &'k mut Vec<usize>,
 }
 
 impl<'de> Visitor<'de> for Extract<'_, 'de> {
@@ -643,13 +646,29 @@ impl<'de> Visitor<'de> for Extract<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut nth = 0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            match self.keys.iter().position(|k| *k == key) {
-                Some(i) => self.vals[i] = map.next_value_seed(JValSeed)?,
+            let hinted = self.hint.get(nth).copied().filter(|&i| i < self.keys.len() && self.keys[i] == key);
+            let found = hinted.or_else(|| self.keys.iter().position(|k| *k == key));
+            match found {
+                Some(i) => {
+                    self.vals[i] = map.next_value_seed(JValSeed)?;
+                    if nth < self.hint.len() {
+                        self.hint[nth] = i;
+                    } else {
+                        self.hint.push(i);
+                    }
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
+                    if nth < self.hint.len() {
+                        self.hint[nth] = usize::MAX;
+                    } else {
+                        self.hint.push(usize::MAX);
+                    }
                 }
             }
+            nth += 1;
         }
         Ok(())
     }
@@ -708,6 +727,105 @@ fn jval_cell<'a>(v: JVal<'a>, t: RoleType) -> Result<Cell<'a>, String> {
     }
 }
 
+/// A fast path for the flat objects telemetry lines almost always are — `{"key": value, …}`
+/// with string, number, boolean or null values and no escapes: one pass over the bytes, values
+/// borrowed. Returns `None` for anything else (nesting, escapes, odd spacing), and the caller
+/// then uses serde_json, so the result never differs — only the speed.
+fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut Vec<usize>) -> Option<()> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\r' | b'\n') {
+            *i += 1;
+        }
+    };
+    ws(&mut i);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    ws(&mut i);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+        ws(&mut i);
+        return (i == b.len()).then_some(());
+    }
+    let mut nth = 0;
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let k0 = i + 1;
+        let k1 = k0 + memchr::memchr2(b'"', b'\\', &b[k0..])?;
+        if b[k1] != b'"' {
+            return None;
+        }
+        let key = &line[k0..k1];
+        i = k1 + 1;
+        ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        ws(&mut i);
+        let value = match b.get(i)? {
+            b'"' => {
+                let v0 = i + 1;
+                let v1 = v0 + memchr::memchr2(b'"', b'\\', &b[v0..])?;
+                if b[v1] != b'"' {
+                    return None;
+                }
+                i = v1 + 1;
+                JVal::Str(Cow::Borrowed(&line[v0..v1]))
+            }
+            b'{' | b'[' => return None,
+            _ => {
+                let v0 = i;
+                while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                match &b[v0..i] {
+                    b"true" => JVal::Bool(true),
+                    b"false" => JVal::Bool(false),
+                    b"null" => JVal::Null,
+                    raw => {
+                        let (x, used) = fast_float2::parse_partial::<f64, _>(raw).ok()?;
+                        if used != raw.len() || !matches!(raw[0], b'-' | b'0'..=b'9') {
+                            return None;
+                        }
+                        JVal::Num(x)
+                    }
+                }
+            }
+        };
+        let hinted = hint.get(nth).copied().filter(|&h| h < keys.len() && keys[h] == key);
+        let found = hinted.or_else(|| keys.iter().position(|k| *k == key));
+        let slot = found.unwrap_or(usize::MAX);
+        if nth < hint.len() {
+            hint[nth] = slot;
+        } else {
+            hint.push(slot);
+        }
+        if let Some(h) = found {
+            vals[h] = value;
+        }
+        nth += 1;
+        ws(&mut i);
+        match b.get(i)? {
+            b',' => {
+                i += 1;
+                ws(&mut i);
+            }
+            b'}' => {
+                i += 1;
+                ws(&mut i);
+                return (i == b.len()).then_some(());
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// Streams JSON Lines into `eval`. `line_base` is added to reported line numbers (chunks).
 ///
 /// # Errors
@@ -729,6 +847,9 @@ pub fn read_jsonl(
     let mut buf = Vec::with_capacity(1024);
     let mut line = line_base;
     let mut ts_parser = TsParser::default();
+    let mut hint: Vec<usize> = Vec::new();
+    let mut store: Vec<Cell<'static>> = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
+    let mut vals_store: Vec<JVal<'static>> = Vec::with_capacity(keys.len());
     loop {
         buf.clear();
         let n = input
@@ -743,31 +864,41 @@ pub fn read_jsonl(
         if text.trim().is_empty() {
             continue;
         }
-        let mut vals: Vec<JVal<'_>> = (0..keys.len()).map(|_| JVal::Null).collect();
-        let mut de = serde_json::Deserializer::from_str(text);
-        de.deserialize_map(Extract {
-            keys: &keys,
-            vals: &mut vals,
-        })
-        .and_then(|()| de.end())
-        .map_err(|e| invalid(path, Some(line), None, format!("not a JSON object: {e}")))?;
-        let mut vals = vals.into_iter();
+        let mut vals: Vec<JVal<'_>> = recycle_vals(std::mem::take(&mut vals_store));
+        vals.extend((0..keys.len()).map(|_| JVal::Null));
+        if scan_flat(text, &keys, &mut vals, &mut hint).is_none() {
+            vals.iter_mut().for_each(|v| *v = JVal::Null);
+            let mut de = serde_json::Deserializer::from_str(text);
+            de.deserialize_map(Extract {
+                keys: &keys,
+                vals: &mut vals,
+                hint: &mut hint,
+            })
+            .and_then(|()| de.end())
+            .map_err(|e| invalid(path, Some(line), None, format!("not a JSON object: {e}")))?;
+        }
         let ts_col = &columns.timestamp_column;
-        let ts = match vals.next() {
-            Some(JVal::Str(s)) => ts_parser.parse(s.as_bytes()),
-            Some(JVal::Null) | None => Err(format!("no key `{ts_col}`")),
-            Some(_) => Err("expected an RFC 3339 string".to_owned()),
+        let ts = match &vals[0] {
+            JVal::Str(s) => ts_parser.parse(s.as_bytes()),
+            JVal::Null => Err(format!("no key `{ts_col}`")),
+            _ => Err("expected an RFC 3339 string".to_owned()),
         }
         .map_err(|m| bad(path, line, ts_col, "timestamp", m))?;
-        let mut cells: Vec<Cell<'_>> =
-            Vec::with_capacity(columns.mapped.len() + columns.derived.len());
-        for ((v, t), (role, col)) in vals.zip(&types).zip(&columns.mapped) {
+        let mut cells: Vec<Cell<'_>> = recycle(std::mem::take(&mut store));
+        for ((v, t), (role, col)) in vals.drain(1..).zip(&types).zip(&columns.mapped) {
             cells.push(jval_cell(v, *t).map_err(|m| bad(path, line, col, role, m))?);
         }
         derive(&mut cells, columns);
         eval.push(&RowRef { ts, cells: &cells });
+        store = recycle(cells);
+        vals_store = recycle_vals(vals);
     }
     Ok(())
+}
+
+fn recycle_vals<'a, 'b>(mut v: Vec<JVal<'a>>) -> Vec<JVal<'b>> {
+    v.clear();
+    v.into_iter().map(|_| JVal::Null).collect()
 }
 
 #[cfg(test)]
@@ -801,6 +932,52 @@ mod tests {
         }
         assert!(p.parse(b"2026-05-13 07:96:24").is_err());
         assert!(p.parse(b"2026-02-30T07:00:00Z").is_err());
+    }
+
+    #[test]
+    fn flat_scanner_agrees_with_serde_or_declines() {
+        let keys = ["ts", "a", "b", "c"];
+        let lines = [
+            r#"{"ts":"2026-01-01T00:00:00Z","a":1.5,"b":"x","c":true}"#,
+            r#"{ "b" : "y" , "zz": 3, "a": -2e3, "c": null }"#,
+            r#"{"a":1,"nested":{"x":1}}"#,
+            r#"{"b":"esc\"aped"}"#,
+            r#"{"a":01x}"#,
+            r#"{"a":1}  trailing"#,
+            r#"{}"#,
+            r#"{"a":NaN}"#,
+        ];
+        for l in lines {
+            let mut fast: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
+            let mut hint = Vec::new();
+            let got = scan_flat(l, &keys, &mut fast, &mut hint);
+            let mut slow: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
+            let mut hint2 = Vec::new();
+            let mut de = serde_json::Deserializer::from_str(l);
+            let serde_ok = de
+                .deserialize_map(Extract { keys: &keys, vals: &mut slow, hint: &mut hint2 })
+                .and_then(|()| de.end())
+                .is_ok();
+            if got.is_some() {
+                assert!(serde_ok, "fast path accepted what serde rejects: {l}");
+                let show = |v: &[JVal<'_>]| {
+                    v.iter()
+                        .map(|x| match x {
+                            JVal::Null => "null".to_owned(),
+                            JVal::Bool(b) => b.to_string(),
+                            JVal::Num(n) => n.to_string(),
+                            JVal::Str(s) => format!("{s:?}"),
+                            JVal::Other => "other".to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(show(&fast), show(&slow), "{l}");
+            }
+        }
+        let mut v: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
+        assert!(scan_flat(lines[0], &keys, &mut v, &mut Vec::new()).is_some());
+        assert!(scan_flat(lines[2], &keys, &mut v, &mut Vec::new()).is_none(), "nesting declines");
+        assert!(scan_flat(lines[3], &keys, &mut v, &mut Vec::new()).is_none(), "escapes decline");
     }
 
     #[test]
