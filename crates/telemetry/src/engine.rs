@@ -489,7 +489,11 @@ impl Default for Distinct {
 
 impl std::fmt::Debug for Distinct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Distinct(~{})", self.parts.iter().map(HashSet::len).sum::<usize>())
+        write!(
+            f,
+            "Distinct(~{})",
+            self.parts.iter().map(HashSet::len).sum::<usize>()
+        )
     }
 }
 
@@ -635,7 +639,8 @@ enum State {
         total: Acc,
         groups: BTreeMap<i64, Acc>,
         /// The group rows are arriving in (rows come in time order), flushed into `groups`
-        /// when the key changes: no map lookup per row.
+        /// when the key changes: no map lookup per row. `total` is filled from the groups
+        /// when finishing.
         current: Option<(i64, Acc)>,
         bucket: Bucket,
     },
@@ -790,18 +795,16 @@ impl Evaluator {
         for ce in &mut self.criteria {
             match &mut ce.state {
                 State::Plain {
-                    total,
                     groups,
                     current,
                     bucket,
+                    ..
                 } => {
                     if !in_window || !ce.c.keeps(row) {
                         continue;
                     }
-                    // A quantile's total is rebuilt from its groups at the end: one buffer.
-                    if ce.c.spec.kind != MetricKind::Quantile {
-                        ce.c.push(total, row, limit);
-                    }
+                    // Rows accumulate in their time bucket only; the total is the merge of the
+                    // buckets at the end (each row counted once; one quantile buffer).
                     let key = keys.get(*bucket);
                     if current.as_ref().is_none_or(|(k, _)| *k != key) {
                         if let Some((k, acc)) = current.take() {
@@ -1039,8 +1042,8 @@ fn finish_plain(
         };
     }
     let mut series: Vec<SeriesPoint> = Vec::with_capacity(groups.len());
-    let rebuild = spec.kind == MetricKind::Quantile;
-    if rebuild {
+    *total = Acc::new(spec.kind);
+    if spec.kind == MetricKind::Quantile {
         let n: usize = groups.values().map(|g| g.rows() as usize).sum();
         *total = Acc::Values(Quantiles::Exact(Vec::with_capacity(n.min(limit))));
     }
@@ -1053,9 +1056,7 @@ fn finish_plain(
                 rows: n,
             });
         }
-        if rebuild {
-            total.merge(acc, limit);
-        }
+        total.merge(acc, limit);
     }
     let rows_read = total.rows();
     let mut uncertain = (None, None, None);

@@ -648,7 +648,11 @@ impl<'de> Visitor<'de> for Extract<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut nth = 0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let hinted = self.hint.get(nth).copied().filter(|&i| i < self.keys.len() && self.keys[i] == key);
+            let hinted = self
+                .hint
+                .get(nth)
+                .copied()
+                .filter(|&i| i < self.keys.len() && self.keys[i] == key);
             let found = hinted.or_else(|| self.keys.iter().position(|k| *k == key));
             match found {
                 Some(i) => {
@@ -727,12 +731,24 @@ fn jval_cell<'a>(v: JVal<'a>, t: RoleType) -> Result<Cell<'a>, String> {
     }
 }
 
+/// Byte equality for short keys, inlined (a libc call per key costs more than the compare).
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// A fast path for the flat objects telemetry lines almost always are — `{"key": value, …}`
 /// with string, number, boolean or null values and no escapes: one pass over the bytes, values
-/// borrowed. Returns `None` for anything else (nesting, escapes, odd spacing), and the caller
-/// then uses serde_json, so the result never differs — only the speed.
-fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut Vec<usize>) -> Option<()> {
-    let b = line.as_bytes();
+/// borrowed, UTF-8 checked only for the string values kept. Returns `None` for anything else
+/// (nesting, escapes, odd spacing, invalid UTF-8), and the caller then uses serde_json, so the
+/// result never differs — only the speed.
+fn scan_flat<'a>(
+    line: &'a [u8],
+    keys: &[&str],
+    vals: &mut [JVal<'a>],
+    hint: &mut Vec<usize>,
+) -> Option<()> {
+    let b = line;
     let mut i = 0;
     let ws = |i: &mut usize| {
         while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\r' | b'\n') {
@@ -760,7 +776,7 @@ fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut
         if b[k1] != b'"' {
             return None;
         }
-        let key = &line[k0..k1];
+        let key = &b[k0..k1];
         i = k1 + 1;
         ws(&mut i);
         if b.get(i) != Some(&b':') {
@@ -768,6 +784,10 @@ fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut
         }
         i += 1;
         ws(&mut i);
+        let found = match hint.get(nth) {
+            Some(&h) if h < keys.len() && same_key(keys[h].as_bytes(), key) => Some(h),
+            _ => keys.iter().position(|k| same_key(k.as_bytes(), key)),
+        };
         let value = match b.get(i)? {
             b'"' => {
                 let v0 = i + 1;
@@ -776,7 +796,11 @@ fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut
                     return None;
                 }
                 i = v1 + 1;
-                JVal::Str(Cow::Borrowed(&line[v0..v1]))
+                if found.is_some() {
+                    JVal::Str(Cow::Borrowed(std::str::from_utf8(&b[v0..v1]).ok()?))
+                } else {
+                    JVal::Null
+                }
             }
             b'{' | b'[' => return None,
             _ => {
@@ -789,8 +813,11 @@ fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut
                     b"false" => JVal::Bool(false),
                     b"null" => JVal::Null,
                     raw => {
+                        if !matches!(raw[0], b'-' | b'0'..=b'9') {
+                            return None;
+                        }
                         let (x, used) = fast_float2::parse_partial::<f64, _>(raw).ok()?;
-                        if used != raw.len() || !matches!(raw[0], b'-' | b'0'..=b'9') {
+                        if used != raw.len() {
                             return None;
                         }
                         JVal::Num(x)
@@ -798,13 +825,10 @@ fn scan_flat<'a>(line: &'a str, keys: &[&str], vals: &mut [JVal<'a>], hint: &mut
                 }
             }
         };
-        let hinted = hint.get(nth).copied().filter(|&h| h < keys.len() && keys[h] == key);
-        let found = hinted.or_else(|| keys.iter().position(|k| *k == key));
         let slot = found.unwrap_or(usize::MAX);
-        if nth < hint.len() {
-            hint[nth] = slot;
-        } else {
-            hint.push(slot);
+        match hint.get_mut(nth) {
+            Some(h) => *h = slot,
+            None => hint.push(slot),
         }
         if let Some(h) = found {
             vals[h] = value;
@@ -848,7 +872,8 @@ pub fn read_jsonl(
     let mut line = line_base;
     let mut ts_parser = TsParser::default();
     let mut hint: Vec<usize> = Vec::new();
-    let mut store: Vec<Cell<'static>> = Vec::with_capacity(columns.mapped.len() + columns.derived.len());
+    let mut store: Vec<Cell<'static>> =
+        Vec::with_capacity(columns.mapped.len() + columns.derived.len());
     let mut vals_store: Vec<JVal<'static>> = Vec::with_capacity(keys.len());
     loop {
         buf.clear();
@@ -859,15 +884,15 @@ pub fn read_jsonl(
             break;
         }
         line += 1;
-        let text = std::str::from_utf8(&buf)
-            .map_err(|e| invalid(path, Some(line), None, format!("not UTF-8: {e}")))?;
-        if text.trim().is_empty() {
+        if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let mut vals: Vec<JVal<'_>> = recycle_vals(std::mem::take(&mut vals_store));
         vals.extend((0..keys.len()).map(|_| JVal::Null));
-        if scan_flat(text, &keys, &mut vals, &mut hint).is_none() {
+        if scan_flat(&buf, &keys, &mut vals, &mut hint).is_none() {
             vals.iter_mut().for_each(|v| *v = JVal::Null);
+            let text = std::str::from_utf8(&buf)
+                .map_err(|e| invalid(path, Some(line), None, format!("not UTF-8: {e}")))?;
             let mut de = serde_json::Deserializer::from_str(text);
             de.deserialize_map(Extract {
                 keys: &keys,
@@ -950,12 +975,16 @@ mod tests {
         for l in lines {
             let mut fast: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
             let mut hint = Vec::new();
-            let got = scan_flat(l, &keys, &mut fast, &mut hint);
+            let got = scan_flat(l.as_bytes(), &keys, &mut fast, &mut hint);
             let mut slow: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
             let mut hint2 = Vec::new();
             let mut de = serde_json::Deserializer::from_str(l);
             let serde_ok = de
-                .deserialize_map(Extract { keys: &keys, vals: &mut slow, hint: &mut hint2 })
+                .deserialize_map(Extract {
+                    keys: &keys,
+                    vals: &mut slow,
+                    hint: &mut hint2,
+                })
                 .and_then(|()| de.end())
                 .is_ok();
             if got.is_some() {
@@ -975,9 +1004,15 @@ mod tests {
             }
         }
         let mut v: Vec<JVal<'_>> = keys.iter().map(|_| JVal::Null).collect();
-        assert!(scan_flat(lines[0], &keys, &mut v, &mut Vec::new()).is_some());
-        assert!(scan_flat(lines[2], &keys, &mut v, &mut Vec::new()).is_none(), "nesting declines");
-        assert!(scan_flat(lines[3], &keys, &mut v, &mut Vec::new()).is_none(), "escapes decline");
+        assert!(scan_flat(lines[0].as_bytes(), &keys, &mut v, &mut Vec::new()).is_some());
+        assert!(
+            scan_flat(lines[2].as_bytes(), &keys, &mut v, &mut Vec::new()).is_none(),
+            "nesting declines"
+        );
+        assert!(
+            scan_flat(lines[3].as_bytes(), &keys, &mut v, &mut Vec::new()).is_none(),
+            "escapes decline"
+        );
     }
 
     #[test]
