@@ -2,7 +2,7 @@
 """stagegate against DuckDB and Polars on the same pilot telemetry, in the same run.
 
 Each tool runs in its own process, timed from start to finish (wall clock) with its peak
-resident memory (ru_maxrss from wait4). Each computes the same criteria set over the pilot
+resident memory (ru_maxrss from wait4); each runs three times and the median is reported. Each computes the same criteria set over the pilot
 window 2026-03-02 .. 2026-03-29 (UTC): event count, acceptance rate, error rate, cost per
 token (ratio of sums), exact p95 latency (linear interpolation), distinct users, the weekly
 acceptance series, and the error rate of the pilot cohort against the control cohort. The
@@ -106,6 +106,14 @@ def stagegate_numbers(report):
     }
 
 
+def median_timed(cmd, repeat):
+    """Runs cmd `repeat` times; returns the last stdout, the median wall time and peak RSS."""
+    runs = [timed(cmd) for _ in range(repeat)]
+    times = sorted(r[1] for r in runs)
+    mems = sorted(r[2] for r in runs)
+    return runs[-1][0], times[len(times) // 2], mems[len(mems) // 2]
+
+
 def timed(cmd):
     """Runs cmd; returns (stdout, wall seconds, peak RSS in MiB)."""
     t = time.perf_counter()
@@ -132,6 +140,7 @@ def main():
     ap.add_argument("--stagegate", default="target/release/stagegate")
     ap.add_argument("--engine")
     ap.add_argument("--file")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and format; the median is reported")
     a = ap.parse_args()
     if a.engine:  # child process: one engine, one file
         f = duckdb_numbers if a.engine == "duckdb" else polars_numbers
@@ -140,11 +149,11 @@ def main():
     rows, failed = [], False
     for fmt in ("csv", "jsonl"):
         path = os.path.join(a.data, f"events.{fmt}")
-        out, t, mem = timed([a.stagegate, "review", os.path.join(a.data, f"agent-{fmt}"), "--as-of", "2026-03-30", "--no-record", "--format", "json"])
+        out, t, mem = median_timed([a.stagegate, "review", os.path.join(a.data, f"agent-{fmt}"), "--as-of", "2026-03-30", "--no-record", "--format", "json"], a.repeat)
         ours = stagegate_numbers(json.loads(out))
         rows.append(("stagegate", fmt, t, mem))
         for engine in ("duckdb", "polars"):
-            out, t2, mem2 = timed([sys.executable, __file__, "--engine", engine, "--file", path])
+            out, t2, mem2 = median_timed([sys.executable, __file__, "--engine", engine, "--file", path], a.repeat)
             theirs = json.loads(out)
             rows.append((engine, fmt, t2, mem2))
             for k in ours:
