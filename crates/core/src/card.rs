@@ -559,14 +559,30 @@ pub struct Term {
     pub weight: f64,
 }
 
-/// Pilot telemetry: files and the mapping of their columns to roles.
+/// Telemetry kept in a PostgreSQL table: the same metric catalogue runs there as SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    /// The table (optionally `schema.table`).
+    pub table: String,
+    /// Environment variable holding the connection URL (default `STAGEGATE_PG_URL`); the URL
+    /// itself never goes in the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+}
+
+/// Pilot telemetry: files (or a PostgreSQL table) and the mapping of their columns to roles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
     /// Files, relative to the agent folder; format from the extension (`.csv`, `.jsonl`,
     /// `.otlp.jsonl`, `.parquet`, each but Parquet optionally `.gz` or `.zst`) unless `format`
-    /// is set.
+    /// is set. Empty when `postgres` is set.
+    #[serde(default)]
     pub files: Vec<String>,
+    /// Read from a PostgreSQL table instead of files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresSource>,
     /// Format override for every file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<TelemetryFormat>,
@@ -862,8 +878,15 @@ impl AgentCard {
                     "must map the `timestamp` role (the pilot window is applied to it)".into(),
                 ));
             }
-            if t.files.is_empty() {
-                return Err(err("telemetry.files", "lists no file".into()));
+            match (&t.postgres, t.files.is_empty()) {
+                (None, true) => return Err(err("telemetry.files", "lists no file".into())),
+                (Some(_), false) => {
+                    return Err(err(
+                        "telemetry.postgres",
+                        "read telemetry from files or from PostgreSQL, not both".into(),
+                    ));
+                }
+                _ => {}
             }
             for (name, d) in &t.derived {
                 if t.columns.contains_key(name) {

@@ -53,12 +53,23 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
     let date = as_of(args.as_of.as_deref())?;
     let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
     let card = &folder.card.card;
-    let telemetry = stagegate_telemetry::measure_with(
-        &folder.dir,
-        card,
-        &crate::progress::Bar::new(),
-        stagegate_telemetry::Options::default(),
-    )?;
+    let from_pg = card
+        .telemetry
+        .as_ref()
+        .is_some_and(|t| t.postgres.is_some());
+    let telemetry = if from_pg {
+        let url = stagegate_pg::url_for(card).map_err(|e| Failure::NoInput(e.to_string()))?;
+        stagegate_pg::measure(&url, card)
+            .await
+            .map_err(|e| Failure::NoInput(e.to_string()))?
+    } else {
+        stagegate_telemetry::measure_with(
+            &folder.dir,
+            card,
+            &crate::progress::Bar::new(),
+            stagegate_telemetry::Options::default(),
+        )?
+    };
     let registry = open_existing(&args.registry.registry).await?;
     let lock = match &registry {
         Some(r) => r.criteria_lock(&card.id).await?,

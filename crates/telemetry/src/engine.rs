@@ -604,7 +604,8 @@ impl Keys {
     }
 }
 
-fn bucket_label(b: Bucket, key: i64, pilot_start: Date) -> String {
+/// The label of a time bucket: `2026-03-02T10:00Z` (hour), `2026-03-02` (day), `week 1`.
+pub fn bucket_label(b: Bucket, key: i64, pilot_start: Date) -> String {
     match b {
         Bucket::Hour => match jiff::Timestamp::from_second(key * 3600) {
             Ok(t) => {
@@ -1108,65 +1109,108 @@ fn finish_plain(
     }
 }
 
+/// The sufficient statistics of a sample statistic, from which its interval is computed —
+/// by the in-process engine and by the PostgreSQL path alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sufficient {
+    /// `hit` of `n` rows satisfy the predicate.
+    Rate {
+        /// Rows satisfying the predicate.
+        hit: u64,
+        /// Rows considered.
+        n: u64,
+    },
+    /// `n` values with sample variance `var`.
+    Mean {
+        /// Values.
+        n: u64,
+        /// Sample variance (n − 1 denominator).
+        var: f64,
+    },
+    /// The order statistics bounding the quantile's interval, and the share of values below
+    /// the threshold.
+    Quantile {
+        /// Values.
+        n: u64,
+        /// The quantile, 0–1.
+        q: f64,
+        /// x₍l₎ and x₍u₎ for the ranks of [`stagegate_stats::interval::quantile_ranks`].
+        bounds: Option<(f64, f64)>,
+        /// Share of values strictly below the threshold.
+        below: f64,
+    },
+    /// Sums of y (numerator), x (denominator), y², x², xy over `n` rows.
+    Ratio {
+        /// Σx.
+        den: f64,
+        /// Σy².
+        yy: f64,
+        /// Σx².
+        xx: f64,
+        /// Σxy.
+        xy: f64,
+        /// Rows.
+        n: u64,
+    },
+}
+
 /// The interval of a sample statistic, its method, and — when the interval straddles
 /// `threshold` — roughly how many more events would decide it if what was seen held steady.
-/// Exact tallies get no interval.
 ///
-/// Rate: Wilson score. Mean: Student t. Quantile: order statistics; its "more events" is the
-/// Wilson search on the share of values below the threshold against q. Ratio of sums: delta
-/// method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
-fn uncertainty(
-    acc: &mut Acc,
-    spec: &MetricSpec,
+/// Rate: Wilson score. Mean: Student t. Quantile: order statistics (the quantile's coverage
+/// may fall short of `confidence` with few values; the interval says so); its "more events"
+/// is the Wilson search on the share of values below the threshold against q. Ratio of sums:
+/// delta method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
+pub fn interval_of(
+    stats: &Sufficient,
     value: f64,
     confidence: f64,
     threshold: f64,
 ) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
     use stagegate_stats::interval::{
-        more_events_mean, more_events_normal, more_events_rate, quantile_ranks, wilson,
+        mean_t, more_events_mean, more_events_normal, more_events_rate, quantile_ranks, wilson,
     };
     let straddles = |i: &Option<Interval>| i.is_some_and(|i| i.contains(threshold));
-    match acc {
-        Acc::Rate { hit, n } => {
-            let i = wilson(*hit, *n, confidence);
+    match *stats {
+        Sufficient::Rate { hit, n } => {
+            let i = wilson(hit, n, confidence);
             let more = straddles(&i)
-                .then(|| more_events_rate(*n, value, threshold, confidence))
+                .then(|| more_events_rate(n, value, threshold, confidence))
                 .flatten();
             (i, Some("Wilson score"), more)
         }
-        Acc::Mean { m2, n, .. } if *n >= 2 => {
-            let sd = (*m2 / (*n - 1) as f64).sqrt();
-            let i = stagegate_stats::interval::mean_t(*n, value, sd, confidence);
+        Sufficient::Mean { n, var } if n >= 2 => {
+            let sd = var.sqrt();
+            let i = mean_t(n, value, sd, confidence);
             let more = straddles(&i)
-                .then(|| more_events_mean(*n, value, sd, threshold, confidence))
+                .then(|| more_events_mean(n, value, sd, threshold, confidence))
                 .flatten();
             (i, Some("Student t"), more)
         }
-        Acc::Values(Quantiles::Exact(v)) if !v.is_empty() => {
-            let q = spec.q.unwrap_or(0.5);
-            let n = v.len() as u64;
-            let i = quantile_ranks(n, q, confidence).map(|(l, u, cov)| {
-                let low = *v.select_nth_unstable_by((l - 1) as usize, f64::total_cmp).1;
-                let high = *v.select_nth_unstable_by((u - 1) as usize, f64::total_cmp).1;
-                Interval {
+        Sufficient::Quantile {
+            n,
+            q,
+            bounds,
+            below,
+        } if n > 0 => {
+            let i = match (quantile_ranks(n, q, confidence), bounds) {
+                (Some((_, _, cov)), Some((low, high))) => Some(Interval {
                     low,
                     high,
                     confidence: cov.min(confidence),
-                }
-            });
-            let below = v.iter().filter(|&&x| x < threshold).count() as f64 / v.len() as f64;
+                }),
+                _ => None,
+            };
             let more = straddles(&i)
                 .then(|| more_events_rate(n, below, q, confidence))
                 .flatten();
             (i, Some("order statistics"), more)
         }
-        Acc::Ratio {
-            den, yy, xx, xy, n, ..
-        } if *n >= 2 && *den != 0.0 => {
+        Sufficient::Ratio { den, yy, xx, xy, n } if n >= 2 && den != 0.0 => {
             let r = value;
-            let nf = *n as f64;
-            let xbar = *den / nf;
-            let sigma = ((*yy - 2.0 * r * *xy + r * r * *xx) / (nf - 1.0))
+            let nf = n as f64;
+            let xbar = den / nf;
+            let sigma = ((yy - 2.0 * r * xy + r * r * xx) / (nf - 1.0))
                 .max(0.0)
                 .sqrt()
                 / xbar.abs();
@@ -1177,11 +1221,71 @@ fn uncertainty(
                 confidence,
             });
             let more = straddles(&i)
-                .then(|| more_events_normal(*n, r, sigma, threshold, confidence))
+                .then(|| more_events_normal(n, r, sigma, threshold, confidence))
                 .flatten();
             (i, Some("delta method"), more)
         }
         _ => (None, None, None),
+    }
+}
+
+/// The sufficient statistics of an accumulator, when it is a sample statistic.
+fn sufficient(
+    acc: &mut Acc,
+    spec: &MetricSpec,
+    threshold: f64,
+    confidence: f64,
+) -> Option<Sufficient> {
+    match acc {
+        Acc::Rate { hit, n } => Some(Sufficient::Rate { hit: *hit, n: *n }),
+        Acc::Mean { m2, n, .. } => Some(Sufficient::Mean {
+            n: *n,
+            var: if *n > 1 {
+                *m2 / (*n - 1) as f64
+            } else {
+                f64::NAN
+            },
+        }),
+        Acc::Values(Quantiles::Exact(v)) if !v.is_empty() => {
+            let q = spec.q.unwrap_or(0.5);
+            let n = v.len() as u64;
+            let bounds =
+                stagegate_stats::interval::quantile_ranks(n, q, confidence).map(|(l, u, _)| {
+                    let low = *v.select_nth_unstable_by((l - 1) as usize, f64::total_cmp).1;
+                    let high = *v.select_nth_unstable_by((u - 1) as usize, f64::total_cmp).1;
+                    (low, high)
+                });
+            let below = v.iter().filter(|&&x| x < threshold).count() as f64 / v.len() as f64;
+            Some(Sufficient::Quantile {
+                n,
+                q,
+                bounds,
+                below,
+            })
+        }
+        Acc::Ratio {
+            den, yy, xx, xy, n, ..
+        } => Some(Sufficient::Ratio {
+            den: *den,
+            yy: *yy,
+            xx: *xx,
+            xy: *xy,
+            n: *n,
+        }),
+        _ => None,
+    }
+}
+
+fn uncertainty(
+    acc: &mut Acc,
+    spec: &MetricSpec,
+    value: f64,
+    confidence: f64,
+    threshold: f64,
+) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
+    match sufficient(acc, spec, threshold, confidence) {
+        Some(s) => interval_of(&s, value, confidence, threshold),
+        None => (None, None, None),
     }
 }
 

@@ -19,15 +19,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod compare;
+/// Relative criteria (baseline, control).
+pub mod compare;
 mod engine;
 mod otlp;
 mod parquet_read;
 mod quality;
 mod read;
 
+pub use compare::finish as compare_sides;
 pub use engine::{
-    Cell, CriterionPlan, EXACT_QUANTILE_LIMIT, Evaluator, RowRef, SKETCH_RELATIVE_ERROR, quantile,
+    Cell, CriterionPlan, EXACT_QUANTILE_LIMIT, Evaluator, RowRef, SKETCH_RELATIVE_ERROR, Side,
+    Sufficient, bucket_label, interval_of, quantile,
 };
 pub use read::{Columns, Compression, RoleType, TsParser, detect_format, parse_timestamp};
 
