@@ -184,47 +184,20 @@ async fn control_ratio_distinct_and_hourly_peak_match() {
     }
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("t.csv"), &csv).unwrap();
-    let yaml = r#"
-id: agent-ops-pg
-name: PG
-version: "1"
-tier: low
-lane: startup
-department: ops
-people:
-  builder: { name: Ann Lee }
-  coe_lead: { name: Bo Chan }
-  sponsor: { name: Cy Diaz }
-  on_call:
-    primary: { name: Ann Lee }
-    backup: { name: Bo Chan }
-    pager: { system: PagerDuty, primary_schedule: a, backup_schedule: b }
-pilot: { start: 2026-03-02, end: 2026-03-19, scope: s, cohort: c, cohort_size: 300 }
-success_criteria:
-  - { id: errors_vs_control, description: d, metric: { kind: rate, of: { field: error, op: eq, value: 1 } }, compare: { against: control, control_cohort: control, assigned_pilot_share: 0.75 }, comparator: "<=", threshold: 0 }
+    let card = stagegate_testkit::card(
+        "ops",
+        "start: 2026-03-02, end: 2026-03-19, cohort_size: 300",
+        r#"  - { id: errors_vs_control, description: d, metric: { kind: rate, of: { field: error, op: eq, value: 1 } }, compare: { against: control, control_cohort: control, assigned_pilot_share: 0.75 }, comparator: "<=", threshold: 0 }
   - { id: latency_vs_control, description: d, metric: { kind: mean, field: latency_ms }, compare: { against: control, control_cohort: control, effect: relative }, comparator: "<=", threshold: 0.1 }
   - { id: cost_per_token, description: d, metric: { kind: ratio, numerator: cost_usd, denominator: tokens }, comparator: "<=", threshold: 0.001 }
   - { id: users, description: d, metric: { kind: distinct, field: user }, comparator: ">=", threshold: 1 }
   - { id: adoption, description: d, metric: { kind: adoption }, comparator: ">=", threshold: 0.5 }
   - { id: peak_hour, description: d, metric: { kind: count, per: hour, reduce: max }, comparator: "<=", threshold: 100 }
   - { id: p99, description: d, metric: { kind: quantile, field: latency_ms, q: 0.99 }, comparator: "<", threshold: 990 }
-  - { id: slow_share, description: d, metric: { kind: rate, of: { field: latency_ms, op: gt, value: 800 }, where: { field: cohort, op: eq, value: pilot } }, comparator: "<=", threshold: 0.3 }
-guardrails: []
-identity: { idp: Okta, principal: agent-ops-pg }
-audit_log: { stores: [] }
-runbook: runbook.md
-rollback:
-  kill_switch: { provider: OFREP, flag: f }
-  procedure: [off]
-  in_flight: drained
-  decision_authority: Bo Chan
-launch: { target_date: 2026-03-25 }
-telemetry:
-  files: [t.csv]
-  columns: { timestamp: ts, user: user_id, cohort: arm, latency_ms: latency_ms, error: error, cost_usd: cost_usd, tokens: tokens }
-"#;
-    let card: AgentCard = serde_saphyr::from_str(yaml).unwrap();
-    card.validate().unwrap();
+  - { id: slow_share, description: d, metric: { kind: rate, of: { field: latency_ms, op: gt, value: 800 }, where: { field: cohort, op: eq, value: pilot } }, comparator: "<=", threshold: 0.3 }"#,
+        r#"  files: [t.csv]
+  columns: { timestamp: ts, user: user_id, cohort: arm, latency_ms: latency_ms, error: error, cost_usd: cost_usd, tokens: tokens }"#,
+    );
     let engine = stagegate_telemetry::measure(tmp.path(), &card).unwrap();
     let schema = format!("sg_test_{}_b", std::process::id());
     load(

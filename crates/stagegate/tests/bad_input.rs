@@ -250,20 +250,8 @@ fn changed_attachment_invalidates_its_record() {
     let mut s = std::fs::read_to_string(&log).unwrap();
     s.push_str("2026-06-08T11:05:00Z edited afterwards\n");
     std::fs::write(&log, s).unwrap();
-    let out = stagegate()
-        .args([
-            "review",
-            "--format",
-            "json",
-            "--no-record",
-            "--as-of",
-            "2026-06-12",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(20));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v, _) = review_json(&dir, "2026-06-12");
+    assert_eq!(code, Some(20));
     let item9 = &v["items"][8];
     assert_eq!(item9["status"], "fail");
     let notes = item9["notes"].to_string();

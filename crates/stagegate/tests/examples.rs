@@ -127,20 +127,8 @@ fn every_example_reviews_to_its_decision() {
 fn same_inputs_same_digest_and_decision() {
     let dir = examples().join("finance-invoice-recon");
     let run = || {
-        let out = stagegate()
-            .args([
-                "review",
-                "--format",
-                "json",
-                "--no-record",
-                "--as-of",
-                "2026-06-12",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (v["digest"].clone(), v["decision"].clone(), out.stdout)
+        let (_, v, bytes) = review_json(&dir, "2026-06-12");
+        (v["digest"].clone(), v["decision"].clone(), bytes)
     };
     let (d1, dec1, bytes1) = run();
     let (d2, dec2, bytes2) = run();

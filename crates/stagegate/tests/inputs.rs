@@ -13,26 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn review_json(dir: &Path, as_of: &str) -> serde_json::Value {
-    let out = stagegate()
-        .args([
-            "review",
-            "--format",
-            "json",
-            "--no-record",
-            "--as-of",
-            as_of,
-        ])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status
-            .code()
-            .is_some_and(|c| c == 0 || c == 10 || c == 20),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let (code, v, _) = common::review_json(dir, as_of);
+    assert!(matches!(code, Some(0 | 10 | 20)), "{code:?}");
+    v
 }
 
 fn actuals(v: &serde_json::Value) -> Vec<(String, String)> {
@@ -204,24 +187,7 @@ fn corrupt_compressed_input_is_a_named_error() {
     assert!(!tmp.path().join("r.db").exists());
 }
 
-const OTLP_CARD: &str = r#"
-id: agent-support-genai-chat
-name: GenAI chat (OTLP)
-version: "1"
-tier: low
-lane: startup
-department: support
-people:
-  builder: { name: Ann Lee }
-  coe_lead: { name: Bo Chan }
-  sponsor: { name: Cy Diaz }
-  on_call:
-    primary: { name: Ann Lee }
-    backup: { name: Bo Chan }
-    pager: { system: PagerDuty, primary_schedule: a, backup_schedule: b }
-pilot: { start: 2026-03-02, end: 2026-03-08, scope: s, cohort: c, cohort_size: 10 }
-success_criteria:
-  - id: spans
+const OTLP_CRITERIA: &str = r#"  - id: spans
     description: GenAI calls
     metric: { kind: count }
     comparator: ">="
@@ -247,19 +213,9 @@ success_criteria:
     description: distinct conversations
     metric: { kind: distinct, field: user }
     comparator: ">="
-    threshold: 1
-guardrails: []
-identity: { idp: Okta, principal: agent-support-genai-chat }
-audit_log: { stores: [] }
-runbook: runbook.md
-rollback:
-  kill_switch: { provider: OFREP, flag: f }
-  procedure: [off]
-  in_flight: drained
-  decision_authority: Bo Chan
-launch: { target_date: 2026-03-20 }
-telemetry:
-  files: [traces.otlp.jsonl]
+    threshold: 1"#;
+
+const OTLP_TELEMETRY: &str = r#"  files: [traces.otlp.jsonl]
   columns:
     timestamp: span.start_time
     latency_ms: span.duration_ms
@@ -267,8 +223,7 @@ telemetry:
     user: gen_ai.conversation.id
     model: gen_ai.request.model
     input_tokens: gen_ai.usage.input_tokens
-    output_tokens: gen_ai.usage.output_tokens
-"#;
+    output_tokens: gen_ai.usage.output_tokens"#;
 
 fn span(start_ns: u128, dur_ms: u128, conv: &str, out_tokens: u64, error: Option<&str>) -> String {
     let mut attrs = vec![
@@ -295,7 +250,13 @@ fn otlp_genai_spans_review_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("agent");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("agent.yaml"), OTLP_CARD).unwrap();
+    let card = stagegate_testkit::card_yaml(
+        "support",
+        "start: 2026-03-02, end: 2026-03-08, cohort_size: 10",
+        OTLP_CRITERIA,
+        OTLP_TELEMETRY,
+    );
+    std::fs::write(dir.join("agent.yaml"), card).unwrap();
     std::fs::write(dir.join("runbook.md"), "# runbook\n").unwrap();
     // 2026-03-03T00:00:00Z = 1772496000 s. 20 GenAI spans (durations 100..2000 ms, every 4th
     // with an error), plus one non-GenAI span that must be skipped, across two lines.

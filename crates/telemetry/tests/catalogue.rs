@@ -26,59 +26,33 @@ const JSONL: &str = r#"{"when":"2026-05-31T23:59:59Z","who":"u0","ms":999,"ok":t
 {"when":"2026-06-15T00:00:00Z","who":"u9","ms":5,"ok":true,"cost":1.0}
 "#;
 
-fn card(file: &str) -> AgentCard {
-    let yaml = format!(
-        r#"
-id: agent-ops-test
-name: Test
-version: "1"
-tier: low
-lane: startup
-department: ops
-people:
-  builder: {{ name: Ann Lee }}
-  coe_lead: {{ name: Bo Chan }}
-  sponsor: {{ name: Cy Diaz }}
-  on_call:
-    primary: {{ name: Ann Lee }}
-    backup: {{ name: Bo Chan }}
-    pager: {{ system: PagerDuty, primary_schedule: a, backup_schedule: b }}
-pilot: {{ start: 2026-06-01, end: 2026-06-14, scope: s, cohort: c, cohort_size: 8 }}
-success_criteria:
-  - {{ id: n, description: d, metric: {{ kind: count }}, comparator: ">=", threshold: 0 }}
-  - {{ id: sev1, description: d, metric: {{ kind: count, where: {{ field: severity, op: eq, value: sev1 }} }}, comparator: "==", threshold: 0 }}
-  - {{ id: total_cost, description: d, metric: {{ kind: sum, field: cost_usd }}, comparator: ">=", threshold: 0 }}
-  - {{ id: mean_ms, description: d, metric: {{ kind: mean, field: latency_ms }}, comparator: ">=", threshold: 0 }}
-  - {{ id: ok_rate, description: d, metric: {{ kind: rate, of: {{ field: accepted, op: is_true }} }}, comparator: ">=", threshold: 0 }}
-  - {{ id: slow_rate, description: d, metric: {{ kind: rate, of: {{ field: latency_ms, op: gt, value: 250 }} }}, comparator: ">=", threshold: 0 }}
-  - {{ id: cost_per_ms, description: d, metric: {{ kind: ratio, numerator: cost_usd, denominator: latency_ms }}, comparator: ">=", threshold: 0 }}
-  - {{ id: p50, description: d, metric: {{ kind: quantile, field: latency_ms, q: 0.5 }}, comparator: ">=", threshold: 0 }}
-  - {{ id: p95, description: d, metric: {{ kind: quantile, field: latency_ms, q: 0.95 }}, comparator: ">=", threshold: 0 }}
-  - {{ id: users, description: d, metric: {{ kind: distinct, field: user }}, comparator: ">=", threshold: 0 }}
-  - {{ id: adoption, description: d, metric: {{ kind: adoption }}, comparator: ">=", threshold: 0 }}
-  - {{ id: busiest_day, description: d, metric: {{ kind: count, per: day, reduce: max }}, comparator: ">=", threshold: 0 }}
-  - {{ id: weekly_cost, description: d, metric: {{ kind: sum, field: cost_usd, per: week }}, comparator: ">=", threshold: 0 }}
-  - {{ id: double_ms, description: d, metric: {{ kind: mean, field: ms2 }}, comparator: ">=", threshold: 0 }}
-guardrails: []
-identity: {{ idp: Okta, principal: agent-ops-test }}
-audit_log: {{ stores: [] }}
-runbook: runbook.md
-rollback:
-  kill_switch: {{ provider: OFREP, flag: f }}
-  procedure: [off]
-  in_flight: drained
-  decision_authority: Bo Chan
-launch: {{ target_date: 2026-06-20 }}
-telemetry:
-  files: [{file}]
-  columns: {{ timestamp: when, user: who, latency_ms: ms, accepted: ok, severity: sev, cost_usd: cost }}
+const CRITERIA: &str = r#"  - { id: n, description: d, metric: { kind: count }, comparator: ">=", threshold: 0 }
+  - { id: sev1, description: d, metric: { kind: count, where: { field: severity, op: eq, value: sev1 } }, comparator: "==", threshold: 0 }
+  - { id: total_cost, description: d, metric: { kind: sum, field: cost_usd }, comparator: ">=", threshold: 0 }
+  - { id: mean_ms, description: d, metric: { kind: mean, field: latency_ms }, comparator: ">=", threshold: 0 }
+  - { id: ok_rate, description: d, metric: { kind: rate, of: { field: accepted, op: is_true } }, comparator: ">=", threshold: 0 }
+  - { id: slow_rate, description: d, metric: { kind: rate, of: { field: latency_ms, op: gt, value: 250 } }, comparator: ">=", threshold: 0 }
+  - { id: cost_per_ms, description: d, metric: { kind: ratio, numerator: cost_usd, denominator: latency_ms }, comparator: ">=", threshold: 0 }
+  - { id: p50, description: d, metric: { kind: quantile, field: latency_ms, q: 0.5 }, comparator: ">=", threshold: 0 }
+  - { id: p95, description: d, metric: { kind: quantile, field: latency_ms, q: 0.95 }, comparator: ">=", threshold: 0 }
+  - { id: users, description: d, metric: { kind: distinct, field: user }, comparator: ">=", threshold: 0 }
+  - { id: adoption, description: d, metric: { kind: adoption }, comparator: ">=", threshold: 0 }
+  - { id: busiest_day, description: d, metric: { kind: count, per: day, reduce: max }, comparator: ">=", threshold: 0 }
+  - { id: weekly_cost, description: d, metric: { kind: sum, field: cost_usd, per: week }, comparator: ">=", threshold: 0 }
+  - { id: double_ms, description: d, metric: { kind: mean, field: ms2 }, comparator: ">=", threshold: 0 }"#;
+
+const TELEMETRY: &str = r#"  files: [FILE]
+  columns: { timestamp: when, user: who, latency_ms: ms, accepted: ok, severity: sev, cost_usd: cost }
   derived:
-    ms2: {{ sum_of: [{{ field: latency_ms, weight: 2 }}] }}
-"#
-    );
-    let c: AgentCard = serde_saphyr::from_str(&yaml).unwrap();
-    c.validate().unwrap();
-    c
+    ms2: { sum_of: [{ field: latency_ms, weight: 2 }] }"#;
+
+fn card(file: &str) -> AgentCard {
+    stagegate_testkit::card(
+        "ops",
+        "start: 2026-06-01, end: 2026-06-14, cohort_size: 8",
+        CRITERIA,
+        &TELEMETRY.replace("FILE", file),
+    )
 }
 
 fn value(out: &stagegate_telemetry::TelemetryOutcome, id: &str) -> f64 {

@@ -6,43 +6,12 @@ use stagegate_stats::compare::{Summary, two_proportions, welch};
 use stagegate_telemetry::measure;
 
 fn card(criteria: &str) -> AgentCard {
-    let yaml = format!(
-        r#"
-id: agent-ops-test
-name: Test
-version: "1"
-tier: low
-lane: startup
-department: ops
-people:
-  builder: {{ name: Ann Lee }}
-  coe_lead: {{ name: Bo Chan }}
-  sponsor: {{ name: Cy Diaz }}
-  on_call:
-    primary: {{ name: Ann Lee }}
-    backup: {{ name: Bo Chan }}
-    pager: {{ system: PagerDuty, primary_schedule: a, backup_schedule: b }}
-pilot: {{ start: 2026-06-01, end: 2026-06-14, scope: s, cohort: c, cohort_size: 8 }}
-success_criteria:
-{criteria}
-guardrails: []
-identity: {{ idp: Okta, principal: agent-ops-test }}
-audit_log: {{ stores: [] }}
-runbook: runbook.md
-rollback:
-  kill_switch: {{ provider: OFREP, flag: f }}
-  procedure: [off]
-  in_flight: drained
-  decision_authority: Bo Chan
-launch: {{ target_date: 2026-06-20 }}
-telemetry:
-  files: [t.csv]
-  columns: {{ timestamp: ts, user: user, cohort: arm, handle: handle, error: error }}
-"#
-    );
-    let c: AgentCard = serde_saphyr::from_str(&yaml).unwrap();
-    c.validate().unwrap();
-    c
+    stagegate_testkit::card(
+        "ops",
+        "start: 2026-06-01, end: 2026-06-14, cohort_size: 8",
+        criteria.trim_matches('\n'),
+        "  files: [t.csv]\n  columns: { timestamp: ts, user: user, cohort: arm, handle: handle, error: error }",
+    )
 }
 
 /// Baseline rows in May (arm "baseline"), pilot rows in June split into "agent" and "manual".

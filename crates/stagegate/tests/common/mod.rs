@@ -76,3 +76,22 @@ pub fn review_count(registry: &Path) -> usize {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["reviews"].as_array().unwrap().len()
 }
+
+/// `stagegate review --format json --no-record --as-of <as_of> <dir>`: exit code and report.
+pub fn review_json(dir: &Path, as_of: &str) -> (Option<i32>, serde_json::Value, Vec<u8>) {
+    let out = stagegate()
+        .args([
+            "review",
+            "--format",
+            "json",
+            "--no-record",
+            "--as-of",
+            as_of,
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v, out.stdout)
+}
