@@ -852,6 +852,12 @@ impl AgentCard {
                         }
                     }
                 }
+                if cmp.assigned_pilot_share.is_some() && !roles.contains(&"user") {
+                    return Err(err(
+                        &format!("{at}.assigned_pilot_share"),
+                        "the sample-ratio check counts users per cohort: map the `user` role in telemetry.columns".into(),
+                    ));
+                }
                 if let Some(sh) = cmp.assigned_pilot_share
                     && !(sh > 0.0 && sh < 1.0)
                 {

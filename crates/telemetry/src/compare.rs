@@ -12,6 +12,9 @@
 //!   relative = the shift and its interval divided by the reference median (the reference
 //!   median treated as fixed — stated in the report's method).
 //!
+//! Events still needed when the effect's interval straddles the threshold: the pilot sample
+//! size scaled by (half-width ÷ distance to the threshold)², both sides assumed to grow alike.
+//!
 //! Sample-ratio mismatch: with `assigned_pilot_share`, the distinct users per cohort (the
 //! `user` role must be mapped) are tested with a chi-square goodness of fit; p < 0.001 flags
 //! it.
