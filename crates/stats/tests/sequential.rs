@@ -71,3 +71,43 @@ fn naive_peeking_at_a_fixed_horizon_test_inflates_false_alarms() {
     println!("naive peeking: false-alarm rate {rate:.3} (α = {ALPHA})");
     assert!(rate > 2.0 * ALPHA, "{rate}");
 }
+
+#[test]
+fn events_needed_at_80_percent_power_next_to_a_fixed_horizon() {
+    // A 25% relative rise (2.0% → 2.5%): the events by which 80% of 200 simulated regressions
+    // were flagged while looking every 100 events, against the fixed-horizon sample size.
+    // (BENCHMARKS.md has the 5% case from `cargo run --release --example power`.)
+    let p1 = P0 * 1.25;
+    let fixed = stagegate_stats::sequential::fixed_horizon_events(P0, p1, ALPHA, 0.8);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = Binomial::new(LOOK_EVERY, p1).unwrap();
+    let mut detected: Vec<u64> = Vec::new();
+    for _ in 0..200 {
+        let mut t = Msprt::new(P0, P0 * (1.0 - P0), (p1 - P0).powi(2), ALPHA);
+        let mut n = 0;
+        while n < 100_000 {
+            n += LOOK_EVERY;
+            if t.observe_batch(batch.sample(&mut rng) as f64, LOOK_EVERY)
+                .rejected_at
+                .is_some()
+            {
+                detected.push(n);
+                break;
+            }
+        }
+    }
+    detected.sort_unstable();
+    let sequential = detected[159] as f64; // the 160th of 200: 80% power
+    println!(
+        "2.0% → 2.5% error rate at 80% power: mSPRT {sequential} events, fixed horizon {fixed:.0} ({:.2}×)",
+        sequential / fixed
+    );
+    assert!(
+        detected.len() >= 160,
+        "fewer than 80% detected within 100,000 events"
+    );
+    assert!(
+        sequential > fixed && sequential < 3.0 * fixed,
+        "{sequential} vs {fixed}"
+    );
+}
