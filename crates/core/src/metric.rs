@@ -272,13 +272,22 @@ impl MetricSpec {
         Ok(())
     }
 
+    /// The role whose values the metric reads: `field`, or `user` for adoption without one.
+    pub fn value_field(&self) -> Option<&str> {
+        self.field
+            .as_deref()
+            .or(if self.kind == MetricKind::Adoption {
+                Some("user")
+            } else {
+                None
+            })
+    }
+
     /// Every role this metric reads, in a stable order.
     pub fn fields(&self) -> Vec<&str> {
         let mut v: Vec<&str> = Vec::new();
-        for f in [&self.field, &self.numerator, &self.denominator]
-            .into_iter()
-            .flatten()
-        {
+        v.extend(self.value_field());
+        for f in [&self.numerator, &self.denominator].into_iter().flatten() {
             v.push(f);
         }
         for p in [&self.of, &self.filter].into_iter().flatten() {

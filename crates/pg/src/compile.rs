@@ -184,16 +184,18 @@ pub fn aggregates(spec: &MetricSpec, roles: &Roles<'_>, threshold: f64) -> Strin
             )
         }
         MetricKind::Distinct | MetricKind::Adoption => {
-            let x = v(spec
-                .field
-                .as_deref()
-                .or(if spec.kind == MetricKind::Adoption {
-                    Some("user")
-                } else {
-                    None
-                }));
+            let x = v(spec.value_field());
             format!("count(DISTINCT {x})::float8, count({x})::float8")
         }
+    }
+}
+
+/// The rows a metric reads: the pilot window and the metric's `where`.
+fn rows_filter(card: &AgentCard, roles: &Roles<'_>, spec: &MetricSpec) -> String {
+    let w = window(card, roles);
+    match &spec.filter {
+        Some(f) => format!("{w} AND coalesce({}, FALSE)", predicate(f, roles)),
+        None => w,
     }
 }
 
@@ -203,10 +205,7 @@ pub fn criterion_query(card: &AgentCard, table: &str, spec: &MetricSpec, thresho
         return String::new();
     };
     let roles = Roles::new(t);
-    let mut filter = window(card, &roles);
-    if let Some(f) = &spec.filter {
-        filter = format!("{filter} AND coalesce({}, FALSE)", predicate(f, &roles));
-    }
+    let filter = rows_filter(card, &roles, spec);
     let b = bucket(card, &roles, spec.per.unwrap_or(Bucket::Week));
     format!(
         "SELECT GROUPING(b)::int AS total, b, {} FROM (SELECT {b} AS b, * FROM {} WHERE {filter}) AS t GROUP BY GROUPING SETS ((b), ()) ORDER BY total, b",
@@ -229,10 +228,7 @@ pub fn quantile_bounds_query(
         return String::new();
     };
     let roles = Roles::new(t);
-    let mut filter = window(card, &roles);
-    if let Some(f) = &spec.filter {
-        filter = format!("{filter} AND coalesce({}, FALSE)", predicate(f, &roles));
-    }
+    let filter = rows_filter(card, &roles, spec);
     let x = spec
         .field
         .as_deref()

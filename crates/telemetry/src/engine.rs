@@ -343,15 +343,7 @@ impl Compiled {
     fn new(spec: &MetricSpec, cols: &Columns) -> Compiled {
         Compiled {
             spec: spec.clone(),
-            field: spec
-                .field
-                .as_deref()
-                .or(if spec.kind == MetricKind::Adoption {
-                    Some("user")
-                } else {
-                    None
-                })
-                .and_then(|f| cols.index(f)),
+            field: spec.value_field().and_then(|f| cols.index(f)),
             num: spec.numerator.as_deref().and_then(|f| cols.index(f)),
             den: spec.denominator.as_deref().and_then(|f| cols.index(f)),
             of: spec.of.as_ref().map(|p| Pred::new(p, cols)),

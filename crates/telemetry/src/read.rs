@@ -1,4 +1,5 @@
-//! Readers: CSV (with a header row) and JSON Lines, into typed rows.
+//! Readers: CSV (with a header row) and JSON Lines, streamed row by row into an
+//! [`Evaluator`]; `.gz` / `.zst` decompression; the column roles and their types.
 
 use crate::TelemetryError;
 use crate::engine::{Cell, Evaluator, RowRef};
