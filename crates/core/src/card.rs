@@ -168,6 +168,19 @@ impl Comparator {
         }
     }
 
+    /// The comparator written as `symbol`, e.g. `<=`.
+    pub fn from_symbol(symbol: &str) -> Option<Comparator> {
+        [
+            Comparator::Ge,
+            Comparator::Gt,
+            Comparator::Le,
+            Comparator::Lt,
+            Comparator::Eq,
+        ]
+        .into_iter()
+        .find(|c| c.symbol() == symbol)
+    }
+
     /// Whether `actual` satisfies `actual <op> threshold`. NaN never satisfies.
     pub fn holds(self, actual: f64, threshold: f64) -> bool {
         match self {
@@ -309,9 +322,226 @@ pub struct Compare {
     /// quantiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<TestKind>,
+    /// What the criterion claims: superiority (default; the whole two-sided interval at the
+    /// card's confidence clears the threshold), non-inferiority or equivalence (one-sided at
+    /// the card's confidence, with `margin`).
+    #[serde(default, skip_serializing_if = "Hypothesis::is_superiority")]
+    pub hypothesis: Hypothesis,
+    /// The margin of a non-inferiority or equivalence claim, in the effect's unit (> 0):
+    /// non-inferiority tolerates an effect up to `margin` on the wrong side of the threshold
+    /// (the comparator gives the direction: `<=` "not higher than … by more than margin");
+    /// equivalence needs the effect within `threshold ± margin` (comparator `==`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
+    /// The unit of analysis: a text role (`user`, or another `*_id` role) naming the unit that
+    /// was assigned or that produces many events (a human agent handling many calls). The
+    /// metric is then compared over per-unit aggregates (delta method), not as if every event
+    /// were independent. Rates and means only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// With `against: control` and `unit`: use each unit's value in the `baseline` window (a
+    /// period before the pilot) as a covariate (CUPED; Deng, Xu, Kohavi & Walker 2013),
+    /// narrowing the interval by what the units' earlier level explains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cuped: bool,
+}
+
+/// What a compared criterion claims (issue "verdicts that hold at any size" §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hypothesis {
+    /// The effect clears the threshold: met when the whole two-sided interval at the card's
+    /// confidence does.
+    #[default]
+    Superiority,
+    /// The effect is not worse than the threshold by more than `margin`: met when the
+    /// one-sided bound at the card's confidence (the two-sided interval at 1 − 2α) clears
+    /// threshold ± margin; not met when the other bound is beyond it.
+    NonInferiority,
+    /// The effect lies within `threshold ± margin`: two one-sided tests at the card's
+    /// confidence (Schuirmann 1987), i.e. the two-sided interval at 1 − 2α inside the band;
+    /// not met when it lies entirely outside.
+    Equivalence,
+}
+
+impl Hypothesis {
+    /// Whether this is the default.
+    pub fn is_superiority(&self) -> bool {
+        *self == Hypothesis::Superiority
+    }
+
+    /// snake_case name, as written in the card.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hypothesis::Superiority => "superiority",
+            Hypothesis::NonInferiority => "non_inferiority",
+            Hypothesis::Equivalence => "equivalence",
+        }
+    }
+}
+
+/// The hypothesis, margin and comparator of one compared criterion fit together.
+fn validate_hypothesis(c: &Criterion, cmp: &Compare, at: &str) -> Result<(), (String, String)> {
+    let here = |f: &str| format!("{at}.{f}");
+    match (cmp.hypothesis, cmp.margin) {
+        (Hypothesis::Superiority, Some(_)) => {
+            return Err((
+                here("margin"),
+                "a margin belongs to `hypothesis: non_inferiority` or `equivalence`".into(),
+            ));
+        }
+        (Hypothesis::Superiority, None) if c.comparator == Comparator::Eq => {
+            return Err((
+                at.replace(".compare", ".comparator"),
+                "`==` cannot be judged on an estimated effect; state `hypothesis: equivalence` with a `margin`".into(),
+            ));
+        }
+        (Hypothesis::NonInferiority | Hypothesis::Equivalence, None) => {
+            return Err((
+                here("margin"),
+                format!(
+                    "`hypothesis: {}` needs a `margin` (> 0, in the effect's unit)",
+                    cmp.hypothesis.name()
+                ),
+            ));
+        }
+        (_, Some(m)) if !(m.is_finite() && m > 0.0) => {
+            return Err((here("margin"), format!("{m} is not a positive margin")));
+        }
+        _ => {}
+    }
+    match (cmp.hypothesis, c.comparator) {
+        (Hypothesis::Equivalence, cmp_op) if cmp_op != Comparator::Eq => Err((
+            at.replace(".compare", ".comparator"),
+            format!(
+                "equivalence needs `comparator: \"==\"` (the effect within threshold ± margin), not `{}`",
+                cmp_op.symbol()
+            ),
+        )),
+        (Hypothesis::NonInferiority, Comparator::Eq) => Err((
+            at.replace(".compare", ".comparator"),
+            "non-inferiority needs a direction: `<=` (not higher than the threshold by more than the margin) or `>=`".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The unit of analysis and CUPED settings of one compared criterion fit the card.
+fn validate_unit(
+    m: &MetricSpec,
+    cmp: &Compare,
+    at: &str,
+    roles: &[&str],
+    pilot_start: Date,
+) -> Result<(), (String, String)> {
+    let here = |f: &str| format!("{at}.{f}");
+    if let Some(u) = &cmp.unit {
+        if !(u == "user" || u.ends_with("_id")) {
+            return Err((
+                here("unit"),
+                format!("`{u}` is not an id role: use `user` or a role ending in `_id`"),
+            ));
+        }
+        if !roles.contains(&u.as_str()) {
+            return Err((
+                here("unit"),
+                format!("`{u}` is not mapped in telemetry.columns"),
+            ));
+        }
+        if !matches!(
+            cmp.test_for(m.kind),
+            Some(TestKind::TwoProportions | TestKind::Welch)
+        ) {
+            return Err((
+                here("unit"),
+                "per-unit comparisons take rates and means (two_proportions, welch); a rank test has no per-unit form".into(),
+            ));
+        }
+    }
+    if cmp.cuped {
+        if cmp.against != Against::Control {
+            return Err((
+                here("cuped"),
+                "CUPED adjusts a control-cohort comparison (`against: control`); a baseline comparison already pairs each unit with its own earlier level".into(),
+            ));
+        }
+        if cmp.unit.is_none() {
+            return Err((
+                here("cuped"),
+                "CUPED needs `unit`: each unit's earlier value is its covariate".into(),
+            ));
+        }
+        match &cmp.baseline {
+            None => {
+                return Err((
+                    here("cuped"),
+                    "CUPED needs `baseline: {start, end}`, the period before the pilot whose per-unit values are the covariate".into(),
+                ));
+            }
+            Some(w) if w.end < w.start || w.end >= pilot_start => {
+                return Err((
+                    here("baseline"),
+                    format!(
+                        "{}..{} must end before the pilot starts ({pilot_start})",
+                        w.start, w.end
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    } else if cmp.against == Against::Control && cmp.baseline.is_some() {
+        return Err((
+            here("baseline"),
+            "with `against: control` a baseline window is CUPED's covariate period: add `cuped: true` (and `unit`) or remove it".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Criterion {
+    /// What the criterion's interval must do to decide it: exclude the threshold
+    /// (superiority), exclude the threshold moved by the margin in the tolerated direction
+    /// (non-inferiority), or lie inside or wholly outside `threshold ± margin` (equivalence).
+    pub fn target(&self) -> stagegate_stats::interval::Target {
+        use stagegate_stats::interval::Target;
+        let (hypothesis, margin) = self
+            .compare
+            .as_ref()
+            .map(|c| (c.hypothesis, c.margin.unwrap_or(0.0)))
+            .unwrap_or((Hypothesis::Superiority, 0.0));
+        match (hypothesis, self.comparator) {
+            (Hypothesis::Equivalence, _) => {
+                Target::Band(self.threshold - margin, self.threshold + margin)
+            }
+            (Hypothesis::NonInferiority, Comparator::Le | Comparator::Lt) => {
+                Target::Limit(self.threshold + margin)
+            }
+            (Hypothesis::NonInferiority, Comparator::Ge | Comparator::Gt) => {
+                Target::Limit(self.threshold - margin)
+            }
+            _ => Target::Limit(self.threshold),
+        }
+    }
+
+    /// The hypothesis (superiority unless a comparison says otherwise).
+    pub fn hypothesis(&self) -> Hypothesis {
+        self.compare
+            .as_ref()
+            .map(|c| c.hypothesis)
+            .unwrap_or_default()
+    }
 }
 
 impl Compare {
+    /// The two-sided level of the effect's interval: the card's confidence for superiority,
+    /// 1 − 2α for non-inferiority and equivalence (one-sided bounds at the card's level).
+    pub fn interval_level(&self, confidence: f64) -> f64 {
+        match self.hypothesis {
+            Hypothesis::Superiority => confidence,
+            _ => stagegate_stats::one_sided_level(confidence),
+        }
+    }
+
     /// The test used for a metric kind (explicit `test`, else the default for the kind);
     /// `None` when the kind cannot be compared.
     pub fn test_for(&self, kind: crate::metric::MetricKind) -> Option<TestKind> {
@@ -852,7 +1082,10 @@ impl AgentCard {
                         }
                     }
                 }
-                if cmp.assigned_pilot_share.is_some() && !roles.contains(&"user") {
+                if cmp.assigned_pilot_share.is_some()
+                    && cmp.unit.is_none()
+                    && !roles.contains(&"user")
+                {
                     return Err(err(
                         &format!("{at}.assigned_pilot_share"),
                         "the sample-ratio check counts users per cohort: map the `user` role in telemetry.columns".into(),
@@ -866,6 +1099,9 @@ impl AgentCard {
                         format!("{sh} is not a share strictly between 0 and 1"),
                     ));
                 }
+                validate_hypothesis(c, cmp, &at).map_err(|(f, m)| err(&f, m))?;
+                validate_unit(m, cmp, &at, &roles, self.pilot.start)
+                    .map_err(|(f, m)| err(&f, m))?;
             }
         }
         let mut gids = std::collections::BTreeSet::new();
@@ -916,11 +1152,19 @@ impl AgentCard {
         }
         if let Some(e) = &self.economics {
             match (&e.improvement_criterion, e.improvement) {
-                (Some(id), _) if !self.success_criteria.iter().any(|c| &c.id == id) => {
-                    return Err(err(
-                        "economics.improvement_criterion",
-                        format!("names `{id}`, which is not a success criterion"),
-                    ));
+                (Some(id), _) => {
+                    let Some(c) = self.success_criteria.iter().find(|c| &c.id == id) else {
+                        return Err(err(
+                            "economics.improvement_criterion",
+                            format!("names `{id}`, which is not a success criterion"),
+                        ));
+                    };
+                    if let Some(why) = crate::economics::improvement_unreadable(c) {
+                        return Err(err(
+                            "economics.improvement_criterion",
+                            format!("`{id}` {why}"),
+                        ));
+                    }
                 }
                 (None, None) => {
                     return Err(err(

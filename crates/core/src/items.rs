@@ -6,7 +6,7 @@
 //! a due date, else ❌; nothing missing and at least one piece of evidence → ✅. No evidence is
 //! never ✅ (issue "main job" §5; seed 001 usage notes: "Force actual evidence").
 
-use crate::card::{AgentCard, CriterionSource};
+use crate::card::{AgentCard, CriterionSource, Hypothesis};
 use crate::decision::Status;
 use crate::evidence::{
     ApprovalSubject, DrillResult, Evidence, EvidenceKind, GuardrailAction, SignoffRole,
@@ -14,7 +14,8 @@ use crate::evidence::{
 use crate::gates::GateTemplate;
 use crate::person::{check_named_person, same_person};
 use crate::review::{
-    CriteriaLock, CriterionResult, ItemResult, Measurement, OpenItem, SignoffRow, Verdict,
+    CriteriaLock, CriterionResult, HypothesisSummary, Interval, ItemResult, Measurement,
+    MoreEvents, OpenItem, SignoffRow, Target, Verdict,
 };
 use jiff::civil::Date;
 use jiff::{Span, ToSpan};
@@ -188,20 +189,42 @@ pub fn item1_success_criteria(
         };
         let actual = measured.as_ref().and_then(|m| m.value);
         let interval = measured.as_ref().and_then(|m| m.interval);
-        let verdict = Verdict::judge(c.comparator, c.threshold, actual, interval.as_ref());
+        let sampled = measured.as_ref().is_some_and(|m| m.sampled);
+        let target = c.target();
+        let verdict = Verdict::judge(c.comparator, target, actual, interval.as_ref(), sampled);
+        let more_events = measured.as_ref().and_then(|m| m.more_events);
+        let hypothesis = c.compare.as_ref().and_then(|cmp| {
+            (!cmp.hypothesis.is_superiority()).then(|| {
+                let (from, to) = match target {
+                    stagegate_stats::interval::Target::Band(lo, hi) => (Some(lo), Some(hi)),
+                    stagegate_stats::interval::Target::Limit(t) => match c.comparator {
+                        crate::card::Comparator::Ge | crate::card::Comparator::Gt => {
+                            (Some(t), None)
+                        }
+                        _ => (None, Some(t)),
+                    },
+                };
+                HypothesisSummary {
+                    kind: cmp.hypothesis,
+                    margin: cmp.margin.unwrap_or(0.0),
+                    one_sided_confidence: card.confidence(),
+                    accept_from: from,
+                    accept_to: to,
+                }
+            })
+        });
+        let wanted = target_text(c.comparator, target, c.hypothesis());
         let met = match verdict {
             Verdict::Met => Some(true),
             Verdict::NotMet => Some(false),
             Verdict::Inconclusive | Verdict::NoData => None,
         };
-        let shown = |a: f64| match &interval {
-            Some(i) => format!(
-                "{} [{}, {}]",
-                fmt_value(a),
-                fmt_value(i.low),
-                fmt_value(i.high)
-            ),
-            None => fmt_value(a),
+        let shown = |a: Option<f64>| {
+            let a = a.map(fmt_value).unwrap_or_else(|| "undefined".into());
+            match &interval {
+                Some(i) => format!("{a} {}", fmt_interval(i)),
+                None => a,
+            }
         };
         let metric_text = match (&c.metric, &c.compare) {
             (Some(m), Some(cmp)) => format!(
@@ -226,34 +249,20 @@ pub fn item1_success_criteria(
             (Some(m), None) => m.describe(),
             (None, _) => "evidence record".to_owned(),
         };
-        match (actual, verdict) {
-            (Some(a), Verdict::Met) => f.met(format!(
-                "{}: {} {} {} (met)",
+        match verdict {
+            Verdict::Met => f.met(format!("{}: {} {wanted} (met)", c.id, shown(actual))),
+            Verdict::Inconclusive => f.inconclusive.push(format!(
+                "{}: {} — inconclusive against {wanted}: {}",
                 c.id,
-                shown(a),
-                c.comparator.symbol(),
-                fmt_value(c.threshold)
+                shown(actual),
+                undecided_reason(interval.as_ref(), more_events)
             )),
-            (Some(a), Verdict::Inconclusive) => f.inconclusive.push(format!(
-                "{}: {} straddles {} {} — inconclusive{}",
+            Verdict::NotMet => f.violation(format!(
+                "{}: {} does not meet {wanted}",
                 c.id,
-                shown(a),
-                c.comparator.symbol(),
-                fmt_value(c.threshold),
-                measured
-                    .as_ref()
-                    .and_then(|m| m.more_events)
-                    .map(|n| format!("; about {n} more events would decide it"))
-                    .unwrap_or_default()
+                shown(actual)
             )),
-            (Some(a), _) => f.violation(format!(
-                "{}: {} does not meet {} {}",
-                c.id,
-                shown(a),
-                c.comparator.symbol(),
-                fmt_value(c.threshold)
-            )),
-            (None, _) => f.missing(format!(
+            Verdict::NoData => f.missing(format!(
                 "{}: no measured value ({})",
                 c.id,
                 measured
@@ -265,6 +274,17 @@ pub fn item1_success_criteria(
                         CriterionSource::Evidence => "no valid metric record names it".into(),
                     })
             )),
+        }
+        if let Some(u) = measured
+            .as_ref()
+            .and_then(|m| m.comparison.as_ref())
+            .and_then(|k| k.unit.as_ref())
+            .filter(|u| u.in_both_cohorts > 0)
+        {
+            f.missing(format!(
+                "{}: {} units (`{}`) appear in both the pilot and the control cohort; a unit belongs to one arm, so they were left out — fix the assignment before trusting the comparison",
+                c.id, u.in_both_cohorts, u.role
+            ));
         }
         if let Some(srm) = measured
             .as_ref()
@@ -299,7 +319,8 @@ pub fn item1_success_criteria(
             verdict,
             interval,
             interval_method: measured.as_ref().and_then(|m| m.interval_method.clone()),
-            more_events: measured.as_ref().and_then(|m| m.more_events),
+            more_events,
+            hypothesis,
             comparison: measured.as_ref().and_then(|m| m.comparison.clone()),
             indicator: c.indicator,
             series: measured.map(|m| m.series).unwrap_or_default(),
@@ -900,6 +921,100 @@ pub fn fmt_value(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// An interval for reports: `[low, high]`, with `−∞`/`+∞` for an unbounded side and the
+/// coverage when it falls short of the level asked for.
+pub fn fmt_interval(i: &Interval) -> String {
+    let b = |x: f64| {
+        if x == f64::INFINITY {
+            "+∞".to_owned()
+        } else if x == f64::NEG_INFINITY {
+            "−∞".to_owned()
+        } else {
+            fmt_value(x)
+        }
+    };
+    if i.reaches_confidence() {
+        format!("[{}, {}]", b(i.low), b(i.high))
+    } else {
+        format!(
+            "[{}, {}] (coverage {} < {})",
+            b(i.low),
+            b(i.high),
+            fmt_value(i.coverage),
+            fmt_value(i.confidence)
+        )
+    }
+}
+
+/// What a criterion must show, e.g. `<= 0.002 (non-inferiority, one-sided)` or
+/// `within [-0.1, 0.1] (equivalence)`.
+pub fn target_text(comparator: crate::card::Comparator, target: Target, h: Hypothesis) -> String {
+    match (target, h) {
+        (Target::Band(lo, hi), _) => {
+            format!(
+                "within [{}, {}] (equivalence)",
+                fmt_value(lo),
+                fmt_value(hi)
+            )
+        }
+        (Target::Limit(t), Hypothesis::NonInferiority) => format!(
+            "{} {} (non-inferiority, margin included)",
+            comparator.symbol(),
+            fmt_value(t)
+        ),
+        (Target::Limit(t), _) => format!("{} {}", comparator.symbol(), fmt_value(t)),
+    }
+}
+
+/// Why a sampled criterion is not decided yet, and what would decide it.
+pub fn undecided_reason(interval: Option<&Interval>, more: Option<MoreEvents>) -> String {
+    let need = more_events_text(more);
+    match interval {
+        None => format!("a single value has no interval at the card's confidence; {need}"),
+        Some(i) if !i.reaches_confidence() => format!(
+            "the interval can only cover with probability {} (< {}); {need}",
+            fmt_value(i.coverage),
+            fmt_value(i.confidence)
+        ),
+        Some(_) => format!("the interval straddles it; {need}"),
+    }
+}
+
+/// A [`MoreEvents`] in words.
+pub fn more_events_text(more: Option<MoreEvents>) -> String {
+    match more {
+        Some(MoreEvents::Needed { events }) => {
+            format!("about {events} more events would decide it")
+        }
+        Some(MoreEvents::Never) => {
+            "no number of events decides it: the estimate sits exactly on the threshold".into()
+        }
+        Some(MoreEvents::BeyondLimit { limit }) => {
+            format!("even {limit} more events would not decide it")
+        }
+        Some(MoreEvents::ForCoverage { events }) => {
+            format!("at least {events} more events are needed before any verdict")
+        }
+        None => "more events are needed".into(),
+    }
+}
+
+/// Formats money to cents with thousands separators, e.g. `1,234,567.89` (no currency sign).
+pub fn fmt_money(x: f64) -> String {
+    let cents = (x.abs() * 100.0).round();
+    let whole = format!("{:.0}", (cents / 100.0).trunc());
+    let frac = (cents % 100.0) as u64;
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if x < 0.0 && cents > 0.0 { "-" } else { "" };
+    format!("{sign}{grouped}.{frac:02}")
+}
+
 /// The first 12 hex digits of a `sha256:` digest, for messages.
 pub fn short(digest: &str) -> String {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
@@ -924,5 +1039,14 @@ mod fmt_tests {
         assert_eq!(fmt_value(0.92049), "0.9205");
         assert_eq!(fmt_value(20000.0), "20000");
         assert_eq!(fmt_value(-2.5), "-2.5");
+    }
+
+    #[test]
+    fn money_to_cents() {
+        use super::fmt_money;
+        assert_eq!(fmt_money(1_234_567.456), "1,234,567.46");
+        assert_eq!(fmt_money(-6000.0), "-6,000.00");
+        assert_eq!(fmt_money(0.004), "0.00");
+        assert_eq!(fmt_money(999.999), "1,000.00");
     }
 }

@@ -17,10 +17,11 @@ use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::Serialize;
 pub use stagegate_stats::Interval;
+pub use stagegate_stats::interval::{MoreEvents, Target};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the JSON report shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One point of a per-bucket series.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,11 +50,15 @@ pub struct Measurement {
     /// reductions) and evidence-sourced values.
     pub interval: Option<Interval>,
     /// How the interval was computed: "Wilson score", "Student t", "order statistics",
-    /// "delta method".
+    /// "delta method", or the comparison's test and interval.
     pub interval_method: Option<String>,
-    /// Roughly how many more events would decide the criterion, when its interval straddles
-    /// the threshold.
-    pub more_events: Option<u64>,
+    /// Whether the value is a sample statistic (rates, means, quantiles, ratios, every
+    /// comparison): it can then only be judged through an interval that reaches the card's
+    /// confidence, never on its point value. Exact tallies (counts, sums, distinct counts,
+    /// adoption of a known cohort, per-period reductions) and evidence values are not.
+    pub sampled: bool,
+    /// How many more events would decide the criterion, when its interval does not.
+    pub more_events: Option<MoreEvents>,
     /// For a relative criterion: the two sides and the test.
     pub comparison: Option<ComparisonSummary>,
 }
@@ -75,10 +80,57 @@ pub struct ComparisonSummary {
     pub reference_rows: u64,
     /// Pilot rows.
     pub pilot_rows: u64,
-    /// Two-sided p-value of the test.
+    /// Two-sided p-value of the test of no difference.
     pub p_value: Option<f64>,
     /// Sample-ratio-mismatch check, when cohorts were assigned by percentage.
     pub srm: Option<Srm>,
+    /// The unit of analysis, when the comparison ran over per-unit aggregates.
+    pub unit: Option<UnitSummary>,
+    /// The CUPED adjustment, when a covariate was used.
+    pub cuped: Option<CupedSummary>,
+}
+
+/// The unit of analysis of a per-unit comparison (issue "verdicts that hold at any size" §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitSummary {
+    /// The id role the units are, e.g. `user` or `agent_id`.
+    pub role: String,
+    /// Units on the reference side.
+    pub reference_units: u64,
+    /// Units on the pilot side.
+    pub pilot_units: u64,
+    /// Control comparisons: units seen in both cohorts, left out of both (a unit belongs to
+    /// one arm); flagged on item 1 when non-zero.
+    pub in_both_cohorts: u64,
+}
+
+/// A CUPED adjustment (Deng, Xu, Kohavi & Walker 2013).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CupedSummary {
+    /// The covariate period, `start..end`.
+    pub covariate_period: String,
+    /// The coefficient θ.
+    pub theta: f64,
+    /// 1 − Var(adjusted) ÷ Var(unadjusted), 0–1: the share of variance removed.
+    pub variance_reduction: f64,
+    /// The effect before adjustment.
+    pub unadjusted_effect: f64,
+}
+
+/// A non-inferiority or equivalence claim, as judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HypothesisSummary {
+    /// `non_inferiority` or `equivalence`.
+    pub kind: crate::card::Hypothesis,
+    /// The margin, in the effect's unit.
+    pub margin: f64,
+    /// Level of each one-sided bound: the card's confidence (the interval shown is two-sided
+    /// at 1 − 2α).
+    pub one_sided_confidence: f64,
+    /// Lowest acceptable effect (equivalence, and non-inferiority with `>=`/`>`).
+    pub accept_from: Option<f64>,
+    /// Highest acceptable effect (equivalence, and non-inferiority with `<=`/`<`).
+    pub accept_to: Option<f64>,
 }
 
 /// A sample-ratio-mismatch check (chi-square goodness of fit of cohort sizes).
@@ -231,8 +283,10 @@ pub struct CriterionResult {
     pub interval: Option<Interval>,
     /// How the interval was computed.
     pub interval_method: Option<String>,
-    /// Roughly how many more events would decide an inconclusive criterion.
-    pub more_events: Option<u64>,
+    /// How many more events would decide an inconclusive criterion.
+    pub more_events: Option<MoreEvents>,
+    /// Non-inferiority or equivalence: the claim, its margin and acceptance region.
+    pub hypothesis: Option<HypothesisSummary>,
     /// For a relative criterion: the two sides and the test.
     pub comparison: Option<ComparisonSummary>,
     /// Leading or lagging indicator, as the card tags it.
@@ -258,36 +312,74 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Judges `actual` (with its interval, if any) against `comparator threshold`. Exact
-    /// values and `==` compare the value itself; otherwise the interval decides: met when its
-    /// worst end satisfies the threshold, not met when its best end fails it, inconclusive
-    /// in between.
+    /// Judges a criterion's value against `comparator` and `target` (from
+    /// [`crate::card::Criterion::target`]).
+    ///
+    /// Exact values (not `sampled`) compare directly. A sample statistic is judged only
+    /// through an interval that reaches the card's confidence: without one (a mean of one
+    /// value) or with one that falls short (a p99 over 20 values, a 1-vs-1 rank test) it is
+    /// inconclusive — coverage before verdict. Then, for a limit: met when the interval's
+    /// worst end satisfies `comparator limit`, not met when its best end fails it; for a band
+    /// (equivalence): met when the interval lies inside, not met when wholly outside;
+    /// inconclusive otherwise. A comparison whose point effect is undefined (a relative change
+    /// over a zero reference) is still judged by its interval.
     pub fn judge(
         comparator: crate::card::Comparator,
-        threshold: f64,
+        target: Target,
         actual: Option<f64>,
         interval: Option<&Interval>,
+        sampled: bool,
     ) -> Verdict {
         use crate::card::Comparator as C;
-        let Some(a) = actual else {
-            return Verdict::NoData;
-        };
         let exact = |ok: bool| if ok { Verdict::Met } else { Verdict::NotMet };
-        match (interval, comparator) {
-            (None, _) | (_, C::Eq) => exact(comparator.holds(a, threshold)),
-            (Some(i), C::Ge | C::Gt) => {
-                if comparator.holds(i.low, threshold) {
+        if !sampled {
+            let Some(a) = actual else {
+                return Verdict::NoData;
+            };
+            let t = match target {
+                Target::Limit(t) => t,
+                Target::Band(lo, hi) => return exact(lo <= a && a <= hi),
+            };
+            return exact(comparator.holds(a, t));
+        }
+        let Some(i) = interval else {
+            return if actual.is_some() {
+                Verdict::Inconclusive
+            } else {
+                Verdict::NoData
+            };
+        };
+        if !i.reaches_confidence() {
+            return Verdict::Inconclusive;
+        }
+        match (target, comparator) {
+            (Target::Band(lo, hi), _) => {
+                if i.low >= lo && i.high <= hi {
                     Verdict::Met
-                } else if !comparator.holds(i.high, threshold) {
+                } else if i.low > hi || i.high < lo {
                     Verdict::NotMet
                 } else {
                     Verdict::Inconclusive
                 }
             }
-            (Some(i), C::Le | C::Lt) => {
-                if comparator.holds(i.high, threshold) {
+            (Target::Limit(t), C::Eq) => {
+                // An estimate cannot equal a value with confidence; the card rejects this for
+                // comparisons, and a plain sampled `==` (e.g. a rate of 0) is read exactly.
+                actual.map_or(Verdict::NoData, |a| exact(a == t))
+            }
+            (Target::Limit(t), C::Ge | C::Gt) => {
+                if comparator.holds(i.low, t) {
                     Verdict::Met
-                } else if !comparator.holds(i.low, threshold) {
+                } else if !comparator.holds(i.high, t) {
+                    Verdict::NotMet
+                } else {
+                    Verdict::Inconclusive
+                }
+            }
+            (Target::Limit(t), C::Le | C::Lt) => {
+                if comparator.holds(i.high, t) {
+                    Verdict::Met
+                } else if !comparator.holds(i.low, t) {
                     Verdict::NotMet
                 } else {
                     Verdict::Inconclusive
@@ -560,16 +652,16 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             opens.push(OpenItem {
                 item: 1,
                 what: format!(
-                    "Collect {} so `{}` is decided: its {} interval [{}, {}] straddles {} {}",
-                    c.more_events
-                        .map(|n| format!("about {n} more events"))
-                        .unwrap_or_else(|| "more events".into()),
+                    "Decide `{}`{}: {}",
                     c.id,
-                    c.interval_method.as_deref().unwrap_or("confidence"),
-                    items::fmt_value(c.interval.map(|i| i.low).unwrap_or(f64::NAN)),
-                    items::fmt_value(c.interval.map(|i| i.high).unwrap_or(f64::NAN)),
-                    c.comparator,
-                    items::fmt_value(c.threshold)
+                    c.interval
+                        .map(|i| format!(
+                            " ({} interval {})",
+                            c.interval_method.as_deref().unwrap_or("confidence"),
+                            items::fmt_interval(&i)
+                        ))
+                        .unwrap_or_default(),
+                    items::undecided_reason(c.interval.as_ref(), c.more_events)
                 ),
                 owner: None,
                 due: None,
@@ -629,6 +721,10 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
         .economics
         .as_ref()
         .map(|e| economics::compute(e, &criteria));
+    let mut decision = decision;
+    if let Some(loss) = economics.as_ref().and_then(|e| e.loss.clone()) {
+        decision.reasons.push(loss);
+    }
     let mut evidence: Vec<EvidenceSummary> = input
         .evidence
         .iter()

@@ -190,6 +190,32 @@ pub fn aggregates(spec: &MetricSpec, roles: &Roles<'_>, threshold: f64) -> Strin
     }
 }
 
+/// Per-unit sums of a rate or mean metric: `y, n` — successes and trials where the predicate
+/// applies (rate), or the sum and count of the values (mean), as the engine's per-unit sums.
+pub fn unit_sums(spec: &MetricSpec, roles: &Roles<'_>) -> String {
+    match spec.kind {
+        MetricKind::Mean => {
+            let x = spec
+                .field
+                .as_deref()
+                .and_then(|f| roles.expr(f))
+                .unwrap_or_else(|| "NULL::float8".into());
+            format!("sum({x})::float8, count({x})::float8")
+        }
+        _ => aggregates(spec, roles, f64::NAN),
+    }
+}
+
+/// `ts` within the days `start..=end` (UTC), as SQL.
+pub fn date_window(ts: &str, start: jiff::civil::Date, end: jiff::civil::Date) -> String {
+    let end = end.tomorrow().unwrap_or(end);
+    format!(
+        "{ts} >= {}::timestamptz AND {ts} < {}::timestamptz",
+        literal(&format!("{start}T00:00:00Z")),
+        literal(&format!("{end}T00:00:00Z"))
+    )
+}
+
 /// The rows a metric reads: the pilot window and the metric's `where`.
 fn rows_filter(card: &AgentCard, roles: &Roles<'_>, spec: &MetricSpec) -> String {
     let w = window(card, roles);

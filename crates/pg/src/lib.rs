@@ -4,7 +4,8 @@
 //! criterion compiles to one SQL query ([`compile`]) returning the same sufficient statistics
 //! the in-process engine keeps, and the same finishing code turns them into values, series
 //! and intervals. Relative criteria compare rates (two-proportion) and means (Welch) from
-//! per-side statistics; Mann-Whitney comparisons need every value and stay in-process.
+//! per-side statistics, per unit when the comparison names a `unit` (one row per unit and side,
+//! `GROUP BY`); Mann-Whitney comparisons need every value and stay in-process.
 //! Data-quality checks (drift, missing rates) are not computed in PostgreSQL.
 //!
 //! The connection URL comes from the environment (`telemetry.postgres.url_env`, default
@@ -20,9 +21,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use stagegate_core::card::{Against, AgentCard, CriterionSource, TestKind};
 use stagegate_core::digest::{InputDigest, InputRole, StreamDigest};
 use stagegate_core::metric::{Bucket, MetricKind, MetricSpec, Reduce};
-use stagegate_core::review::{DataQuality, Measurement, SeriesPoint};
+use stagegate_core::review::{DataQuality, Measurement, SeriesPoint, Target};
+use stagegate_stats::units::Sums;
 use stagegate_telemetry::{
-    Side, Sufficient, TelemetryOutcome, bucket_label, compare_sides, interval_of,
+    Cell, PerUnit, Side, Sufficient, TelemetryOutcome, UnitSides, bucket_label, compare_sides,
+    fingerprint, interval_of,
 };
 use std::collections::BTreeMap;
 
@@ -178,8 +181,12 @@ async fn plain(
     ctx: &mut Ctx<'_>,
     card: &AgentCard,
     spec: &MetricSpec,
-    threshold: f64,
+    target: Target,
 ) -> Result<Measurement, PgError> {
+    let threshold = match target {
+        Target::Limit(t) => t,
+        Target::Band(lo, _) => lo,
+    };
     let sql = compile::criterion_query(card, ctx.table, spec, threshold);
     let rows = ctx.rows(&sql).await?;
     let bucket = spec.per.unwrap_or(Bucket::Week);
@@ -231,10 +238,11 @@ async fn plain(
             let r = ctx.rows(&sql).await?;
             *bounds = r.first().and_then(|r| Some((num(r, 0)?, num(r, 1)?)));
         }
-        let (i, method, more) = interval_of(&suff, v, card.confidence(), threshold);
-        m.interval = i;
-        m.interval_method = method.map(str::to_owned);
-        m.more_events = more;
+        let u = interval_of(&suff, v, card.confidence(), target);
+        m.interval = u.interval;
+        m.interval_method = u.method.map(str::to_owned);
+        m.sampled = u.sampled;
+        m.more_events = u.more_events;
     }
     if m.value.is_none() {
         m.note = Some(if m.rows == 0 {
@@ -251,7 +259,7 @@ async fn relative(
     card: &AgentCard,
     spec: &MetricSpec,
     cmp: &stagegate_core::card::Compare,
-    threshold: f64,
+    target: Target,
 ) -> Result<Measurement, PgError> {
     let Some(t) = &card.telemetry else {
         return Ok(Measurement::default());
@@ -311,7 +319,53 @@ async fn relative(
         .as_ref()
         .map(|f| format!("coalesce({}, FALSE)", compile::predicate(f, &roles)))
         .unwrap_or_else(|| "TRUE".into());
-    let user = roles.expr("user").unwrap_or_else(|| "NULL::text".into());
+    let unit_role = cmp.unit.as_deref().unwrap_or("user");
+    let user = roles.expr(unit_role).unwrap_or_else(|| "NULL::text".into());
+    let threshold = match target {
+        Target::Limit(t) => t,
+        Target::Band(lo, _) => lo,
+    };
+    let per_unit = match &cmp.unit {
+        Some(role) => {
+            let covariate = match (&cmp.baseline, cmp.cuped) {
+                (Some(w), true) => compile::date_window(&ts, w.start, w.end),
+                _ => "FALSE".into(),
+            };
+            let sql = format!(
+                "SELECT side, {user} AS unit, {} FROM (SELECT CASE WHEN coalesce({reference}, FALSE) THEN 0 WHEN coalesce({pilot}, FALSE) THEN 1 WHEN coalesce({covariate}, FALSE) THEN 2 END AS side, * FROM {}) AS t WHERE side IS NOT NULL AND {keep} GROUP BY side, unit ORDER BY side, unit",
+                compile::unit_sums(spec, &roles),
+                compile::ident(ctx.table)
+            );
+            let rows = ctx.rows(&sql).await?;
+            let mut map: BTreeMap<u128, UnitSides> = BTreeMap::new();
+            let mut rows_without_unit = 0u64;
+            for r in &rows {
+                let side = r.try_get::<i32, _>(0).unwrap_or(-1);
+                let unit: Option<String> = r.try_get(1).ok().flatten();
+                let sums = Sums {
+                    y: num(r, 2).unwrap_or(0.0),
+                    n: num(r, 3).unwrap_or(0.0),
+                };
+                let Some(key) = unit.and_then(|u| fingerprint(&Cell::Text(u.into()))) else {
+                    rows_without_unit += sums.n as u64;
+                    continue;
+                };
+                let e = map.entry(key).or_default();
+                match side {
+                    0 => e.reference = sums,
+                    1 => e.pilot = sums,
+                    2 => e.covariate = sums,
+                    _ => {}
+                }
+            }
+            Some(PerUnit {
+                role: role.clone(),
+                units: map.into_values().collect(),
+                rows_without_unit,
+            })
+        }
+        None => None,
+    };
     let sql = format!(
         "SELECT side, count(DISTINCT {user})::float8 AS units, {} FROM (SELECT CASE WHEN coalesce({reference}, FALSE) THEN 0 WHEN coalesce({pilot}, FALSE) THEN 1 END AS side, * FROM {}) AS t WHERE side IS NOT NULL AND {keep} GROUP BY side ORDER BY side",
         compile::aggregates(spec, &roles, threshold),
@@ -350,8 +404,9 @@ async fn relative(
         r.unwrap_or_else(empty),
         p.unwrap_or_else(empty),
         (units[0], units[1]),
+        per_unit,
         card.confidence(),
-        threshold,
+        target,
     ))
 }
 
@@ -386,8 +441,8 @@ pub async fn measure(url: &str, card: &AgentCard) -> Result<TelemetryOutcome, Pg
         }
         let Some(spec) = &c.metric else { continue };
         let m = match &c.compare {
-            None => plain(&mut ctx, card, spec, c.threshold).await?,
-            Some(cmp) => relative(&mut ctx, card, spec, cmp, c.threshold).await?,
+            None => plain(&mut ctx, card, spec, c.target()).await?,
+            Some(cmp) => relative(&mut ctx, card, spec, cmp, c.target()).await?,
         };
         measurements.insert(c.id.clone(), m);
     }

@@ -5,11 +5,12 @@
 #![warn(missing_docs)]
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use stagegate_core::card::Hypothesis;
 use stagegate_core::decision::{Outcome, Status};
-use stagegate_core::items::{fmt_value, short};
+use stagegate_core::items::{fmt_money, fmt_value, short};
 use stagegate_core::plan::PlanDocument;
 use stagegate_core::readiness::Rag;
-use stagegate_core::review::{CriterionResult, Review, Verdict};
+use stagegate_core::review::{CriterionResult, MoreEvents, Review, Verdict};
 use std::fmt::Write as _;
 
 /// Output errors (serialisation only; rendering text cannot fail).
@@ -33,34 +34,92 @@ fn value_with_unit(v: f64, unit: Option<&str>) -> String {
 }
 
 fn target(c: &CriterionResult) -> String {
-    format!(
-        "{} {}",
-        c.comparator,
-        value_with_unit(c.threshold, c.unit.as_deref())
-    )
+    let u = c.unit.as_deref();
+    match &c.hypothesis {
+        Some(h) => {
+            let level = format!("{}%", fmt_value(h.one_sided_confidence * 100.0));
+            match (h.kind, h.accept_from, h.accept_to) {
+                (Hypothesis::Equivalence, Some(lo), Some(hi)) => format!(
+                    "within [{}, {}] (equivalence: two one-sided tests at {level})",
+                    value_with_unit(lo, u),
+                    value_with_unit(hi, u)
+                ),
+                (_, _, Some(hi)) => format!(
+                    "{} {} + margin {} = {} (non-inferiority, one-sided {level})",
+                    c.comparator,
+                    value_with_unit(c.threshold, u),
+                    value_with_unit(h.margin, u),
+                    value_with_unit(hi, u)
+                ),
+                (_, Some(lo), _) => format!(
+                    "{} {} − margin {} = {} (non-inferiority, one-sided {level})",
+                    c.comparator,
+                    value_with_unit(c.threshold, u),
+                    value_with_unit(h.margin, u),
+                    value_with_unit(lo, u)
+                ),
+                _ => format!("{} {}", c.comparator, value_with_unit(c.threshold, u)),
+            }
+        }
+        None => format!("{} {}", c.comparator, value_with_unit(c.threshold, u)),
+    }
 }
 
-/// The actual with its interval, e.g. `92.01% [90.55%, 93.29%]`.
+fn bound_with_unit(v: f64, unit: Option<&str>) -> String {
+    if v == f64::INFINITY {
+        "+∞".into()
+    } else if v == f64::NEG_INFINITY {
+        "−∞".into()
+    } else {
+        value_with_unit(v, unit)
+    }
+}
+
+/// The actual with its interval, e.g. `92.01% [90.55%, 93.29%]`, and the interval's coverage
+/// when it falls short of the level asked for.
 fn actual(c: &CriterionResult) -> String {
-    let Some(a) = c.actual else {
-        return "—".into();
-    };
     let unit = c.unit.as_deref();
+    let a = match (c.actual, &c.interval) {
+        (Some(a), _) => value_with_unit(a, unit),
+        (None, Some(_)) => "undefined".into(),
+        (None, None) => return "—".into(),
+    };
     match &c.interval {
-        Some(i) => format!(
-            "{} [{}, {}]",
-            value_with_unit(a, unit),
-            value_with_unit(i.low, unit),
-            value_with_unit(i.high, unit)
-        ),
-        None => value_with_unit(a, unit),
+        Some(i) => {
+            let short = if i.reaches_confidence() {
+                String::new()
+            } else {
+                format!(
+                    " (covers {}% < {}%)",
+                    fmt_value(i.coverage * 100.0),
+                    fmt_value(i.confidence * 100.0)
+                )
+            };
+            format!(
+                "{a} [{}, {}]{short}",
+                bound_with_unit(i.low, unit),
+                bound_with_unit(i.high, unit)
+            )
+        }
+        None => a,
     }
 }
 
 /// The verdict, with the events still needed when inconclusive.
 fn met_word(c: &CriterionResult) -> String {
     match (c.verdict, c.more_events) {
-        (Verdict::Inconclusive, Some(n)) => format!("inconclusive (~{n} more events)"),
+        (Verdict::Inconclusive, Some(MoreEvents::Needed { events })) => {
+            format!("inconclusive (~{events} more events)")
+        }
+        (Verdict::Inconclusive, Some(MoreEvents::ForCoverage { events })) => {
+            format!("inconclusive (≥ {events} more events before any verdict)")
+        }
+        (Verdict::Inconclusive, Some(MoreEvents::Never)) => {
+            "inconclusive (on the threshold: no number of events decides it)".into()
+        }
+        (Verdict::Inconclusive, Some(MoreEvents::BeyondLimit { limit })) => {
+            format!("inconclusive (more than {limit} more events)")
+        }
         (v, _) => v.word().to_owned(),
     }
 }
@@ -231,32 +290,42 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
 }
 
 fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
-    let usd = |x: f64| format!("${}", group_thousands(x));
-    match (e.annual_value_usd, e.net_annual_usd) {
-        (Some(v), Some(n)) => format!(
-            "annual value {} − run cost {} = net {} per year; payback {}",
-            usd(v),
-            usd(e.annual_run_cost_usd),
-            usd(n),
-            e.payback_months
-                .map(|m| format!("{} months", fmt_value((m * 10.0).round() / 10.0)))
-                .unwrap_or_else(|| "never (net ≤ 0)".into())
-        ),
+    let usd = |x: f64| {
+        if x < 0.0 {
+            format!("-${}", fmt_money(-x))
+        } else {
+            format!("${}", fmt_money(x))
+        }
+    };
+    let range = |r: &stagegate_core::economics::Estimate| match r.conservative {
+        Some(c) if c != r.point => format!("{} (conservatively {})", usd(r.point), usd(c)),
+        _ => usd(r.point),
+    };
+    let months = |m: Option<f64>| {
+        m.map(|m| format!("{} months", fmt_value(m)))
+            .unwrap_or_else(|| "never (net ≤ 0)".into())
+    };
+    match (&e.annual_value_usd, &e.net_annual_usd) {
+        (Some(v), Some(n)) => {
+            let mut line = format!(
+                "annual value {} − run cost {} = net {} per year{}; payback {}",
+                range(v),
+                usd(e.annual_run_cost_usd),
+                range(n),
+                if n.point < 0.0 { " (a loss)" } else { "" },
+                months(e.payback_months)
+            );
+            if n.conservative.is_some() && e.payback_months_conservative != e.payback_months {
+                let _ = write!(
+                    line,
+                    " (conservatively {})",
+                    months(e.payback_months_conservative)
+                );
+            }
+            line
+        }
         _ => "improvement not measured; value not computed".into(),
     }
-}
-
-fn group_thousands(x: f64) -> String {
-    let neg = x < 0.0;
-    let s = format!("{:.0}", x.abs());
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if neg { format!("-{out}") } else { out }
 }
 
 fn md_cell(s: &str) -> String {
@@ -337,7 +406,10 @@ pub fn markdown(r: &Review) -> String {
         .filter(|c| c.comparison.is_some())
         .collect();
     if !compared.is_empty() {
-        let _ = writeln!(o, "\nComparisons (effect = pilot − reference):\n");
+        let _ = writeln!(
+            o,
+            "\nComparisons (effect = pilot − reference, or pilot ÷ reference − 1 when relative):\n"
+        );
         for c in compared {
             let Some(k) = &c.comparison else { continue };
             let v = |x: Option<f64>| x.map(fmt_value).unwrap_or_else(|| "—".into());
@@ -355,6 +427,30 @@ pub fn markdown(r: &Review) -> String {
                     .map(|p| format!("{p:.3e}"))
                     .unwrap_or_else(|| "—".into())
             );
+            if let Some(u) = &k.unit {
+                let _ = write!(
+                    o,
+                    "; unit of analysis `{}`: {} {} and {} pilot units",
+                    u.role, u.reference_units, k.against, u.pilot_units
+                );
+                if u.in_both_cohorts > 0 {
+                    let _ = write!(
+                        o,
+                        " (**{} units in both cohorts, left out**)",
+                        u.in_both_cohorts
+                    );
+                }
+            }
+            if let Some(cu) = &k.cuped {
+                let _ = write!(
+                    o,
+                    "; CUPED on {} (θ = {}): variance reduced by {}%, unadjusted effect {}",
+                    cu.covariate_period,
+                    fmt_value(cu.theta),
+                    fmt_value(cu.variance_reduction * 100.0),
+                    fmt_value(cu.unadjusted_effect)
+                );
+            }
             if let Some(s) = &k.srm {
                 let _ = write!(
                     o,
@@ -539,13 +635,6 @@ pub fn plan_yaml(p: &PlanDocument) -> Result<String, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(1_234_567.4), "1,234,567");
-        assert_eq!(group_thousands(-6000.0), "-6,000");
-        assert_eq!(group_thousands(999.0), "999");
-    }
 
     #[test]
     fn markdown_cells_escape_pipes() {

@@ -320,7 +320,8 @@ fn inconclusive_criterion_drafts_an_open_item_that_needs_an_owner() {
     let acc = &v["criteria"][0];
     assert_eq!(acc["verdict"], "inconclusive", "{acc}");
     assert!(acc["interval"]["low"].as_f64().unwrap() < 0.90);
-    assert!(acc["more_events"].as_u64().unwrap() > 0);
+    assert_eq!(acc["more_events"]["status"], "needed", "{acc}");
+    assert!(acc["more_events"]["events"].as_u64().unwrap() > 0);
     assert_eq!(v["items"][0]["status"], "open");
     let draft = &v["open_items"][0];
     assert_eq!(draft["item"], 1);

@@ -1,37 +1,51 @@
-//! Pilot against baseline or control. Every comparison reports the effect (pilot − reference)
-//! with its confidence interval, not only a p-value. "Reference" is the baseline period or the
-//! control cohort; "pilot" is the treated cohort or period.
+//! Pilot against baseline or control. Every comparison reports the effect (pilot − reference,
+//! or pilot ÷ reference − 1) with its confidence interval and the coverage that interval
+//! achieves, not only a p-value. "Reference" is the baseline period or the control cohort;
+//! "pilot" is the treated cohort or period.
 
+use crate::Interval;
+use crate::dist::{chi2_sf, normal_p_two_sided, t_sf, t_two_sided, z_two_sided};
+use crate::hodges_lehmann;
 use crate::interval::wilson;
-use crate::{Interval, normal_p_two_sided, z_two_sided};
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
 
 /// An effect with its interval and test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
     /// Name of the test, e.g. "two-proportion z", "Welch t", "Mann-Whitney U".
     pub test: &'static str,
-    /// Pilot − reference (difference of rates or means; Hodges-Lehmann shift for
-    /// Mann-Whitney).
-    pub effect: f64,
-    /// Confidence interval of the effect.
+    /// The effect: pilot − reference (difference of rates or means; Hodges-Lehmann shift for
+    /// Mann-Whitney), or pilot ÷ reference − 1 for the relative comparisons. `None` when it is
+    /// undefined (a relative effect over a zero reference) though its interval exists.
+    pub effect: Option<f64>,
+    /// Confidence interval of the effect, with its coverage.
     pub interval: Interval,
     /// The test statistic (z, t, or U of the pilot sample).
     pub statistic: f64,
-    /// Two-sided p-value.
+    /// Two-sided p-value of the test of no difference.
     pub p_value: f64,
     /// Degrees of freedom (Welch only).
     pub df: Option<f64>,
-    /// True when the effect was estimated on a thinned sample (Hodges-Lehmann on very large
-    /// samples; see [`mann_whitney`]).
-    pub approximate: bool,
+}
+
+/// The pooled two-proportion z test of equal rates (two-sided): z and p. z = 0, p = 1 when
+/// the pooled rate is 0 or 1 (no variation to test).
+fn pooled_z(k_ref: u64, n_ref: u64, k_pilot: u64, n_pilot: u64) -> (f64, f64) {
+    let (p1, p2) = (k_ref as f64 / n_ref as f64, k_pilot as f64 / n_pilot as f64);
+    let pooled = (k_ref + k_pilot) as f64 / (n_ref + n_pilot) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n_ref as f64 + 1.0 / n_pilot as f64)).sqrt();
+    if se > 0.0 {
+        let z = (p2 - p1) / se;
+        (z, normal_p_two_sided(z))
+    } else {
+        (0.0, 1.0)
+    }
 }
 
 /// Two-proportion comparison of `k_pilot/n_pilot` against `k_ref/n_ref`: pooled z test
 /// (two-sided) and Newcombe's hybrid score interval for the difference, built from Wilson
 /// intervals (Newcombe 1998, method 10) — sound at 0 and at all successes. `None` when either
-/// sample is empty.
+/// sample is empty or a count exceeds its sample.
 pub fn two_proportions(
     k_ref: u64,
     n_ref: u64,
@@ -39,46 +53,114 @@ pub fn two_proportions(
     n_pilot: u64,
     confidence: f64,
 ) -> Option<Comparison> {
-    if n_ref == 0 || n_pilot == 0 {
+    if n_ref == 0 || n_pilot == 0 || k_ref > n_ref || k_pilot > n_pilot {
         return None;
     }
     let (p1, p2) = (k_ref as f64 / n_ref as f64, k_pilot as f64 / n_pilot as f64);
     let diff = p2 - p1;
-    let pooled = (k_ref + k_pilot) as f64 / (n_ref + n_pilot) as f64;
-    let se = (pooled * (1.0 - pooled) * (1.0 / n_ref as f64 + 1.0 / n_pilot as f64)).sqrt();
-    let (z, p) = if se > 0.0 {
-        let z = diff / se;
-        (z, normal_p_two_sided(z))
-    } else {
-        (0.0, 1.0)
-    };
+    let (z, p) = pooled_z(k_ref, n_ref, k_pilot, n_pilot);
     let w1 = wilson(k_ref, n_ref, confidence)?;
     let w2 = wilson(k_pilot, n_pilot, confidence)?;
     let low = diff - ((p2 - w2.low).powi(2) + (w1.high - p1).powi(2)).sqrt();
     let high = diff + ((w2.high - p2).powi(2) + (p1 - w1.low).powi(2)).sqrt();
     Some(Comparison {
         test: "two-proportion z",
-        effect: diff,
-        interval: Interval {
-            low,
-            high,
-            confidence,
-        },
+        effect: Some(diff),
+        interval: Interval::nominal(low, high, confidence),
         statistic: z,
         p_value: p,
         df: None,
-        approximate: false,
     })
 }
 
-/// Summary of one sample for Welch's test.
+/// Bisection steps for a score-interval bound (on ln θ; far more than the ~60 needed).
+const SCORE_STEPS: u32 = 200;
+
+/// Relative comparison of two rates: the risk ratio θ = p_pilot ÷ p_ref as the effect θ − 1,
+/// with the Miettinen-Nurminen score interval (Miettinen & Nurminen 1985; Koopman 1984's
+/// score interval with the N/(N−1) variance correction; recommended by Fagerland, Lydersen
+/// & Laake 2015) and the pooled z test of equal rates.
+///
+/// The interval inverts the score statistic S(θ) = (p̂₁ − θp̂₀) ÷ √V(θ), where V uses the
+/// rates' maximum-likelihood estimates restricted to p₁ = θp₀: it is found by bisection on
+/// ln θ (at most 200 steps a bound). Unlike Katz's log interval it stays honest at zero cells:
+/// no pilot successes → lower bound −1 (θ = 0); no reference successes → unbounded above (and
+/// the point effect undefined); all successes on both sides → a proper interval around 0.
+/// `None` when a sample is empty or a count exceeds its sample.
+pub fn risk_ratio(
+    k_ref: u64,
+    n_ref: u64,
+    k_pilot: u64,
+    n_pilot: u64,
+    confidence: f64,
+) -> Option<Comparison> {
+    if n_ref == 0 || n_pilot == 0 || k_ref > n_ref || k_pilot > n_pilot {
+        return None;
+    }
+    let (x1, n1, x0, n0) = (k_pilot as f64, n_pilot as f64, k_ref as f64, n_ref as f64);
+    let (p1, p0) = (x1 / n1, x0 / n0);
+    let n = n0 + n1;
+    let z = z_two_sided(confidence);
+    // Score statistic at θ; decreasing in θ.
+    let score = |theta: f64| -> f64 {
+        let a = n * theta;
+        let b = -(n1 * theta + x1 + n0 + x0 * theta);
+        let c = x1 + x0;
+        let disc = (b * b - 4.0 * a * c).max(0.0);
+        // The smaller root of a·p² + b·p + c, in the form without cancellation.
+        let q0 = if c == 0.0 {
+            0.0
+        } else {
+            2.0 * c / (-b + disc.sqrt())
+        };
+        let q1 = (theta * q0).min(1.0);
+        let var = (q1 * (1.0 - q1) / n1 + theta * theta * q0 * (1.0 - q0) / n0) * n / (n - 1.0);
+        let num = p1 - theta * p0;
+        if num == 0.0 {
+            0.0
+        } else if var <= 0.0 {
+            num.signum() * f64::INFINITY
+        } else {
+            num / var.sqrt()
+        }
+    };
+    // The θ where score(θ) crosses `target`, by bisection on ln θ over [e⁻⁷⁰⁰, e⁷⁰⁰].
+    let root = |target: f64| -> f64 {
+        let (mut lo, mut hi) = (-700.0f64, 700.0f64);
+        for _ in 0..SCORE_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if score(mid.exp()) > target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+            if hi - lo <= 1e-15 * mid.abs().max(1.0) {
+                break;
+            }
+        }
+        (0.5 * (lo + hi)).exp()
+    };
+    let theta_low = if x1 == 0.0 { 0.0 } else { root(z) };
+    let theta_high = if x0 == 0.0 { f64::INFINITY } else { root(-z) };
+    let (stat, p) = pooled_z(k_ref, n_ref, k_pilot, n_pilot);
+    Some(Comparison {
+        test: "two-proportion z",
+        effect: (x0 > 0.0).then(|| p1 / p0 - 1.0),
+        interval: Interval::nominal(theta_low - 1.0, theta_high - 1.0, confidence),
+        statistic: stat,
+        p_value: p,
+        df: None,
+    })
+}
+
+/// Summary of one sample: count, mean and sample variance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
     /// Count.
     pub n: u64,
     /// Mean.
     pub mean: f64,
-    /// Sample variance (n − 1 denominator).
+    /// Sample variance (n − 1 denominator); NaN for n < 2.
     pub var: f64,
 }
 
@@ -101,8 +183,9 @@ impl Summary {
 }
 
 /// Welch's unequal-variance t test of pilot − reference means, with the Welch–Satterthwaite
-/// degrees of freedom and the matching interval (Welch 1947). `None` with fewer than 2 values
-/// on a side or zero variance on both.
+/// degrees of freedom and the matching interval (Welch 1947); t tail and quantile from
+/// [`crate::dist`], accurate at any df. `None` with fewer than 2 values on a side or zero
+/// variance on both.
 pub fn welch(reference: Summary, pilot: Summary, confidence: f64) -> Option<Comparison> {
     if reference.n < 2 || pilot.n < 2 {
         return None;
@@ -116,67 +199,177 @@ pub fn welch(reference: Summary, pilot: Summary, confidence: f64) -> Option<Comp
     let df = (a + b).powi(2) / (a * a / (reference.n - 1) as f64 + b * b / (pilot.n - 1) as f64);
     let diff = pilot.mean - reference.mean;
     let t = diff / se;
-    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
-    let p = 2.0 * dist.sf(t.abs());
-    let crit = dist.inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    let p = (2.0 * t_sf(t.abs(), df)).min(1.0);
+    let crit = t_two_sided(confidence, df);
     Some(Comparison {
         test: "Welch t",
-        effect: diff,
-        interval: Interval {
-            low: diff - crit * se,
-            high: diff + crit * se,
-            confidence,
-        },
+        effect: Some(diff),
+        interval: Interval::nominal(diff - crit * se, diff + crit * se, confidence),
         statistic: t,
-        p_value: p.min(1.0),
+        p_value: p,
         df: Some(df),
-        approximate: false,
     })
 }
 
-/// Largest product of sample sizes for which the Hodges-Lehmann estimate uses every pairwise
-/// difference; above it both samples are thinned to evenly spaced order statistics.
-pub const HL_EXACT_PAIRS: u64 = 4_000_000;
+/// Relative comparison of means: R − 1 for R = x̄_pilot ÷ x̄_ref, with the delta-method
+/// interval R − 1 ± z·se, se = |R|·√(s²_p/(n_p x̄²_p) + s²_r/(n_r x̄²_r)) (e.g. Casella &
+/// Berger 2002, §5.5.4), and Welch's test of equal means for the p-value. `None` with fewer
+/// than 2 values on a side, a zero mean, or no variance on either side.
+pub fn ratio_of_means(reference: Summary, pilot: Summary, confidence: f64) -> Option<Comparison> {
+    let w = welch(reference, pilot, confidence)?;
+    if reference.mean == 0.0 || pilot.mean == 0.0 {
+        return None;
+    }
+    let r = pilot.mean / reference.mean;
+    let se = r.abs()
+        * (pilot.var / (pilot.n as f64 * pilot.mean * pilot.mean)
+            + reference.var / (reference.n as f64 * reference.mean * reference.mean))
+            .sqrt();
+    let half = z_two_sided(confidence) * se;
+    Some(Comparison {
+        effect: Some(r - 1.0),
+        interval: Interval::nominal(r - 1.0 - half, r - 1.0 + half, confidence),
+        ..w
+    })
+}
+
+/// Largest sample size (each side, exclusive) for which Moses' interval uses the exact null
+/// distribution of U when there are no ties (R's `wilcox.test` rule).
+pub const EXACT_U_BELOW: usize = 50;
+
+/// P(U ≤ u) for u = 0…n₁n₂ under the null hypothesis (no ties, continuous data), from the
+/// recurrence p(u; m, n) = m/(m+n)·p(u−n; m−1, n) + n/(m+n)·p(u; m, n−1) (Mann & Whitney
+/// 1947), kept as probabilities so every term is non-negative.
+pub fn mann_whitney_null_cdf(n1: usize, n2: usize) -> Vec<f64> {
+    // row[n][u] = P(U = u) for samples of m (the current outer size) and n.
+    let width = n1 * n2 + 1;
+    let mut prev: Vec<Vec<f64>> = (0..=n2)
+        .map(|_| {
+            let mut v = vec![0.0; width];
+            v[0] = 1.0; // m = 0: U = 0 surely
+            v
+        })
+        .collect();
+    for m in 1..=n1 {
+        let mut cur: Vec<Vec<f64>> = Vec::with_capacity(n2 + 1);
+        let mut first = vec![0.0; width];
+        first[0] = 1.0; // n = 0: U = 0 surely
+        cur.push(first);
+        for n in 1..=n2 {
+            let (wm, wn) = (m as f64 / (m + n) as f64, n as f64 / (m + n) as f64);
+            let mut v = vec![0.0; width];
+            for (u, slot) in v.iter_mut().enumerate().take(m * n + 1) {
+                let a = if u >= n { prev[n][u - n] } else { 0.0 };
+                *slot = wm * a + wn * cur[n - 1][u];
+            }
+            cur.push(v);
+        }
+        prev = cur;
+    }
+    let mut acc = 0.0;
+    prev[n2]
+        .iter()
+        .map(|p| {
+            acc += p;
+            acc.min(1.0)
+        })
+        .collect()
+}
+
+/// How many differences Moses' interval cuts from each end, and the coverage that achieves.
+///
+/// The interval is \[d₍c₊₁₎, d₍m₋c₎\] of the m = n₁n₂ sorted pairwise differences; its
+/// coverage under continuous data is 1 − 2·P(U ≤ c). With no ties and both samples under
+/// [`EXACT_U_BELOW`], c is the largest cut keeping that exact coverage ≥ `confidence`
+/// (R's `qwilcox(α/2) − 1`), and the coverage reported is exact. Otherwise c = ⌊m/2 −
+/// z·√(n₁n₂(n₁+n₂+1)/12)⌋ (the normal approximation; Hollander & Wolfe 1999, §4.3) with the
+/// nominal coverage. `None` for c when even the widest interval, \[d₍₁₎, d₍m₎\], cannot
+/// reach `confidence`: its coverage, 1 − 2/C(n₁+n₂, n₁), is then returned (1 + 1 values: 0;
+/// 3 + 3: 0.9).
+pub fn moses_cut(n1: usize, n2: usize, ties: bool, confidence: f64) -> (Option<u64>, f64, bool) {
+    let m = (n1 as u64) * (n2 as u64);
+    // log C(N, n1) by summing logs: n1 ≤ N/2 terms at most, exact enough for this bound.
+    let k = n1.min(n2);
+    let ln_choose: f64 = (1..=k)
+        .map(|i| (((n1 + n2 - k + i) as f64) / i as f64).ln())
+        .sum();
+    let widest = 1.0 - 2.0 * (-ln_choose).exp();
+    if widest < confidence - crate::COVERAGE_TOLERANCE {
+        return (None, widest.max(0.0), true);
+    }
+    let alpha = 1.0 - confidence;
+    if !ties && n1 < EXACT_U_BELOW && n2 < EXACT_U_BELOW {
+        let cdf = mann_whitney_null_cdf(n1, n2);
+        // R's qwilcox(α/2) − 1: the largest cut c with P(U ≤ c) < α/2.
+        let below = cdf.iter().take_while(|&&p| p < alpha / 2.0).count() as u64;
+        let c = below.saturating_sub(1).min(m.saturating_sub(1) / 2);
+        let coverage = 1.0 - 2.0 * cdf[c as usize];
+        return (Some(c), coverage.clamp(0.0, 1.0), true);
+    }
+    let (a, b) = (n1 as f64, n2 as f64);
+    let z = z_two_sided(confidence);
+    let c = (a * b / 2.0 - z * (a * b * (a + b + 1.0) / 12.0).sqrt()).floor();
+    if c < 0.0 {
+        return (None, widest.max(0.0), true);
+    }
+    (
+        Some((c as u64).min(m.saturating_sub(1) / 2)),
+        confidence,
+        false,
+    )
+}
 
 /// Mann-Whitney U test of pilot against reference (two-sided, normal approximation with tie
 /// correction and continuity correction — scipy's `method="asymptotic"`), with the
-/// Hodges-Lehmann shift (median of all pilot − reference differences) and its
-/// distribution-free interval from the ordered differences (Moses; Hollander & Wolfe 1999,
-/// §4.3). The statistic is U of the pilot sample. `None` when a side is empty.
+/// Hodges-Lehmann shift (median of all pilot − reference differences) and Moses'
+/// distribution-free interval ([`moses_cut`]), both selected exactly among the n₁n₂
+/// differences without materialising them ([`hodges_lehmann::select`]). The statistic is U of
+/// the pilot sample. `None` when a side is empty or holds a non-finite value.
 pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option<Comparison> {
     let (n1, n2) = (reference.len(), pilot.len());
-    if n1 == 0 || n2 == 0 {
+    if n1 == 0 || n2 == 0 || reference.iter().chain(pilot).any(|x| !x.is_finite()) {
         return None;
     }
-    // Rank the pooled sample with average ranks for ties.
-    let mut pooled: Vec<(f64, bool)> = reference
-        .iter()
-        .map(|&x| (x, false))
-        .chain(pilot.iter().map(|&x| (x, true)))
-        .collect();
-    pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = pooled.len();
-    let (mut rank_sum_pilot, mut tie_term) = (0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < n {
-        let mut j = i + 1;
-        while j < n && pooled[j].0 == pooled[i].0 {
+    let mut x = reference.to_vec();
+    let mut y = pilot.to_vec();
+    x.sort_by(f64::total_cmp);
+    y.sort_by(f64::total_cmp);
+    // Rank sums by merging the sorted samples, average ranks for ties.
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut rank_sum_pilot, mut tie_term, mut any_tie) = (0.0f64, 0.0f64, false);
+    let mut next_rank = 1usize;
+    while i < n1 || j < n2 {
+        let v = match (x.get(i), y.get(j)) {
+            (Some(&a), Some(&b)) => a.min(b),
+            (Some(&a), None) => a,
+            (None, Some(&b)) => b,
+            (None, None) => break,
+        };
+        let (mut ci, mut cj) = (0usize, 0usize);
+        while i < n1 && x[i] == v {
+            i += 1;
+            ci += 1;
+        }
+        while j < n2 && y[j] == v {
             j += 1;
+            cj += 1;
         }
-        let avg = (i + 1 + j) as f64 / 2.0;
-        let t = (j - i) as f64;
+        let t = (ci + cj) as f64;
+        let avg = next_rank as f64 + (t - 1.0) / 2.0;
+        rank_sum_pilot += avg * cj as f64;
         tie_term += t * t * t - t;
-        for item in &pooled[i..j] {
-            if item.1 {
-                rank_sum_pilot += avg;
-            }
-        }
-        i = j;
+        any_tie |= ci + cj > 1;
+        next_rank += ci + cj;
     }
-    let (n1f, n2f, nf) = (n1 as f64, n2 as f64, n as f64);
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let nf = n1f + n2f;
     let u_pilot = rank_sum_pilot - n2f * (n2f + 1.0) / 2.0;
     let mu = n1f * n2f / 2.0;
-    let sigma = (n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)))).sqrt();
+    let sigma = if nf > 1.0 {
+        (n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)))).sqrt()
+    } else {
+        0.0
+    };
     let p = if sigma > 0.0 {
         let u_max = u_pilot.max(n1f * n2f - u_pilot);
         let z = (u_max - mu - 0.5) / sigma;
@@ -184,70 +377,25 @@ pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option
     } else {
         1.0
     };
-    let (effect, interval, approximate) = hodges_lehmann(reference, pilot, confidence);
+    let m = (n1 as u64) * (n2 as u64);
+    let shift = hodges_lehmann::shift(&x, &y)?;
+    let (cut, coverage, exact) = moses_cut(n1, n2, any_tie, confidence);
+    let c = cut.unwrap_or(0);
+    let low = hodges_lehmann::select(&x, &y, c)?;
+    let high = hodges_lehmann::select(&x, &y, m - 1 - c)?;
+    let interval = if exact {
+        Interval::exact(low, high, confidence, coverage)
+    } else {
+        Interval::nominal(low, high, confidence)
+    };
     Some(Comparison {
         test: "Mann-Whitney U",
-        effect,
+        effect: Some(shift),
         interval,
         statistic: u_pilot,
         p_value: p,
         df: None,
-        approximate,
     })
-}
-
-/// Evenly spaced order statistics of `sorted`, `k` of them.
-fn thin(sorted: &[f64], k: usize) -> Vec<f64> {
-    if sorted.len() <= k {
-        return sorted.to_vec();
-    }
-    (0..k)
-        .map(|i| sorted[((i as f64 + 0.5) * sorted.len() as f64 / k as f64) as usize])
-        .collect()
-}
-
-fn hodges_lehmann(reference: &[f64], pilot: &[f64], confidence: f64) -> (f64, Interval, bool) {
-    let mut x = reference.to_vec();
-    let mut y = pilot.to_vec();
-    x.sort_by(f64::total_cmp);
-    y.sort_by(f64::total_cmp);
-    let approximate = (x.len() as u64) * (y.len() as u64) > HL_EXACT_PAIRS;
-    if approximate {
-        x = thin(&x, 2000);
-        y = thin(&y, 2000);
-    }
-    let mut d: Vec<f64> = Vec::with_capacity(x.len() * y.len());
-    for &b in &y {
-        for &a in &x {
-            d.push(b - a);
-        }
-    }
-    d.sort_by(f64::total_cmp);
-    let m = d.len();
-    let median = if m % 2 == 1 {
-        d[m / 2]
-    } else {
-        (d[m / 2 - 1] + d[m / 2]) / 2.0
-    };
-    let (n1, n2) = (x.len() as f64, y.len() as f64);
-    let z = z_two_sided(confidence);
-    let c = (n1 * n2 / 2.0 - z * (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()).floor();
-    let (low, high) = if c < 0.0 {
-        (d[0], d[m - 1])
-    } else {
-        let c = c as usize;
-        let c = c.min(m - 1);
-        (d[c], d[m - 1 - c])
-    };
-    (
-        median,
-        Interval {
-            low,
-            high,
-            confidence,
-        },
-        approximate,
-    )
 }
 
 /// Sample-ratio mismatch: Pearson's chi-square goodness-of-fit of cohort counts against the
@@ -274,6 +422,58 @@ pub fn sample_ratio_mismatch(observed: &[u64], shares: &[f64]) -> Option<(f64, f
             (o as f64 - e).powi(2) / e
         })
         .sum();
-    let p = ChiSquared::new((observed.len() - 1) as f64).ok()?.sf(chi2);
+    let p = chi2_sf(chi2, (observed.len() - 1) as f64);
     Some((chi2, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_distribution_of_u_small_cases() {
+        // n1 = n2 = 2: the 6 arrangements give U = 0,1,2,2,3,4.
+        let cdf = mann_whitney_null_cdf(2, 2);
+        let want = [1.0, 2.0, 4.0, 5.0, 6.0].map(|k| k / 6.0);
+        for (g, w) in cdf.iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{cdf:?}");
+        }
+        assert_eq!(mann_whitney_null_cdf(1, 1), vec![0.5, 1.0]);
+    }
+
+    #[test]
+    fn tiny_rank_samples_cannot_reach_95_percent() {
+        // 1 + 1 values: the only interval [d, d] covers with probability 0.
+        let (cut, coverage, _) = moses_cut(1, 1, false, 0.95);
+        assert_eq!(cut, None);
+        assert_eq!(coverage, 0.0);
+        // 3 + 3: at best 1 − 2/20 = 0.9.
+        let (cut, coverage, _) = moses_cut(3, 3, false, 0.95);
+        assert_eq!(cut, None);
+        assert!((coverage - 0.9).abs() < 1e-12);
+        // 4 + 4: the widest reaches 1 − 2/70 ≈ 0.971.
+        let (cut, coverage, exact) = moses_cut(4, 4, false, 0.95);
+        assert_eq!(cut, Some(0));
+        assert!(exact && coverage >= 0.95, "{coverage}");
+    }
+
+    #[test]
+    fn zero_cells_do_not_collapse_the_risk_ratio() {
+        let all = risk_ratio(50, 50, 50, 50, 0.95).unwrap();
+        assert_eq!(all.effect, Some(0.0));
+        assert!(
+            all.interval.low < -0.05 && all.interval.high > 0.05,
+            "{all:?}"
+        );
+        let none_pilot = risk_ratio(3, 50, 0, 50, 0.95).unwrap();
+        assert_eq!(none_pilot.interval.low, -1.0);
+        let none_ref = risk_ratio(0, 50, 3, 50, 0.95).unwrap();
+        assert_eq!(none_ref.effect, None);
+        assert_eq!(none_ref.interval.high, f64::INFINITY);
+        let empty = risk_ratio(0, 50, 0, 50, 0.95).unwrap();
+        assert_eq!(
+            (empty.interval.low, empty.interval.high),
+            (-1.0, f64::INFINITY)
+        );
+    }
 }

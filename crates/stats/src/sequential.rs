@@ -105,10 +105,12 @@ impl Msprt {
             lambda,
             p_value: (1.0 / self.max_lambda).min(1.0),
             rejected_at: self.rejected_at,
-            interval: (radius2 >= 0.0).then(|| Interval {
-                low: mean - radius2.sqrt(),
-                high: mean + radius2.sqrt(),
-                confidence: 1.0 - self.alpha,
+            interval: (radius2 >= 0.0).then(|| {
+                Interval::nominal(
+                    mean - radius2.sqrt(),
+                    mean + radius2.sqrt(),
+                    1.0 - self.alpha,
+                )
             }),
         }
     }
@@ -118,9 +120,8 @@ impl Msprt {
 /// `p1` at two-sided level `alpha` with `power`:
 /// n = ((z₁₋α/₂·√(p0(1−p0)) + z_power·√(p1(1−p1))) / (p1 − p0))² (Chow, Shao & Wang 2008, §4.1).
 pub fn fixed_horizon_events(p0: f64, p1: f64, alpha: f64, power: f64) -> f64 {
-    use statrs::distribution::ContinuousCDF;
     let za = crate::z_two_sided(1.0 - alpha);
-    let zb = crate::std_normal().inverse_cdf(power);
+    let zb = crate::dist::normal_quantile(power);
     ((za * (p0 * (1.0 - p0)).sqrt() + zb * (p1 * (1.0 - p1)).sqrt()) / (p1 - p0)).powi(2)
 }
 

@@ -1,38 +1,73 @@
 //! Relative criteria: the metric on the pilot side against a baseline period or a control
 //! cohort, with the effect's interval from `stagegate-stats`.
 //!
-//! Effects and their intervals:
+//! Effects and their intervals (two-sided at the card's confidence for superiority, at
+//! 1 − 2α for non-inferiority and equivalence, whose bounds are then one-sided at the card's
+//! level):
 //! - rates, two-proportion z: absolute = p_pilot − p_ref with Newcombe's interval; relative =
-//!   p_pilot ÷ p_ref − 1 with the Katz log risk-ratio interval, exp(ln RR ± z·√(1/k₁ − 1/n₁ +
-//!   1/k₂ − 1/n₂)) − 1 (Katz et al. 1978);
+//!   p_pilot ÷ p_ref − 1 with the Miettinen-Nurminen score interval for the risk ratio (sound
+//!   at zero cells; unbounded above when the reference has no successes);
 //! - means, Welch t: absolute = x̄_pilot − x̄_ref with Welch's interval; relative =
-//!   x̄_pilot ÷ x̄_ref − 1 with the delta-method interval, se = R·√(s²_p/(n_p x̄²_p) +
-//!   s²_r/(n_r x̄²_r));
-//! - Mann-Whitney: absolute = Hodges-Lehmann shift with its distribution-free interval;
+//!   x̄_pilot ÷ x̄_ref − 1 with the delta-method interval;
+//! - Mann-Whitney: absolute = Hodges-Lehmann shift with Moses' distribution-free interval,
+//!   exact over all pairwise differences (exact coverage for small samples without ties);
 //!   relative = the shift and its interval divided by the reference median (the reference
-//!   median treated as fixed — stated in the report's method).
+//!   median treated as fixed — stated in the report's method);
+//! - per unit (`unit:`): rates and means as ratios of per-unit sums, delta-method variance over
+//!   units, paired for a baseline period, with optional CUPED for a control cohort
+//!   (`stagegate_stats::units`).
 //!
-//! Events still needed when the effect's interval straddles the threshold: the pilot sample
-//! size scaled by (half-width ÷ distance to the threshold)², both sides assumed to grow alike.
+//! Events still needed when the effect's interval does not decide: the pilot sample (events,
+//! or units for a per-unit comparison) scaled until the half-width facing the target shrinks
+//! below the distance to it, both sides assumed to grow alike. When the interval cannot reach
+//! the card's confidence at all (one value on a side; a rank test over a handful of values) the
+//! criterion is inconclusive with the minimum events needed.
 //!
-//! Sample-ratio mismatch: with `assigned_pilot_share`, the distinct users per cohort (the
-//! `user` role must be mapped) are tested with a chi-square goodness of fit; p < 0.001 flags
-//! it.
+//! Sample-ratio mismatch: with `assigned_pilot_share`, the distinct units per cohort (`unit`,
+//! else the `user` role) are tested with a chi-square goodness of fit; p < 0.001 flags it.
 
 use crate::engine::{Side, quantile};
 use stagegate_core::card::{Against, Compare, EffectScale, TestKind};
 use stagegate_core::metric::MetricSpec;
-use stagegate_core::review::{ComparisonSummary, Interval, Measurement, Srm};
-use stagegate_stats::compare::{
-    Summary, mann_whitney, sample_ratio_mismatch, two_proportions, welch,
+use stagegate_core::review::{
+    ComparisonSummary, CupedSummary, Interval, Measurement, MoreEvents, Srm, Target, UnitSummary,
 };
+use stagegate_stats::compare::{
+    Comparison, Summary, mann_whitney, moses_cut, ratio_of_means, risk_ratio,
+    sample_ratio_mismatch, two_proportions, welch,
+};
+use stagegate_stats::interval::more_events_normal;
+use stagegate_stats::units::{self, ArmUnit, Sums};
 use stagegate_stats::z_two_sided;
 
 /// SRM alarm level (Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch").
 pub const SRM_ALPHA: f64 = 0.001;
 
-/// Judges the pilot side against the reference side. `units` are the distinct users (or
-/// rows) seen on (reference, pilot), for the sample-ratio-mismatch check.
+/// One unit's sums on the reference side, the pilot side and (CUPED) in the covariate period.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UnitSides {
+    /// Baseline period or control cohort.
+    pub reference: Sums,
+    /// Pilot window (pilot cohort).
+    pub pilot: Sums,
+    /// CUPED covariate period.
+    pub covariate: Sums,
+}
+
+/// The per-unit data of a comparison with `unit:`, units in a stable order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerUnit {
+    /// The id role, e.g. `agent_id`.
+    pub role: String,
+    /// One entry per unit seen.
+    pub units: Vec<UnitSides>,
+    /// Rows on a side without a unit value (left out).
+    pub rows_without_unit: u64,
+}
+
+/// Judges the pilot side against the reference side. `units` are the distinct units seen on
+/// (reference, pilot), for the sample-ratio-mismatch check; `per_unit` holds the per-unit
+/// sums when the comparison names a `unit`.
 #[allow(clippy::too_many_arguments)]
 pub fn finish(
     spec: &MetricSpec,
@@ -40,8 +75,9 @@ pub fn finish(
     reference: Side,
     pilot: Side,
     units: (u64, u64),
+    per_unit: Option<PerUnit>,
     confidence: f64,
-    threshold: f64,
+    target: Target,
 ) -> Measurement {
     let Some(test) = cmp.test_for(spec.kind) else {
         return Measurement {
@@ -50,131 +86,25 @@ pub fn finish(
         };
     };
     let relative = cmp.effect == EffectScale::Relative;
-    let z = z_two_sided(confidence);
-    let (ref_value, pilot_value, ref_n, pilot_n, effect, interval, p, method) = match (
-        test, reference, pilot,
-    ) {
-        (TestKind::TwoProportions, Side::Rate(k1, n1), Side::Rate(k2, n2)) => {
-            let r = two_proportions(k1, n1, k2, n2, confidence);
-            let (p1, p2) = (ratio(k1, n1), ratio(k2, n2));
-            let (effect, interval) = match (&r, relative) {
-                (Some(r), false) => (Some(r.effect), Some(r.interval)),
-                (Some(_), true) if k1 > 0 && k2 > 0 => {
-                    let rr = p2.unwrap_or(0.0) / p1.unwrap_or(1.0);
-                    let se = (1.0 / k1 as f64 - 1.0 / n1 as f64 + 1.0 / k2 as f64
-                        - 1.0 / n2 as f64)
-                        .sqrt();
-                    (
-                        Some(rr - 1.0),
-                        Some(Interval {
-                            low: (rr.ln() - z * se).exp() - 1.0,
-                            high: (rr.ln() + z * se).exp() - 1.0,
-                            confidence,
-                        }),
-                    )
-                }
-                _ => (None, None),
-            };
-            let method = if relative {
-                "two-proportion z, Katz log risk ratio"
-            } else {
-                "two-proportion z, Newcombe"
-            };
-            (
-                p1,
-                p2,
-                n1,
-                n2,
-                effect,
-                interval,
-                r.map(|r| r.p_value),
-                method,
-            )
+    let level = cmp.interval_level(confidence);
+    let against = match cmp.against {
+        Against::Baseline => "baseline",
+        Against::Control => "control",
+    };
+    // Event-level sides, for the report (and the test when there is no unit).
+    let (ref_value, pilot_value, ref_n, pilot_n) = match (&reference, &pilot) {
+        (Side::Rate(k1, n1), Side::Rate(k2, n2)) => (ratio(*k1, *n1), ratio(*k2, *n2), *n1, *n2),
+        (Side::Summary(nx, mx, _), Side::Summary(ny, my, _)) => {
+            ((*nx > 0).then_some(*mx), (*ny > 0).then_some(*my), *nx, *ny)
         }
-        (TestKind::Welch, Side::Summary(nx, mx, vx), Side::Summary(ny, my, vy)) => {
-            let (sx, sy) = (
-                Summary {
-                    n: nx,
-                    mean: mx,
-                    var: vx,
-                },
-                Summary {
-                    n: ny,
-                    mean: my,
-                    var: vy,
-                },
-            );
-            let r = welch(sx, sy, confidence);
-            let (effect, interval) = match (&r, relative) {
-                (Some(r), false) => (Some(r.effect), Some(r.interval)),
-                (Some(_), true) if sx.mean != 0.0 && sy.mean != 0.0 => {
-                    let ratio = sy.mean / sx.mean;
-                    let se = ratio.abs()
-                        * (sy.var / (sy.n as f64 * sy.mean * sy.mean)
-                            + sx.var / (sx.n as f64 * sx.mean * sx.mean))
-                            .sqrt();
-                    (
-                        Some(ratio - 1.0),
-                        Some(Interval {
-                            low: ratio - 1.0 - z * se,
-                            high: ratio - 1.0 + z * se,
-                            confidence,
-                        }),
-                    )
-                }
-                _ => (None, None),
-            };
-            let method = if relative {
-                "Welch t, delta-method ratio of means"
-            } else {
-                "Welch t"
-            };
-            (
-                (nx > 0).then_some(mx),
-                (ny > 0).then_some(my),
-                nx,
-                ny,
-                effect,
-                interval,
-                r.map(|r| r.p_value),
-                method,
-            )
-        }
-        (TestKind::MannWhitney, Side::Values(mut x), Side::Values(mut y)) => {
+        (Side::Values(x), Side::Values(y)) => {
             let q = spec.q.unwrap_or(0.5);
-            let r = mann_whitney(&x, &y, confidence);
-            let ref_median = quantile(&mut x, 0.5);
-            let (rq, pq) = (quantile(&mut x, q), quantile(&mut y, q));
-            let (effect, interval) = match (&r, relative, ref_median) {
-                (Some(r), false, _) => (Some(r.effect), Some(r.interval)),
-                (Some(r), true, Some(m)) if m != 0.0 => (
-                    Some(r.effect / m),
-                    Some(Interval {
-                        low: r.interval.low / m,
-                        high: r.interval.high / m,
-                        confidence,
-                    }),
-                ),
-                _ => (None, None),
-            };
-            let method = match (relative, r.as_ref().is_some_and(|r| r.approximate)) {
-                (false, false) => "Mann-Whitney U, Hodges-Lehmann shift",
-                (false, true) => {
-                    "Mann-Whitney U, Hodges-Lehmann shift (approximate: thinned samples)"
-                }
-                (true, _) => {
-                    "Mann-Whitney U, Hodges-Lehmann shift ÷ reference median (median held fixed)"
-                }
-            };
+            let (mut x, mut y) = (x.clone(), y.clone());
             (
-                rq,
-                pq,
+                quantile(&mut x, q),
+                quantile(&mut y, q),
                 x.len() as u64,
                 y.len() as u64,
-                effect,
-                interval,
-                r.map(|r| r.p_value),
-                method,
             )
         }
         _ => {
@@ -184,30 +114,173 @@ pub fn finish(
             };
         }
     };
-    let srm = cmp.assigned_pilot_share.and_then(|share| srm(units, share));
-    let more = match (effect, interval) {
-        (Some(e), Some(i)) if i.contains(threshold) && e != threshold => {
-            let half = (i.high - i.low) / 2.0;
-            let factor = (half / (e - threshold).abs()).powi(2);
-            Some(((pilot_n as f64) * (factor - 1.0)).ceil().max(1.0) as u64)
+    let mut unit_summary = None;
+    let mut cuped = None;
+    let mut units_for_srm = units;
+    let (result, method, growth_n, too_few): (Option<Comparison>, String, u64, Option<u64>) =
+        match (&per_unit, test) {
+            (Some(pu), _) => {
+                let r = per_unit_comparison(pu, cmp, relative, level);
+                let (kr, kp, in_both) = match &r {
+                    Some((u, in_both)) => (u.reference_units, u.pilot_units, *in_both),
+                    None => arm_sizes(pu, cmp.against),
+                };
+                units_for_srm = (kr, kp);
+                unit_summary = Some(UnitSummary {
+                    role: pu.role.clone(),
+                    reference_units: kr,
+                    pilot_units: kp,
+                    in_both_cohorts: in_both,
+                });
+                if let Some((u, _)) = &r
+                    && let (Some(theta), Some(red), Some(raw), Some(w)) = (
+                        u.theta,
+                        u.variance_reduction,
+                        u.unadjusted_effect,
+                        cmp.baseline.as_ref(),
+                    )
+                {
+                    cuped = Some(CupedSummary {
+                        covariate_period: format!("{}..{}", w.start, w.end),
+                        theta,
+                        variance_reduction: red,
+                        unadjusted_effect: raw,
+                    });
+                }
+                let method = format!(
+                    "per-unit ({}) {}{}, delta method{}",
+                    pu.role,
+                    if cmp.against == Against::Baseline {
+                        "paired z"
+                    } else {
+                        "z"
+                    },
+                    if relative { " on the ratio" } else { "" },
+                    if cuped.is_some() { ", CUPED" } else { "" }
+                );
+                let too_few = (kr < 2 || kp < 2).then(|| 2 - kr.min(kp));
+                (r.map(|(u, _)| u.comparison), method, kp, too_few)
+            }
+            (None, TestKind::TwoProportions) => {
+                let (Side::Rate(k1, n1), Side::Rate(k2, n2)) = (&reference, &pilot) else {
+                    unreachable!("matched above")
+                };
+                if relative {
+                    (
+                        risk_ratio(*k1, *n1, *k2, *n2, level),
+                        "two-proportion z, Miettinen-Nurminen score interval for the risk ratio"
+                            .into(),
+                        *n2,
+                        None,
+                    )
+                } else {
+                    (
+                        two_proportions(*k1, *n1, *k2, *n2, level),
+                        "two-proportion z, Newcombe".into(),
+                        *n2,
+                        None,
+                    )
+                }
+            }
+            (None, TestKind::Welch) => {
+                let (Side::Summary(nx, mx, vx), Side::Summary(ny, my, vy)) = (&reference, &pilot)
+                else {
+                    unreachable!("matched above")
+                };
+                let (sx, sy) = (
+                    Summary {
+                        n: *nx,
+                        mean: *mx,
+                        var: *vx,
+                    },
+                    Summary {
+                        n: *ny,
+                        mean: *my,
+                        var: *vy,
+                    },
+                );
+                let too_few = (*nx < 2 || *ny < 2).then(|| 2 - (*nx).min(*ny));
+                if relative {
+                    (
+                        ratio_of_means(sx, sy, level),
+                        "Welch t, delta-method ratio of means".into(),
+                        *ny,
+                        too_few,
+                    )
+                } else {
+                    (welch(sx, sy, level), "Welch t".into(), *ny, too_few)
+                }
+            }
+            (None, TestKind::MannWhitney) => {
+                let (Side::Values(x), Side::Values(y)) = (&reference, &pilot) else {
+                    unreachable!("matched above")
+                };
+                let mut r = mann_whitney(x, y, level);
+                let mut method = "Mann-Whitney U, Hodges-Lehmann shift, Moses interval".to_owned();
+                if relative {
+                    let mut xs = x.clone();
+                    let med = quantile(&mut xs, 0.5).filter(|m| *m != 0.0);
+                    r = match (r, med) {
+                        (Some(mut c), Some(m)) => {
+                            c.effect = c.effect.map(|e| e / m);
+                            c.interval.low /= m;
+                            c.interval.high /= m;
+                            if m < 0.0 {
+                                std::mem::swap(&mut c.interval.low, &mut c.interval.high);
+                            }
+                            Some(c)
+                        }
+                        _ => None,
+                    };
+                    method.push_str(" ÷ reference median (median held fixed)");
+                }
+                let too_few = r
+                    .as_ref()
+                    .is_some_and(|c| !c.interval.reaches_confidence())
+                    .then(|| rank_events_needed(x.len(), y.len(), level));
+                (r, method, y.len() as u64, too_few)
+            }
+        };
+    let srm = cmp
+        .assigned_pilot_share
+        .and_then(|share| srm(units_for_srm, share));
+    let (effect, interval, p) = match &result {
+        Some(c) => (c.effect, Some(c.interval), Some(c.p_value)),
+        // Too little data for an interval: still show the point effect.
+        None if too_few.is_some() => (point_effect(ref_value, pilot_value, relative), None, None),
+        None => (None, None, None),
+    };
+    let more_events = match (too_few, &interval) {
+        (Some(k), _) => Some(MoreEvents::ForCoverage { events: k.max(1) }),
+        (None, Some(i)) if !target.decides(i) => {
+            effect.map(|e| scaled_more(growth_n, e, i, target))
         }
         _ => None,
     };
-    let against = match cmp.against {
-        Against::Baseline => "baseline",
-        Against::Control => "control",
-    };
-    let note = if effect.is_none() {
-        Some(format!(
+    let note = match (&result, too_few) {
+        (None, Some(k)) => Some(format!(
+            "comparison needs more data: {ref_n} {against} and {pilot_n} pilot rows with a value; at least {k} more on the smaller side"
+        )),
+        (None, None) => Some(format!(
             "comparison undefined: {ref_n} {against} and {pilot_n} pilot rows with a value{}",
             if relative {
                 " (a relative effect needs a non-zero reference)"
             } else {
                 ""
             }
-        ))
-    } else {
-        None
+        )),
+        (Some(c), _) if c.effect.is_none() => Some(format!(
+            "the relative effect is undefined: the {against} rate is 0; judged on its interval only"
+        )),
+        _ => per_unit
+            .as_ref()
+            .filter(|pu| pu.rows_without_unit > 0)
+            .map(|pu| {
+                format!(
+                    "{} rows without a `{}` value left out",
+                    pu.rows_without_unit, pu.role
+                )
+            }),
     };
     Measurement {
         value: effect,
@@ -215,14 +288,17 @@ pub fn finish(
         series: Vec::new(),
         note,
         interval,
-        interval_method: Some(method.to_owned()),
-        more_events: more,
+        interval_method: Some(method),
+        // Without both sides there is nothing to compare: no data, not a sample to judge.
+        sampled: ref_n > 0 && pilot_n > 0,
+        more_events,
         comparison: Some(ComparisonSummary {
             against: against.to_owned(),
-            test: match test {
-                TestKind::TwoProportions => "two-proportion z",
-                TestKind::Welch => "Welch t",
-                TestKind::MannWhitney => "Mann-Whitney U",
+            test: match (&per_unit, test) {
+                (Some(_), _) => "per-unit z (delta method)",
+                (None, TestKind::TwoProportions) => "two-proportion z",
+                (None, TestKind::Welch) => "Welch t",
+                (None, TestKind::MannWhitney) => "Mann-Whitney U",
             }
             .to_owned(),
             effect_scale: if relative { "relative" } else { "absolute" }.to_owned(),
@@ -232,7 +308,112 @@ pub fn finish(
             pilot_rows: pilot_n,
             p_value: p,
             srm,
+            unit: unit_summary,
+            cuped,
         }),
+    }
+}
+
+/// The per-unit comparison and the count of units seen in both cohorts (control only).
+fn per_unit_comparison(
+    pu: &PerUnit,
+    cmp: &Compare,
+    relative: bool,
+    level: f64,
+) -> Option<(units::UnitComparison, u64)> {
+    match cmp.against {
+        Against::Baseline => {
+            let pairs: Vec<(Sums, Sums)> = pu
+                .units
+                .iter()
+                .filter(|u| u.reference.n > 0.0 || u.pilot.n > 0.0)
+                .map(|u| (u.reference, u.pilot))
+                .collect();
+            units::paired(&pairs, relative, level).map(|r| (r, 0))
+        }
+        Against::Control => {
+            let (reference, pilot, in_both) = arms(pu);
+            units::independent(&reference, &pilot, relative, cmp.cuped, level).map(|r| (r, in_both))
+        }
+    }
+}
+
+/// Control arms: units seen only in the control cohort, only in the pilot cohort, and the
+/// count seen in both (left out).
+fn arms(pu: &PerUnit) -> (Vec<ArmUnit>, Vec<ArmUnit>, u64) {
+    let (mut reference, mut pilot, mut both) = (Vec::new(), Vec::new(), 0);
+    for u in &pu.units {
+        match (u.reference.n > 0.0, u.pilot.n > 0.0) {
+            (true, true) => both += 1,
+            (true, false) => reference.push(ArmUnit {
+                metric: u.reference,
+                covariate: u.covariate,
+            }),
+            (false, true) => pilot.push(ArmUnit {
+                metric: u.pilot,
+                covariate: u.covariate,
+            }),
+            (false, false) => {}
+        }
+    }
+    (reference, pilot, both)
+}
+
+/// Units per side when no comparison could be formed.
+fn arm_sizes(pu: &PerUnit, against: Against) -> (u64, u64, u64) {
+    match against {
+        Against::Baseline => (
+            pu.units.iter().filter(|u| u.reference.n > 0.0).count() as u64,
+            pu.units.iter().filter(|u| u.pilot.n > 0.0).count() as u64,
+            0,
+        ),
+        Against::Control => {
+            let (r, p, b) = arms(pu);
+            (r.len() as u64, p.len() as u64, b)
+        }
+    }
+}
+
+/// More events, scaling the half-width that faces the target as 1/√n: the current standard
+/// error on that side times √n is the per-event spread.
+fn scaled_more(n: u64, effect: f64, i: &Interval, target: Target) -> MoreEvents {
+    let toward_high = match target {
+        Target::Limit(t) => t > effect,
+        Target::Band(lo, hi) => (hi - effect).abs() < (effect - lo).abs(),
+    };
+    let half = if toward_high {
+        i.high - effect
+    } else {
+        effect - i.low
+    };
+    let z = z_two_sided(i.confidence);
+    let sigma = half / z * (n.max(1) as f64).sqrt();
+    if !sigma.is_finite() {
+        return MoreEvents::BeyondLimit {
+            limit: stagegate_stats::interval::MORE_EVENTS_LIMIT,
+        };
+    }
+    more_events_normal(n, effect, sigma, target, i.confidence)
+}
+
+/// Events to add on each side before Moses' interval can reach `level` at all: the smallest k
+/// with 1 − 2/C(n₁+n₂+2k, n₁+k) ≥ level (bounded: C grows at least 4× per step).
+fn rank_events_needed(n1: usize, n2: usize, level: f64) -> u64 {
+    (1..64u64)
+        .find(|&k| {
+            let (a, b) = (n1 + k as usize, n2 + k as usize);
+            moses_cut(a, b, false, level).0.is_some()
+        })
+        .unwrap_or(64)
+}
+
+/// The effect from the two sides' values alone.
+fn point_effect(reference: Option<f64>, pilot: Option<f64>, relative: bool) -> Option<f64> {
+    let (r, p) = (reference?, pilot?);
+    if relative {
+        (r != 0.0).then(|| p / r - 1.0)
+    } else {
+        Some(p - r)
     }
 }
 

@@ -11,6 +11,7 @@
 //! into a DDSketch with relative accuracy [`SKETCH_RELATIVE_ERROR`] (Masson, Rim & Lee 2019),
 //! and the measurement says so.
 
+use crate::compare::{PerUnit, UnitSides};
 use crate::read::Columns;
 use jiff::civil::Date;
 use sketches_ddsketch::{Config as SketchConfig, DDSketch};
@@ -18,7 +19,7 @@ use stagegate_core::card::{Against, Compare, TestKind};
 use stagegate_core::metric::{
     Bucket, MetricKind, MetricSpec, Predicate, PredicateOp, Reduce, Scalar,
 };
-use stagegate_core::review::{Interval, Measurement, SeriesPoint};
+use stagegate_core::review::{Interval, Measurement, MoreEvents, SeriesPoint, Target};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -355,6 +356,23 @@ impl Compiled {
         self.filter.as_ref().is_none_or(|f| f.holds(row))
     }
 
+    /// A row's (sum, count) contribution to its unit's sums: (1 or 0, 1) for a rate whose
+    /// predicate applies, (value, 1) for a mean; `None` when the row adds nothing.
+    fn unit_contribution(&self, row: &RowRef<'_, '_>) -> Option<(f64, f64)> {
+        match self.spec.kind {
+            MetricKind::Rate => {
+                let p = self.of.as_ref()?;
+                p.applicable(row)
+                    .then(|| (if p.holds(row) { 1.0 } else { 0.0 }, 1.0))
+            }
+            MetricKind::Mean => match row.get(self.field) {
+                Cell::Num(x) => Some((*x, 1.0)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     fn push(&self, acc: &mut Acc, row: &RowRef<'_, '_>, limit: usize) {
         match acc {
             Acc::Count(n) => *n += 1,
@@ -645,7 +663,48 @@ enum State {
         pilot_units: Distinct,
         /// Units are only tracked for the sample-ratio-mismatch check.
         track_units: bool,
+        /// Per-unit sums, when the comparison names a `unit`.
+        per_unit: Option<Box<PerUnitState>>,
     },
+}
+
+/// Per-unit sums of a comparison with `unit:`: memory grows with units, not rows.
+#[derive(Debug, Clone, Default)]
+struct PerUnitState {
+    /// The unit role's column.
+    unit: Option<usize>,
+    /// CUPED's covariate period, [start, end) in ns.
+    covariate: Option<(i64, i64)>,
+    map: rustc_hash::FxHashMap<u128, UnitSides>,
+    rows_without_unit: u64,
+}
+
+impl PerUnitState {
+    fn merge(&mut self, other: PerUnitState) {
+        self.rows_without_unit += other.rows_without_unit;
+        for (k, v) in other.map {
+            let e = self.map.entry(k).or_default();
+            for (a, b) in [
+                (&mut e.reference, v.reference),
+                (&mut e.pilot, v.pilot),
+                (&mut e.covariate, v.covariate),
+            ] {
+                a.y += b.y;
+                a.n += b.n;
+            }
+        }
+    }
+
+    /// The units in fingerprint order (a fixed order, whatever the number of threads).
+    fn finish(self, role: &str) -> PerUnit {
+        let mut units: Vec<(u128, UnitSides)> = self.map.into_iter().collect();
+        units.sort_unstable_by_key(|(k, _)| *k);
+        PerUnit {
+            role: role.to_owned(),
+            units: units.into_iter().map(|(_, u)| u).collect(),
+            rows_without_unit: self.rows_without_unit,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -653,7 +712,7 @@ struct CriterionEval {
     id: String,
     c: Compiled,
     compare: Option<Compare>,
-    threshold: f64,
+    target: Target,
     state: State,
 }
 
@@ -685,8 +744,8 @@ pub struct CriterionPlan<'a> {
     pub metric: &'a MetricSpec,
     /// Its comparison, if relative.
     pub compare: Option<&'a Compare>,
-    /// Its threshold.
-    pub threshold: f64,
+    /// What its interval must do to decide it (`Criterion::target`).
+    pub target: Target,
 }
 
 fn day_start_nanos(d: Date) -> i64 {
@@ -741,6 +800,23 @@ impl Evaluator {
                             ref_units: Distinct::default(),
                             pilot_units: Distinct::default(),
                             track_units: cmp.assigned_pilot_share.is_some(),
+                            per_unit: cmp.unit.as_deref().map(|u| {
+                                Box::new(PerUnitState {
+                                    unit: cols.index(u),
+                                    covariate: cmp.baseline.as_ref().filter(|_| cmp.cuped).map(
+                                        |w| {
+                                            (
+                                                day_start_nanos(w.start),
+                                                w.end
+                                                    .tomorrow()
+                                                    .map(day_start_nanos)
+                                                    .unwrap_or(i64::MAX),
+                                            )
+                                        },
+                                    ),
+                                    ..PerUnitState::default()
+                                })
+                            }),
                         }
                     }
                 };
@@ -748,7 +824,7 @@ impl Evaluator {
                     id: p.id.to_owned(),
                     c,
                     compare: p.compare.cloned(),
-                    threshold: p.threshold,
+                    target: p.target,
                     state,
                 }
             })
@@ -816,7 +892,24 @@ impl Evaluator {
                     ref_units,
                     pilot_units,
                     track_units,
+                    per_unit,
                 } => {
+                    if let Some(pu) = per_unit
+                        && let Some((a, b)) = pu.covariate
+                        && row.ts >= a
+                        && row.ts < b
+                        && ce.c.keeps(row)
+                        && let Some((y, n)) = ce.c.unit_contribution(row)
+                    {
+                        match fingerprint(row.get(pu.unit)) {
+                            Some(k) => {
+                                let e = pu.map.entry(k).or_default();
+                                e.covariate.y += y;
+                                e.covariate.n += n;
+                            }
+                            None => pu.rows_without_unit += 1,
+                        }
+                    }
                     let cohort = row.text(sides.cohort);
                     let in_pilot_cohort = match &sides.pilot {
                         Some(p) => cohort == Some(p.as_str()),
@@ -851,11 +944,29 @@ impl Evaluator {
                     } else {
                         (pilot, pilot_units)
                     };
-                    if *track_units && let Some(u) = fingerprint(row.get(user)) {
+                    let unit_col = per_unit.as_ref().map_or(user, |pu| pu.unit);
+                    if *track_units && let Some(u) = fingerprint(row.get(unit_col)) {
                         units.insert(u);
                     }
                     if ce.c.keeps(row) {
                         ce.c.push(acc, row, limit);
+                        if let Some(pu) = per_unit
+                            && let Some((y, n)) = ce.c.unit_contribution(row)
+                        {
+                            match fingerprint(row.get(pu.unit)) {
+                                Some(k) => {
+                                    let e = pu.map.entry(k).or_default();
+                                    let s = if is_ref {
+                                        &mut e.reference
+                                    } else {
+                                        &mut e.pilot
+                                    };
+                                    s.y += y;
+                                    s.n += n;
+                                }
+                                None => pu.rows_without_unit += 1,
+                            }
+                        }
                     }
                 }
             }
@@ -898,6 +1009,7 @@ impl Evaluator {
                         pilot,
                         ref_units,
                         pilot_units,
+                        per_unit,
                         ..
                     },
                     State::Compare {
@@ -905,6 +1017,7 @@ impl Evaluator {
                         pilot: p2,
                         ref_units: ru2,
                         pilot_units: pu2,
+                        per_unit: per2,
                         ..
                     },
                 ) => {
@@ -912,6 +1025,9 @@ impl Evaluator {
                     pilot.merge(p2, limit);
                     ref_units.merge(ru2);
                     pilot_units.merge(pu2);
+                    if let (Some(a), Some(b)) = (per_unit, per2) {
+                        a.merge(*b);
+                    }
                 }
                 _ => {}
             }
@@ -945,7 +1061,7 @@ impl Evaluator {
                         self.pilot_start,
                         self.cohort_size,
                         self.confidence,
-                        ce.threshold,
+                        ce.target,
                         self.limit,
                     )
                 }
@@ -954,6 +1070,7 @@ impl Evaluator {
                     pilot,
                     mut ref_units,
                     mut pilot_units,
+                    per_unit,
                     ..
                 } => {
                     let cmp = ce
@@ -967,8 +1084,9 @@ impl Evaluator {
                             reference.into_side(),
                             pilot.into_side(),
                             (ru, pu),
+                            per_unit.map(|p| p.finish(cmp.unit.as_deref().unwrap_or("unit"))),
                             self.confidence,
-                            ce.threshold,
+                            ce.target,
                         ),
                         None => Measurement::default(),
                     }
@@ -1024,7 +1142,7 @@ fn finish_plain(
     pilot_start: Date,
     cohort_size: u64,
     confidence: f64,
-    threshold: f64,
+    target: Target,
     limit: usize,
 ) -> Measurement {
     let spec = &c.spec;
@@ -1052,7 +1170,7 @@ fn finish_plain(
         total.merge(acc, limit);
     }
     let rows_read = total.rows();
-    let mut uncertain = (None, None, None);
+    let mut uncertain = Uncertainty::default();
     let mut approximate = false;
     let value = match spec.per {
         None => {
@@ -1061,7 +1179,7 @@ fn finish_plain(
             if let Some(v) = v
                 && !approx
             {
-                uncertain = uncertainty(total, spec, v, confidence, threshold);
+                uncertain = uncertainty(total, spec, v, confidence, target);
             }
             v
         }
@@ -1094,9 +1212,10 @@ fn finish_plain(
         rows: rows_read,
         series,
         note,
-        interval: uncertain.0,
-        interval_method: uncertain.1.map(str::to_owned),
-        more_events: uncertain.2,
+        interval: uncertain.interval,
+        interval_method: uncertain.method.map(str::to_owned),
+        sampled: uncertain.sampled,
+        more_events: uncertain.more_events,
         comparison: None,
     }
 }
@@ -1146,38 +1265,55 @@ pub enum Sufficient {
     },
 }
 
-/// The interval of a sample statistic, its method, and — when the interval straddles
-/// `threshold` — roughly how many more events would decide it if what was seen held steady.
+/// What a sample statistic's uncertainty says: its interval (with coverage), the method, and
+/// how many more events would decide the criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Uncertainty {
+    /// The interval, when the data allow one.
+    pub interval: Option<Interval>,
+    /// How it was computed.
+    pub method: Option<&'static str>,
+    /// More events needed, when the interval does not decide (or cannot be formed or reach
+    /// the card's confidence yet).
+    pub more_events: Option<MoreEvents>,
+    /// Whether the value is a sample statistic (judged only through its interval).
+    pub sampled: bool,
+}
+
+/// The interval of a sample statistic, its method and coverage, and — when it does not decide
+/// `target` — how many more events would, if what was seen held steady.
 ///
-/// Rate: Wilson score. Mean: Student t. Quantile: order statistics (the quantile's coverage
-/// may fall short of `confidence` with few values; the interval says so); its "more events"
-/// is the Wilson search on the share of values below the threshold against q. Ratio of sums:
-/// delta method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran 1977, §6.3).
-pub fn interval_of(
-    stats: &Sufficient,
-    value: f64,
-    confidence: f64,
-    threshold: f64,
-) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
+/// Rate: Wilson score. Mean: Student t (one value: no interval, at least one more value
+/// needed). Quantile: order statistics with their exact coverage; when too few values exist for
+/// any interval to reach `confidence` (a p99 over 20 values), the minimum sample that can;
+/// otherwise its "more events" is the Wilson search on the share of values below the threshold
+/// against q. Ratio of sums: delta method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran
+/// 1977, §6.3; one row: no interval). Every search is bounded (`stagegate_stats::interval`).
+pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Target) -> Uncertainty {
     use stagegate_stats::interval::{
-        mean_t, more_events_mean, more_events_normal, more_events_rate, quantile_ranks, wilson,
+        mean_t, more_events_mean, more_events_normal, more_events_rate, normal_interval,
+        quantile_min_events, quantile_ranks, wilson,
     };
-    let straddles = |i: &Option<Interval>| i.is_some_and(|i| i.contains(threshold));
+    let undecided = |i: &Option<Interval>| i.is_some_and(|i| !target.decides(&i));
+    let one_more = Some(MoreEvents::ForCoverage { events: 1 });
+    let u = |interval, method, more_events| Uncertainty {
+        interval,
+        method: Some(method),
+        more_events,
+        sampled: true,
+    };
     match *stats {
-        Sufficient::Rate { hit, n } => {
+        Sufficient::Rate { hit, n } if n > 0 => {
             let i = wilson(hit, n, confidence);
-            let more = straddles(&i)
-                .then(|| more_events_rate(n, value, threshold, confidence))
-                .flatten();
-            (i, Some("Wilson score"), more)
+            let more = undecided(&i).then(|| more_events_rate(n, value, target, confidence));
+            u(i, "Wilson score", more)
         }
+        Sufficient::Mean { n: 1, .. } => u(None, "Student t", one_more),
         Sufficient::Mean { n, var } if n >= 2 => {
             let sd = var.sqrt();
             let i = mean_t(n, value, sd, confidence);
-            let more = straddles(&i)
-                .then(|| more_events_mean(n, value, sd, threshold, confidence))
-                .flatten();
-            (i, Some("Student t"), more)
+            let more = undecided(&i).then(|| more_events_mean(n, value, sd, target, confidence));
+            u(i, "Student t", more)
         }
         Sufficient::Quantile {
             n,
@@ -1186,18 +1322,24 @@ pub fn interval_of(
             below,
         } if n > 0 => {
             let i = match (quantile_ranks(n, q, confidence), bounds) {
-                (Some((_, _, cov)), Some((low, high))) => Some(Interval {
-                    low,
-                    high,
-                    confidence: cov.min(confidence),
-                }),
+                (Some((_, _, cov)), Some((low, high))) => {
+                    Some(Interval::exact(low, high, confidence, cov))
+                }
                 _ => None,
             };
-            let more = straddles(&i)
-                .then(|| more_events_rate(n, below, q, confidence))
-                .flatten();
-            (i, Some("order statistics"), more)
+            let more = match i {
+                Some(iv) if !iv.reaches_confidence() => Some(MoreEvents::ForCoverage {
+                    events: quantile_min_events(q, confidence)
+                        .map_or(u64::MAX, |m| m.saturating_sub(n).max(1)),
+                }),
+                _ if undecided(&i) => {
+                    Some(more_events_rate(n, below, Target::Limit(q), confidence))
+                }
+                _ => None,
+            };
+            u(i, "order statistics", more)
         }
+        Sufficient::Ratio { n: 1, .. } => u(None, "delta method", one_more),
         Sufficient::Ratio { den, yy, xx, xy, n } if n >= 2 && den != 0.0 => {
             let r = value;
             let nf = n as f64;
@@ -1206,18 +1348,11 @@ pub fn interval_of(
                 .max(0.0)
                 .sqrt()
                 / xbar.abs();
-            let half = stagegate_stats::z_two_sided(confidence) * sigma / nf.sqrt();
-            let i = Some(Interval {
-                low: r - half,
-                high: r + half,
-                confidence,
-            });
-            let more = straddles(&i)
-                .then(|| more_events_normal(n, r, sigma, threshold, confidence))
-                .flatten();
-            (i, Some("delta method"), more)
+            let i = normal_interval(r, sigma / nf.sqrt(), confidence);
+            let more = undecided(&i).then(|| more_events_normal(n, r, sigma, target, confidence));
+            u(i, "delta method", more)
         }
-        _ => (None, None, None),
+        _ => Uncertainty::default(),
     }
 }
 
@@ -1273,11 +1408,15 @@ fn uncertainty(
     spec: &MetricSpec,
     value: f64,
     confidence: f64,
-    threshold: f64,
-) -> (Option<Interval>, Option<&'static str>, Option<u64>) {
+    target: Target,
+) -> Uncertainty {
+    let threshold = match target {
+        Target::Limit(t) => t,
+        Target::Band(lo, _) => lo,
+    };
     match sufficient(acc, spec, threshold, confidence) {
-        Some(s) => interval_of(&s, value, confidence, threshold),
-        None => (None, None, None),
+        Some(s) => interval_of(&s, value, confidence, target),
+        None => Uncertainty::default(),
     }
 }
 

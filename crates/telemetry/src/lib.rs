@@ -27,10 +27,10 @@ mod parquet_read;
 mod quality;
 mod read;
 
-pub use compare::finish as compare_sides;
+pub use compare::{PerUnit, UnitSides, finish as compare_sides};
 pub use engine::{
     Cell, CriterionPlan, EXACT_QUANTILE_LIMIT, Evaluator, RowRef, SKETCH_RELATIVE_ERROR, Side,
-    Sufficient, bucket_label, interval_of, quantile,
+    Sufficient, Uncertainty, bucket_label, fingerprint, interval_of, quantile,
 };
 pub use read::{Columns, Compression, RoleType, TsParser, detect_format, parse_timestamp};
 
@@ -226,7 +226,7 @@ pub fn measure_with(
                 id: &c.id,
                 metric: m,
                 compare: c.compare.as_ref(),
-                threshold: c.threshold,
+                target: c.target(),
             })
         })
         .collect();

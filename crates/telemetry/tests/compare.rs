@@ -98,14 +98,14 @@ fn baseline_and_control_comparisons() {
 
     let m = &out.measurements["vs_control_abs"];
     let w = welch(Summary::of(&manual), Summary::of(&agent), 0.95).unwrap();
-    assert!((m.value.unwrap() - w.effect).abs() < 1e-12);
+    assert!((m.value.unwrap() - w.effect.unwrap()).abs() < 1e-12);
     let i = m.interval.unwrap();
     assert!((i.low - w.interval.low).abs() < 1e-9 && (i.high - w.interval.high).abs() < 1e-9);
     assert!((m.comparison.as_ref().unwrap().p_value.unwrap() - w.p_value).abs() < 1e-12);
 
     let m = &out.measurements["errors_vs_control"];
     let t = two_proportions(km, nm, ka, na, 0.95).unwrap();
-    assert!((m.value.unwrap() - t.effect).abs() < 1e-12);
+    assert!((m.value.unwrap() - t.effect.unwrap()).abs() < 1e-12);
     let srm = m.comparison.as_ref().unwrap().srm.as_ref().unwrap();
     assert!(
         !srm.flagged,

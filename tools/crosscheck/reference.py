@@ -1,0 +1,304 @@
+"""Independent reference implementations of every statistic stagegate reports.
+
+Written against scipy and statsmodels (and plain numpy where neither has the statistic), from
+the published formulas, without looking at how stagegate computes them: stagegate's Rust tests
+(crates/stats/tests/reference/) and the CI cross-check (tools/crosscheck/crosscheck.py) compare
+against these. Where the two implementations use different algorithms for the same quantity
+(the exact Mann-Whitney distribution: integer generating polynomial here, probability recurrence
+in Rust; the risk-ratio score interval: statsmodels' score test inverted with brentq here,
+bisection in Rust; per-unit variances: covariance matrices and gradients here, linearised values
+in Rust), an agreement is evidence for both.
+"""
+import math
+
+import numpy as np
+from scipy import optimize, stats
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_confint,
+    proportions_ztest,
+    score_test_proportions_2indep,
+)
+
+INF = float("inf")
+
+
+def one_sided_level(conf):
+    return 1 - 2 * (1 - conf)
+
+
+# ---------------------------------------------------------------- single-sample intervals
+
+
+def wilson(k, n, conf):
+    if n == 0:
+        return None
+    lo, hi = proportion_confint(k, n, alpha=1 - conf, method="wilson")
+    if k == 0:
+        lo = 0.0
+    if k == n:
+        hi = 1.0
+    return float(lo), float(hi), conf
+
+
+def mean_t(n, mean, sd, conf):
+    """Student t interval from a summary; None for n < 2 (no interval from one value)."""
+    if n < 2:
+        return None
+    t = stats.t.isf((1 - conf) / 2, n - 1)
+    half = t * sd / math.sqrt(n)
+    return mean - half, mean + half, conf
+
+
+def quantile_ranks(n, q, conf):
+    """Distribution-free ranks (l, u) for the q quantile and their exact coverage.
+
+    Equal tails from the binomial quantile function; when a rank is clamped at the sample's end,
+    the other moves outwards (one rank at a time) just enough to reach `conf` if the widest
+    interval can; otherwise the widest interval and its coverage.
+    """
+    b = stats.binom(n, q)
+    a = 1 - conf
+
+    def below(k):
+        return 0.0 if k == 0 else float(b.cdf(k - 1))
+
+    def cov(l, u):
+        return below(u) - below(l)
+
+    l = int(min(max(b.ppf(a / 2), 1), n))
+    u = int(min(max(b.ppf(1 - a / 2) + 1, 1), n))
+    tol = 1e-12
+    if cov(l, u) < conf - tol:
+        if cov(1, n) < conf - tol:
+            l, u = 1, n
+        elif u == n:
+            while l > 1 and cov(l, n) < conf - tol:
+                l -= 1
+        elif l == 1:
+            while u < n and cov(1, u) < conf - tol:
+                u += 1
+    return l, u, cov(l, u)
+
+
+def quantile_interval(values, q, conf):
+    x = np.sort(np.asarray(values, dtype=float))
+    l, u, c = quantile_ranks(len(x), q, conf)
+    return float(x[l - 1]), float(x[u - 1]), c
+
+
+def ratio_of_sums(y, x, conf):
+    """Delta-method interval for sum(y)/sum(x) (Cochran 1977, 6.3), via the covariance matrix."""
+    y, x = np.asarray(y, float), np.asarray(x, float)
+    n = len(y)
+    if n < 2 or x.sum() == 0:
+        return None
+    r = y.sum() / x.sum()
+    c = np.cov(np.vstack([y, x]), ddof=1)
+    grad = np.array([1 / x.mean(), -y.mean() / x.mean() ** 2])
+    se = math.sqrt(max(grad @ c @ grad, 0.0) / n)
+    z = stats.norm.isf((1 - conf) / 2)
+    return r - z * se, r + z * se, conf
+
+
+# ---------------------------------------------------------------- two-sample comparisons
+
+
+def two_proportions(k1, n1, k2, n2, conf):
+    """Reference (k1/n1) against pilot (k2/n2): difference, Newcombe interval, pooled z test."""
+    lo, hi = confint_proportions_2indep(k2, n2, k1, n1, method="newcomb", compare="diff", alpha=1 - conf)
+    if k1 + k2 in (0, n1 + n2):
+        p = 1.0
+    else:
+        _, p = proportions_ztest([k2, k1], [n2, n1])
+    return k2 / n2 - k1 / n1, float(lo), float(hi), float(p)
+
+
+def risk_ratio(k1, n1, k2, n2, conf):
+    """Relative effect p2/p1 − 1 with the Miettinen-Nurminen score interval.
+
+    statsmodels' closed-form Koopman roots break at all-success tables, so the interval is the
+    inversion of statsmodels' own MN score test (correction=True), solved with brentq.
+    """
+    z = stats.norm.isf((1 - conf) / 2)
+
+    def s(theta):
+        return score_test_proportions_2indep(
+            k2, n2, k1, n1, value=theta, compare="ratio", correction=True, return_results=True
+        ).statistic
+
+    def root(target):
+        lo, hi = 1e-12, 1e12
+        return optimize.brentq(lambda lt: s(math.exp(lt)) - target, math.log(lo), math.log(hi), xtol=1e-14, rtol=1e-14)
+
+    low = 0.0 if k2 == 0 else math.exp(root(z))
+    high = INF if k1 == 0 else math.exp(root(-z))
+    effect = None if k1 == 0 else (k2 / n2) / (k1 / n1) - 1
+    _, _, _, p = two_proportions(k1, n1, k2, n2, conf)
+    return effect, low - 1, high - 1, p
+
+
+def welch(ref, pil, conf):
+    r = stats.ttest_ind(pil, ref, equal_var=False)
+    ci = r.confidence_interval(conf)
+    return float(np.mean(pil) - np.mean(ref)), float(ci.low), float(ci.high), float(r.pvalue), float(r.df)
+
+
+def ratio_of_means(ref, pil, conf):
+    ref, pil = np.asarray(ref, float), np.asarray(pil, float)
+    mr, mp = ref.mean(), pil.mean()
+    q = mp / mr
+    se = abs(q) * math.sqrt(pil.var(ddof=1) / (len(pil) * mp**2) + ref.var(ddof=1) / (len(ref) * mr**2))
+    z = stats.norm.isf((1 - conf) / 2)
+    p = stats.ttest_ind(pil, ref, equal_var=False).pvalue
+    return q - 1, q - 1 - z * se, q - 1 + z * se, float(p)
+
+
+def mw_null_cdf(n1, n2):
+    """P(U <= u) from the exact integer generating polynomial (Gaussian binomial coefficient)."""
+    # counts[m][n] as polynomials would be heavy; use the product formula with exact integers.
+    N = n1 + n2
+    poly = [1]
+    for i in range(1, n1 + 1):
+        # multiply by (1 - q^(n2+i)) then divide by (1 - q^i): exact in integers.
+        a = n2 + i
+        newp = poly + [0] * a
+        for k in range(len(poly)):
+            newp[k + a] -= poly[k]
+        # divide by (1 - q^i)
+        out = newp[:]
+        for k in range(i, len(out)):
+            out[k] += out[k - i]
+        while out and out[-1] == 0:
+            out.pop()
+        poly = out
+    total = math.comb(N, n1)
+    assert sum(poly) == total
+    acc, cdf = 0, []
+    for c in poly:
+        acc += c
+        cdf.append(acc / total)
+    return cdf
+
+
+def moses(ref, pil, conf):
+    """Moses' interval: (low, high, coverage, exact) with R's rule for the exact distribution."""
+    x, y = np.sort(np.asarray(ref, float)), np.sort(np.asarray(pil, float))
+    n1, n2 = len(x), len(y)
+    m = n1 * n2
+    d = np.sort(np.subtract.outer(y, x).ravel())
+    widest = 1 - 2 / math.comb(n1 + n2, n1)
+    ties = len(np.unique(np.concatenate([x, y]))) < n1 + n2
+    if widest < conf - 1e-12:
+        return float(d[0]), float(d[-1]), max(widest, 0.0), True
+    a = 1 - conf
+    if not ties and n1 < 50 and n2 < 50:
+        cdf = mw_null_cdf(n1, n2)
+        qu = next(u for u, p in enumerate(cdf) if p >= a / 2)
+        qu = max(qu, 1)
+        c = min(qu - 1, (m - 1) // 2)
+        return float(d[c]), float(d[m - 1 - c]), 1 - 2 * cdf[c], True
+    z = stats.norm.isf(a / 2)
+    c = math.floor(n1 * n2 / 2 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12))
+    if c < 0:
+        return float(d[0]), float(d[-1]), max(widest, 0.0), True
+    c = min(c, (m - 1) // 2)
+    return float(d[c]), float(d[m - 1 - c]), conf, False
+
+
+def mann_whitney(ref, pil, conf):
+    res = stats.mannwhitneyu(pil, ref, alternative="two-sided", method="asymptotic", use_continuity=True)
+    hl = float(np.median(np.subtract.outer(np.asarray(pil, float), np.asarray(ref, float))))
+    lo, hi, cov, exact = moses(ref, pil, conf)
+    p = 1.0 if np.isnan(res.pvalue) else float(res.pvalue)
+    return hl, lo, hi, cov, exact, float(res.statistic), p
+
+
+def srm(observed, shares):
+    exp = np.array(shares, float) / np.sum(shares) * np.sum(observed)
+    c = stats.chisquare(observed, exp)
+    return float(c.statistic), float(c.pvalue)
+
+
+# ---------------------------------------------------------------- per-unit comparisons
+
+
+def _ratio_var(Y, N):
+    """R = ΣY/ΣN over K units and Var(R) by the delta method from the covariance of (Y, N)."""
+    K = len(Y)
+    mu = np.array([Y.mean(), N.mean()])
+    g = np.array([1 / mu[1], -mu[0] / mu[1] ** 2])
+    S = np.cov(np.vstack([Y, N]), ddof=1)
+    return mu[0] / mu[1], g, S, K
+
+
+def per_unit_independent(ref, pil, relative, conf, cuped=False):
+    """ref, pil: lists of (y, n, y_pre, n_pre) per unit. Returns effect, low, high, p, extra."""
+    z = stats.norm.isf((1 - conf) / 2)
+    arms = []
+    for units in (ref, pil):
+        A = np.asarray(units, float)
+        Y, N, Yc, Nc = A[:, 0], A[:, 1], A[:, 2], A[:, 3]
+        K = len(A)
+        R, g, S, _ = _ratio_var(Y, N)
+        V = g @ S @ g / K
+        arm = {"R": R, "V": V, "K": K}
+        if cuped:
+            Rc = Yc.sum() / Nc.sum()
+            gc = np.array([1 / Nc.mean(), -Yc.mean() / Nc.mean() ** 2])
+            S4 = np.cov(np.vstack([Y, N, Yc, Nc]), ddof=1)
+            arm.update(
+                Rc=Rc,
+                Vc=gc @ S4[2:, 2:] @ gc / K,
+                C=g @ S4[:2, 2:] @ gc / K,
+                sy=Yc.sum(),
+                sn=Nc.sum(),
+            )
+        arms.append(arm)
+    r, p_ = arms
+
+    def effect(Rr, Rp, Vr, Vp):
+        if relative:
+            q = Rp / Rr
+            return q - 1, (Vp + q * q * Vr) / Rr**2
+        return Rp - Rr, Vp + Vr
+
+    raw_e, raw_v = effect(r["R"], p_["R"], r["V"], p_["V"])
+    extra = {"reference_units": r["K"], "pilot_units": p_["K"], "sides": (p_["R"], r["R"])}
+    e, v = raw_e, raw_v
+    if cuped:
+        theta = (r["C"] + p_["C"]) / (r["Vc"] + p_["Vc"])
+        pooled = (r["sy"] + p_["sy"]) / (r["sn"] + p_["sn"])
+        adj = []
+        for a in arms:
+            adj.append((a["R"] - theta * (a["Rc"] - pooled), a["V"] - 2 * theta * a["C"] + theta**2 * a["Vc"]))
+        e, v = effect(adj[0][0], adj[1][0], adj[0][1], adj[1][1])
+        extra.update(theta=theta, variance_reduction=1 - v / raw_v, unadjusted_effect=raw_e)
+    se = math.sqrt(v)
+    p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
+    return e, e - z * se, e + z * se, p, extra
+
+
+def per_unit_paired(units, relative, conf):
+    """units: list of (y_ref, n_ref, y_pilot, n_pilot) per unit (zeros where unseen)."""
+    z = stats.norm.isf((1 - conf) / 2)
+    A = np.asarray(units, float)
+    K = len(A)
+    mu = A.mean(axis=0)
+    S = np.cov(A.T, ddof=1)
+    Rr, Rp = mu[0] / mu[1], mu[2] / mu[3]
+    g_r = np.array([1 / mu[1], -mu[0] / mu[1] ** 2, 0, 0])
+    g_p = np.array([0, 0, 1 / mu[3], -mu[2] / mu[3] ** 2])
+    if relative:
+        e = Rp / Rr - 1
+        g = g_p / Rr - (Rp / Rr**2) * g_r
+    else:
+        e = Rp - Rr
+        g = g_p - g_r
+    se = math.sqrt(max(g @ S @ g / K, 0.0))
+    p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
+    return e, e - z * se, e + z * se, p, {
+        "reference_units": int((A[:, 1] > 0).sum()),
+        "pilot_units": int((A[:, 3] > 0).sum()),
+        "sides": (Rp, Rr),
+    }
