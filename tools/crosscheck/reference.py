@@ -11,6 +11,7 @@ in Rust), an agreement is evidence for both.
 """
 import math
 
+import mpmath
 import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.proportion import (
@@ -114,28 +115,58 @@ def two_proportions(k1, n1, k2, n2, conf):
     return k2 / n2 - k1 / n1, float(lo), float(hi), float(p)
 
 
+def _mn_score(x1, n1, x0, n0, theta):
+    """Miettinen-Nurminen score statistic for p1/p0 = theta, in 50-digit arithmetic (mpmath):
+    (p̂1 − θp̂0) / √V with V from the maximum-likelihood rates restricted to p1 = θp0 and the
+    N/(N−1) correction (Miettinen & Nurminen 1985, eq. 9; Farrington & Manning 1990)."""
+    x1, n1, x0, n0 = (mpmath.mpf(v) for v in (x1, n1, x0, n0))
+    N = n0 + n1
+    a = N * theta
+    b = -(n1 * theta + x1 + n0 + x0 * theta)
+    c = x1 + x0
+    p0 = 0 if c == 0 else (-b - mpmath.sqrt(b * b - 4 * a * c)) / (2 * a)
+    p1 = theta * p0
+    var = (p1 * (1 - p1) / n1 + theta**2 * p0 * (1 - p0) / n0) * N / (N - 1)
+    num = x1 / n1 - theta * x0 / n0
+    if num == 0:
+        return mpmath.mpf(0)
+    if var <= 0:
+        return mpmath.inf * mpmath.sign(num)
+    return num / mpmath.sqrt(var)
+
+
 def risk_ratio(k1, n1, k2, n2, conf):
-    """Relative effect p2/p1 − 1 with the Miettinen-Nurminen score interval.
+    """Relative effect p2/p1 − 1 (pilot k2/n2 over reference k1/n1) with the Miettinen-Nurminen
+    score interval, solved by bisection on ln θ in 50-digit arithmetic.
 
-    statsmodels' closed-form Koopman roots break at all-success tables, so the interval is the
-    inversion of statsmodels' own MN score test (correction=True), solved with brentq.
+    statsmodels' closed-form Koopman roots break at all-success tables, and its score statistic
+    loses half its digits near a double root (θ ≈ 1 with every trial a success), so the bounds
+    are computed here in high precision; at each bound statsmodels' own score statistic is
+    checked to be ±z (to 1e-4), so both implement the same definition.
     """
-    z = stats.norm.isf((1 - conf) / 2)
-
-    def s(theta):
-        return score_test_proportions_2indep(
-            k2, n2, k1, n1, value=theta, compare="ratio", correction=True, return_results=True
-        ).statistic
+    mpmath.mp.dps = 50
+    z = mpmath.mpf(stats.norm.isf((1 - conf) / 2))
 
     def root(target):
-        lo, hi = 1e-12, 1e12
-        return optimize.brentq(lambda lt: s(math.exp(lt)) - target, math.log(lo), math.log(hi), xtol=1e-14, rtol=1e-14)
+        lo, hi = mpmath.mpf(-60), mpmath.mpf(60)
+        for _ in range(220):
+            mid = (lo + hi) / 2
+            if _mn_score(k2, n2, k1, n1, mpmath.exp(mid)) > target:
+                lo = mid
+            else:
+                hi = mid
+        theta = mpmath.exp((lo + hi) / 2)
+        sm = score_test_proportions_2indep(
+            k2, n2, k1, n1, value=float(theta), compare="ratio", correction=True, return_results=True
+        ).statistic
+        assert abs(sm - float(target)) < 1e-4 * max(1.0, abs(float(target))), (k1, n1, k2, n2, sm, target)
+        return theta
 
-    low = 0.0 if k2 == 0 else math.exp(root(z))
-    high = INF if k1 == 0 else math.exp(root(-z))
+    low = mpmath.mpf(0) if k2 == 0 else root(z)
+    high = mpmath.inf if k1 == 0 else root(-z)
     effect = None if k1 == 0 else (k2 / n2) / (k1 / n1) - 1
     _, _, _, p = two_proportions(k1, n1, k2, n2, conf)
-    return effect, low - 1, high - 1, p
+    return effect, float(low - 1), float(high - 1), p
 
 
 def welch(ref, pil, conf):
@@ -243,13 +274,18 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
         R, g, S, _ = _ratio_var(Y, N)
         V = g @ S @ g / K
         arm = {"R": R, "V": V, "K": K}
-        if cuped:
+        if cuped and Nc.sum() == 0:
+            arm.update(Rc=float("nan"), Vc=0.0)
+        elif cuped:
             Rc = Yc.sum() / Nc.sum()
             gc = np.array([1 / Nc.mean(), -Yc.mean() / Nc.mean() ** 2])
             S4 = np.cov(np.vstack([Y, N, Yc, Nc]), ddof=1)
+            # A covariate proportional to its counts in every unit (e.g. all successes) has no
+            # variance; the quadratic form would leave rounding residue instead of 0.
+            flat = bool(np.all(Yc * Nc.sum() == Nc * Yc.sum()))
             arm.update(
                 Rc=Rc,
-                Vc=gc @ S4[2:, 2:] @ gc / K,
+                Vc=0.0 if flat else gc @ S4[2:, 2:] @ gc / K,
                 C=g @ S4[:2, 2:] @ gc / K,
                 sy=Yc.sum(),
                 sn=Nc.sum(),
@@ -266,6 +302,10 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
     raw_e, raw_v = effect(r["R"], p_["R"], r["V"], p_["V"])
     extra = {"reference_units": r["K"], "pilot_units": p_["K"], "sides": (p_["R"], r["R"])}
     e, v = raw_e, raw_v
+    # CUPED needs events in the covariate period on both arms and some covariate variance;
+    # without them the comparison is the unadjusted one.
+    if cuped and not (all(np.isfinite(a["Rc"]) for a in arms) and r["Vc"] + p_["Vc"] > 0):
+        cuped = False
     if cuped:
         theta = (r["C"] + p_["C"]) / (r["Vc"] + p_["Vc"])
         pooled = (r["sy"] + p_["sy"]) / (r["sn"] + p_["sn"])
@@ -273,7 +313,8 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
         for a in arms:
             adj.append((a["R"] - theta * (a["Rc"] - pooled), a["V"] - 2 * theta * a["C"] + theta**2 * a["Vc"]))
         e, v = effect(adj[0][0], adj[1][0], adj[0][1], adj[1][1])
-        extra.update(theta=theta, variance_reduction=1 - v / raw_v, unadjusted_effect=raw_e)
+        # No variance to reduce (every unit alike): the reduction is 0 by convention.
+        extra.update(theta=theta, variance_reduction=1 - v / raw_v if raw_v > 0 else 0.0, unadjusted_effect=raw_e)
     se = math.sqrt(v)
     p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
     return e, e - z * se, e + z * se, p, extra

@@ -95,6 +95,7 @@ fn assert_same(engine: &TelemetryOutcome, pg: &TelemetryOutcome) {
                     "{id} interval {a:?} vs {b:?}"
                 );
                 assert_eq!(a.confidence, b.confidence, "{id}");
+                assert!(close(a.coverage, b.coverage), "{id} coverage");
             }
             (a, b) => assert_eq!(a, b, "{id} interval"),
         }
@@ -119,6 +120,18 @@ fn assert_same(engine: &TelemetryOutcome, pg: &TelemetryOutcome) {
             }
             (a, b) => assert_eq!(a.is_some(), b.is_some(), "{id} comparison"),
         }
+        if let (Some(a), Some(b)) = (&e.comparison, &p.comparison) {
+            assert_eq!(a.unit, b.unit, "{id} unit of analysis");
+            match (&a.cuped, &b.cuped) {
+                (Some(x), Some(y)) => {
+                    assert_eq!(x.covariate_period, y.covariate_period);
+                    assert!(close(x.theta, y.theta), "{id} θ {} vs {}", x.theta, y.theta);
+                    assert!(close(x.variance_reduction, y.variance_reduction), "{id}");
+                }
+                (x, y) => assert_eq!(x.is_some(), y.is_some(), "{id} CUPED"),
+            }
+        }
+        assert_eq!(e.sampled, p.sampled, "{id} sampled");
     }
 }
 
@@ -220,5 +233,72 @@ async fn control_ratio_distinct_and_hourly_peak_match() {
             .srm
             .is_some()
     );
+    assert_same(&engine, &pg);
+}
+
+#[tokio::test]
+async fn per_unit_comparisons_and_cuped_match() {
+    let Some(url) = url() else { return };
+    // 40 human agents, half in each arm, each with its own level; April is the covariate period
+    // and the baseline of the pre/post comparison.
+    let mut csv = String::from("ts,agent,arm,handle,error\n");
+    for a in 0..40u32 {
+        let level = 4.0 + f64::from(a % 13) * 0.4;
+        let arm = if a % 2 == 0 { "agent" } else { "manual" };
+        for k in 0..(5 + a % 7) {
+            let h = level + f64::from(k % 4) * 0.15;
+            csv.push_str(&format!(
+                "2026-04-{:02}T09:{:02}:00Z,h{a},{arm},{h},{}\n",
+                1 + k % 20,
+                k % 60,
+                u32::from(k % 6 == 0)
+            ));
+        }
+        for k in 0..(8 + a % 5) {
+            let h = level + f64::from(k % 4) * 0.15 - if arm == "agent" { 0.4 } else { 0.0 };
+            csv.push_str(&format!(
+                "2026-05-{:02}T10:{:02}:00Z,h{a},{arm},{h},{}\n",
+                4 + k % 20,
+                k % 60,
+                u32::from(k % 7 == 0)
+            ));
+        }
+    }
+    // A row without an agent id: left out of the per-unit sums on both paths.
+    csv.push_str("2026-05-06T10:00:00Z,,agent,5.0,0\n");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), &csv).unwrap();
+    let card = stagegate_testkit::card(
+        "ops",
+        "start: 2026-05-04, end: 2026-05-24, cohort_size: 40",
+        r#"  - { id: handle_cuped, description: d, metric: { kind: mean, field: handle }, compare: { against: control, control_cohort: manual, unit: agent_id, cuped: true, baseline: { start: 2026-04-01, end: 2026-04-30 } }, comparator: "<=", threshold: 0 }
+  - { id: handle_paired, description: d, metric: { kind: mean, field: handle }, compare: { against: baseline, baseline: { start: 2026-04-01, end: 2026-04-30 }, pilot_cohort: agent, unit: agent_id, effect: relative, hypothesis: non_inferiority, margin: 0.02 }, comparator: "<=", threshold: 0 }
+  - { id: errors_units, description: d, metric: { kind: rate, of: { field: error, op: eq, value: 1 } }, compare: { against: control, control_cohort: manual, unit: agent_id, hypothesis: equivalence, margin: 0.05 }, comparator: "==", threshold: 0 }"#,
+        r#"  files: [t.csv]
+  columns: { timestamp: ts, agent_id: agent, cohort: arm, handle: handle, error: error }"#,
+    );
+    let engine = stagegate_telemetry::measure(tmp.path(), &card).unwrap();
+    let schema = format!("sg_test_{}_c", std::process::id());
+    load(
+        &url,
+        &schema,
+        "calls",
+        "ts timestamptz, agent text, arm text, handle float8, error int",
+        csv.as_bytes(),
+    )
+    .await;
+    let pg = stagegate_pg::measure(&url, &pg_card(&card, &format!("{schema}.calls")))
+        .await
+        .unwrap();
+    drop_schema(&url, &schema).await;
+    let cuped = engine.measurements["handle_cuped"]
+        .comparison
+        .as_ref()
+        .unwrap();
+    assert!(
+        cuped.cuped.as_ref().unwrap().variance_reduction > 0.5,
+        "{cuped:?}"
+    );
+    assert_eq!(cuped.unit.as_ref().unwrap().pilot_units, 20);
     assert_same(&engine, &pg);
 }

@@ -4,7 +4,7 @@
 //! "pilot" is the treated cohort or period.
 
 use crate::Interval;
-use crate::dist::{chi2_sf, normal_p_two_sided, t_sf, t_two_sided, z_two_sided};
+use crate::dist::{chi2_sf, normal_p_two_sided, normal_sf, t_sf, t_two_sided, z_two_sided};
 use crate::hodges_lehmann;
 use crate::interval::wilson;
 use serde::Serialize;
@@ -103,15 +103,21 @@ pub fn risk_ratio(
     let z = z_two_sided(confidence);
     // Score statistic at θ; decreasing in θ.
     let score = |theta: f64| -> f64 {
-        let a = n * theta;
-        let b = -(n1 * theta + x1 + n0 + x0 * theta);
+        // Restricted MLE of p₀: the smaller root of Nθ·p² − (θ(n₁+x₀) + n₀+x₁)·p + (x₀+x₁).
+        // Its discriminant, rewritten as (θ(n₁+x₀) − (n₀+x₁))² + 4θ(n₁−x₁)(n₀−x₀), is a sum
+        // of non-negative terms: no cancellation, even for a near-double root (θ ≈ 1 with
+        // every trial a success), where b² − 4ac loses half the digits. The difference is
+        // formed as (θ−1)(n₁+x₀) + ((n₁+x₀) − (n₀+x₁)), with θ−1 exact near 1 (Sterbenz).
+        let (u0, v) = (n1 + x0, n0 + x1);
+        let d = (theta - 1.0) * u0 + (u0 - v);
+        let disc = d * d + 4.0 * theta * (n1 - x1) * (n0 - x0);
+        let minus_b = theta * u0 + v;
         let c = x1 + x0;
-        let disc = (b * b - 4.0 * a * c).max(0.0);
-        // The smaller root of a·p² + b·p + c, in the form without cancellation.
+        // The smaller root, in the form without cancellation: 2c ÷ (−b + √disc).
         let q0 = if c == 0.0 {
             0.0
         } else {
-            2.0 * c / (-b + disc.sqrt())
+            (2.0 * c / (minus_b + disc.sqrt())).min(1.0)
         };
         let q1 = (theta * q0).min(1.0);
         let var = (q1 * (1.0 - q1) / n1 + theta * theta * q0 * (1.0 - q0) / n0) * n / (n - 1.0);
@@ -371,9 +377,11 @@ pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option
         0.0
     };
     let p = if sigma > 0.0 {
+        // The continuity correction can push z below 0 (U within ½ of its mean): then
+        // 2·P(Z > z) exceeds 1 and the p-value is 1, as in scipy.
         let u_max = u_pilot.max(n1f * n2f - u_pilot);
         let z = (u_max - mu - 0.5) / sigma;
-        normal_p_two_sided(z).min(1.0)
+        (2.0 * normal_sf(z)).min(1.0)
     } else {
         1.0
     };

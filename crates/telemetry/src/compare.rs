@@ -158,7 +158,10 @@ pub fn finish(
                     if relative { " on the ratio" } else { "" },
                     if cuped.is_some() { ", CUPED" } else { "" }
                 );
-                let too_few = (kr < 2 || kp < 2).then(|| 2 - kr.min(kp));
+                let too_few = r
+                    .is_none()
+                    .then(|| 2u64.saturating_sub(kr.min(kp)))
+                    .filter(|&k| k > 0);
                 (r.map(|(u, _)| u.comparison), method, kp, too_few)
             }
             (None, TestKind::TwoProportions) => {
@@ -246,8 +249,11 @@ pub fn finish(
         .and_then(|share| srm(units_for_srm, share));
     let (effect, interval, p) = match &result {
         Some(c) => (c.effect, Some(c.interval), Some(c.p_value)),
-        // Too little data for an interval: still show the point effect.
-        None if too_few.is_some() => (point_effect(ref_value, pilot_value, relative), None, None),
+        // Too little data (or no spread) for an interval: still show the point effect; the
+        // criterion stays inconclusive.
+        None if ref_n > 0 && pilot_n > 0 => {
+            (point_effect(ref_value, pilot_value, relative), None, None)
+        }
         None => (None, None, None),
     };
     let more_events = match (too_few, &interval) {
@@ -259,7 +265,14 @@ pub fn finish(
     };
     let note = match (&result, too_few) {
         (None, Some(k)) => Some(format!(
-            "comparison needs more data: {ref_n} {against} and {pilot_n} pilot rows with a value; at least {k} more on the smaller side"
+            "comparison needs more data: {ref_n} {against} and {pilot_n} pilot rows with a value{}; at least {k} more on the smaller side",
+            unit_summary
+                .as_ref()
+                .map(|u| format!(" from {} and {} units", u.reference_units, u.pilot_units))
+                .unwrap_or_default()
+        )),
+        (None, None) if ref_n > 0 && pilot_n > 0 => Some(format!(
+            "no interval: the {against} and pilot values have no spread to estimate uncertainty from"
         )),
         (None, None) => Some(format!(
             "comparison undefined: {ref_n} {against} and {pilot_n} pilot rows with a value{}",
