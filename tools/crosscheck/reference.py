@@ -254,6 +254,12 @@ def srm(observed, shares):
 # ---------------------------------------------------------------- per-unit comparisons
 
 
+def _flat(Y, N):
+    """Whether every unit's ratio equals the pooled one exactly (then the delta-method variance
+    is 0; the quadratic form would leave rounding residue instead)."""
+    return bool(np.all(Y * N.sum() == N * Y.sum()))
+
+
 def _ratio_var(Y, N):
     """R = ΣY/ΣN over K units and Var(R) by the delta method from the covariance of (Y, N)."""
     K = len(Y)
@@ -272,7 +278,7 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
         Y, N, Yc, Nc = A[:, 0], A[:, 1], A[:, 2], A[:, 3]
         K = len(A)
         R, g, S, _ = _ratio_var(Y, N)
-        V = g @ S @ g / K
+        V = 0.0 if _flat(Y, N) else g @ S @ g / K
         arm = {"R": R, "V": V, "K": K}
         if cuped and Nc.sum() == 0:
             arm.update(Rc=float("nan"), Vc=0.0)
@@ -336,7 +342,8 @@ def per_unit_paired(units, relative, conf):
     else:
         e = Rp - Rr
         g = g_p - g_r
-    se = math.sqrt(max(g @ S @ g / K, 0.0))
+    flat = _flat(A[:, 0], A[:, 1]) and _flat(A[:, 2], A[:, 3])
+    se = 0.0 if flat else math.sqrt(max(g @ S @ g / K, 0.0))
     p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
     return e, e - z * se, e + z * se, p, {
         "reference_units": int((A[:, 1] > 0).sum()),

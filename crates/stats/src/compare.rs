@@ -83,7 +83,7 @@ const SCORE_STEPS: u32 = 200;
 ///
 /// The interval inverts the score statistic S(θ) = (p̂₁ − θp̂₀) ÷ √V(θ), where V uses the
 /// rates' maximum-likelihood estimates restricted to p₁ = θp₀: it is found by bisection on
-/// ln θ (at most 200 steps a bound). Unlike Katz's log interval it stays honest at zero cells:
+/// ln θ over θ ∈ [10⁻²⁶, 10²⁶] (at most 200 steps a bound). Unlike Katz's log interval it stays honest at zero cells:
 /// no pilot successes → lower bound −1 (θ = 0); no reference successes → unbounded above (and
 /// the point effect undefined); all successes on both sides → a proper interval around 0.
 /// `None` when a sample is empty or a count exceeds its sample.
@@ -130,9 +130,10 @@ pub fn risk_ratio(
             num / var.sqrt()
         }
     };
-    // The θ where score(θ) crosses `target`, by bisection on ln θ over [e⁻⁷⁰⁰, e⁷⁰⁰].
+    // The θ where score(θ) crosses `target`, by bisection on ln θ over [e⁻⁶⁰, e⁶⁰] (ratios
+    // of 10⁻²⁶ to 10²⁶; wider, θ·(n₁+x₀) squared would overflow for large samples).
     let root = |target: f64| -> f64 {
-        let (mut lo, mut hi) = (-700.0f64, 700.0f64);
+        let (mut lo, mut hi) = (-60.0f64, 60.0f64);
         for _ in 0..SCORE_STEPS {
             let mid = 0.5 * (lo + hi);
             if score(mid.exp()) > target {
