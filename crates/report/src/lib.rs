@@ -95,8 +95,14 @@ fn actual(c: &CriterionResult) -> String {
                     fmt_value(i.confidence * 100.0)
                 )
             };
+            // Non-inferiority and equivalence show the two-sided 1 − 2α interval: say so.
+            let level = if c.hypothesis.is_some() {
+                format!(" ({}%)", fmt_value(i.confidence * 100.0))
+            } else {
+                String::new()
+            };
             format!(
-                "{a} [{}, {}]{short}",
+                "{a} [{}, {}]{level}{short}",
                 bound_with_unit(i.low, unit),
                 bound_with_unit(i.high, unit)
             )

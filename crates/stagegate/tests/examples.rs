@@ -1,5 +1,7 @@
 //! End to end: every example reviews to its documented decision and exit code, and its
-//! Markdown report matches the reviewed snapshot.
+//! Markdown report matches the reviewed snapshot; the contact-center examples' comparisons
+//! (non-inferiority, equivalence, per-unit paired, per-unit with CUPED) match reference values
+//! computed independently with scipy/statsmodels (`tools/crosscheck/example_reference.py`).
 
 mod common;
 use common::*;
@@ -47,6 +49,22 @@ const CASES: &[Case] = &[
         open: &[6, 8],
     },
     Case {
+        folder: "contact-center-assist",
+        as_of: "2026-10-06",
+        decision: "Cleared",
+        code: 0,
+        failing: &[],
+        open: &[],
+    },
+    Case {
+        folder: "contact-center-assist-ab",
+        as_of: "2026-10-06",
+        decision: "Cleared",
+        code: 0,
+        failing: &[],
+        open: &[],
+    },
+    Case {
         folder: "support-chat-assistant",
         as_of: "2023-11-17",
         decision: "Cleared",
@@ -83,7 +101,7 @@ fn every_example_reviews_to_its_decision() {
             String::from_utf8_lossy(&json.stderr)
         );
         let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["decision"]["outcome"], c.decision, "{}", c.folder);
         let with = |status: &str| -> Vec<u64> {
             v["items"]
@@ -282,4 +300,49 @@ fn organisation_template_overrides_builtin_and_agent_template_wins() {
         source.as_str().unwrap().ends_with("agent/gates.yaml"),
         "{source}"
     );
+}
+
+#[test]
+fn contact_center_comparisons_match_the_reference() {
+    let want: serde_json::Value =
+        serde_json::from_str(include_str!("reference/examples.json")).unwrap();
+    for (folder, criteria) in want.as_object().unwrap() {
+        let (code, v, _) = review_json(&examples().join(folder), "2026-10-06");
+        assert_eq!(code, Some(0), "{folder}");
+        for (id, w) in criteria.as_object().unwrap() {
+            let g = v["criteria"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id.as_str())
+                .unwrap();
+            let close = |what: &str, got: &serde_json::Value, want: &serde_json::Value| {
+                let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+                assert!(
+                    (g - w).abs() <= 1e-9 * w.abs() + 1e-12,
+                    "{folder} {id} {what}: {g} vs reference {w}"
+                );
+            };
+            close("value", &g["actual"], &w["value"]);
+            close("low", &g["interval"]["low"], &w["low"]);
+            close("high", &g["interval"]["high"], &w["high"]);
+            close("coverage", &g["interval"]["coverage"], &w["coverage"]);
+            assert_eq!(g["verdict"], w["verdict"], "{folder} {id}");
+            if w.get("p_value").is_some() {
+                close("p", &g["comparison"]["p_value"], &w["p_value"]);
+            }
+            if w.get("theta").is_some() {
+                let cu = &g["comparison"]["cuped"];
+                close("θ", &cu["theta"], &w["theta"]);
+                close(
+                    "variance reduction",
+                    &cu["variance_reduction"],
+                    &w["variance_reduction"],
+                );
+            }
+            if let Some(n) = w.get("pilot_units") {
+                assert_eq!(&g["comparison"]["unit"]["pilot_units"], n, "{folder} {id}");
+            }
+        }
+    }
 }
