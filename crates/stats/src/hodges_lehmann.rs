@@ -14,8 +14,8 @@
 //! take the two sample values either side of the answer's expected position, count the
 //! differences below and at each pivot in O(n₁ + n₂) staircase walks, and keep only the band
 //! between them — about 1/21 of the candidates a round, so 4–6 rounds at 10⁶ a side. Once no
-//! more than n₁ + n₂ candidates remain they are selected directly. Memory: a few index arrays
-//! of n₂ entries beside the sorted samples. The answer is the exact k-th computed difference,
+//! more than n₁ + n₂ candidates remain they are selected directly. Memory: a band (two `u32`)
+//! and a prefix sum (`u64`) per pilot value — 16 bytes, about twice the values themselves. The answer is the exact k-th computed difference,
 //! as sorting all of them would give.
 
 /// Pairwise differences below this count are sorted directly (small samples).
@@ -40,25 +40,42 @@ impl Matrix<'_> {
         self.y[j] - self.x[self.x.len() - 1 - c]
     }
 
-    /// For every row, how many of its columns in `lo[j]..hi[j]` hold a value `< p` (or `<= p`
-    /// with `inclusive`), added to `lo[j]`: the staircase walk, O(n₁ + n₂) overall.
-    fn boundary(&self, p: f64, inclusive: bool, lo: &[usize], hi: &[usize], out: &mut [usize]) {
+    /// The staircase walk, O(n₁ + n₂) overall: for every row j, the column `c` in its band
+    /// `lo..hi` before which the values are `< p` (or `<= p` with `inclusive`). Returns the
+    /// number of band entries before those columns; with `Set::Lo` or `Set::Hi` it also moves
+    /// that end of every band to them (in place: a row's band is read before it is written).
+    fn walk(&self, p: f64, inclusive: bool, bands: &mut [(u32, u32)], set: Set) -> u64 {
         let below = |v: f64| if inclusive { v <= p } else { v < p };
-        // The boundary column is non-increasing in j (later rows hold larger values).
+        // The boundary column is non-increasing in j (later rows hold larger values), and it
+        // is never left of lo (band values there are below every pivot drawn from the band).
         let mut c = self.x.len();
-        for j in 0..self.y.len() {
-            c = c.min(hi[j]).max(lo[j]);
-            // Move right while the value at c is still below (only possible right after a
-            // clamp up to lo[j]), then left while the value before c is not.
-            while c < hi[j] && below(self.at(j, c)) {
+        let mut count = 0u64;
+        for (j, band) in bands.iter_mut().enumerate() {
+            let (lo, hi) = (band.0 as usize, band.1 as usize);
+            c = c.min(hi).max(lo);
+            while c < hi && below(self.at(j, c)) {
                 c += 1;
             }
-            while c > lo[j] && !below(self.at(j, c - 1)) {
+            while c > lo && !below(self.at(j, c - 1)) {
                 c -= 1;
             }
-            out[j] = c;
+            count += (c - lo) as u64;
+            match set {
+                Set::Count => {}
+                Set::Lo => band.0 = c as u32,
+                Set::Hi => band.1 = c as u32,
+            }
         }
+        count
     }
+}
+
+/// Which end of the bands a walk moves.
+#[derive(Clone, Copy)]
+enum Set {
+    Count,
+    Lo,
+    Hi,
 }
 
 /// A small deterministic generator (SplitMix64; Steele, Lea & Flood 2014) for pivot draws.
@@ -103,23 +120,20 @@ pub fn select(x: &[f64], y: &[f64], k: u64) -> Option<f64> {
             .collect();
         return Some(*d.select_nth_unstable_by(k as usize, f64::total_cmp).1);
     }
-    // Candidates: in row j, columns lo[j]..hi[j]; everything left of lo[j] ranks below the
-    // answer (`below` of them in all), everything from hi[j] on above it.
-    let mut lo = vec![0usize; n2];
-    let mut hi = vec![n1; n2];
+    // Candidates: in row j, the band of columns lo..hi; everything left of lo ranks below the
+    // answer (`below` of them in all), everything from hi on above it. Bands and prefix sums
+    // are 16 bytes a pilot value, about twice the values themselves.
+    if u32::try_from(n1).is_err() {
+        return None;
+    }
+    let mut bands = vec![(0u32, n1 as u32); n2];
     let mut below: u64 = 0;
     let mut rng = SplitMix(0x05EE_D0F5_7A6E_6A7E);
     let mut prefix = vec![0u64; n2 + 1];
     let mut sample = Vec::with_capacity(SAMPLE);
-    let mut b = [
-        vec![0usize; n2],
-        vec![0usize; n2],
-        vec![0usize; n2],
-        vec![0usize; n2],
-    ];
     for _ in 0..MAX_ROUNDS {
-        for j in 0..n2 {
-            prefix[j + 1] = prefix[j] + (hi[j] - lo[j]) as u64;
+        for (j, &(lo, hi)) in bands.iter().enumerate() {
+            prefix[j + 1] = prefix[j] + u64::from(hi - lo);
         }
         let remaining = prefix[n2];
         if remaining <= (n1 + n2).max(DIRECT as usize) as u64 {
@@ -130,7 +144,7 @@ pub fn select(x: &[f64], y: &[f64], k: u64) -> Option<f64> {
         for _ in 0..SAMPLE {
             let r = rng.below(remaining);
             let j = prefix.partition_point(|&p| p <= r) - 1;
-            sample.push(m.at(j, lo[j] + (r - prefix[j]) as usize));
+            sample.push(m.at(j, bands[j].0 as usize + (r - prefix[j]) as usize));
         }
         sample.sort_unstable_by(f64::total_cmp);
         let pos = ((k - below) as f64 / remaining as f64 * SAMPLE as f64) as usize;
@@ -138,36 +152,31 @@ pub fn select(x: &[f64], y: &[f64], k: u64) -> Option<f64> {
             sample[pos.saturating_sub(GAP)],
             sample[(pos + GAP).min(SAMPLE - 1)],
         );
-        let [lt_lo, le_lo, lt_hi, le_hi] = &mut b;
-        m.boundary(p_lo, false, &lo, &hi, lt_lo);
-        m.boundary(p_lo, true, &lo, &hi, le_lo);
-        m.boundary(p_hi, false, &lo, &hi, lt_hi);
-        m.boundary(p_hi, true, &lo, &hi, le_hi);
-        let count =
-            |bd: &[usize]| -> u64 { below + (0..n2).map(|j| (bd[j] - lo[j]) as u64).sum::<u64>() };
-        let (n_lt_lo, n_le_lo, n_lt_hi, n_le_hi) =
-            (count(lt_lo), count(le_lo), count(lt_hi), count(le_hi));
-        if n_lt_lo <= k && k < n_le_lo {
+        let lt_lo = below + m.walk(p_lo, false, &mut bands, Set::Count);
+        let le_lo = below + m.walk(p_lo, true, &mut bands, Set::Count);
+        let lt_hi = below + m.walk(p_hi, false, &mut bands, Set::Count);
+        let le_hi = below + m.walk(p_hi, true, &mut bands, Set::Count);
+        if lt_lo <= k && k < le_lo {
             return Some(p_lo);
         }
-        if n_lt_hi <= k && k < n_le_hi {
+        if lt_hi <= k && k < le_hi {
             return Some(p_hi);
         }
-        if k < n_lt_lo {
-            hi.copy_from_slice(lt_lo);
-        } else if k >= n_le_hi {
-            below = n_le_hi;
-            lo.copy_from_slice(le_hi);
+        if k < lt_lo {
+            m.walk(p_lo, false, &mut bands, Set::Hi);
+        } else if k >= le_hi {
+            m.walk(p_hi, true, &mut bands, Set::Lo);
+            below = le_hi;
         } else {
             // Strictly between the pivots.
-            below = n_le_lo;
-            lo.copy_from_slice(le_lo);
-            hi.copy_from_slice(lt_hi);
+            m.walk(p_hi, false, &mut bands, Set::Hi);
+            m.walk(p_lo, true, &mut bands, Set::Lo);
+            below = le_lo;
         }
     }
     let mut rest: Vec<f64> = Vec::new();
-    for j in 0..n2 {
-        rest.extend((lo[j]..hi[j]).map(|c| m.at(j, c)));
+    for (j, &(lo, hi)) in bands.iter().enumerate() {
+        rest.extend((lo as usize..hi as usize).map(|c| m.at(j, c)));
     }
     let k = usize::try_from(k - below).ok()?;
     (k < rest.len()).then(|| *rest.select_nth_unstable_by(k, f64::total_cmp).1)
