@@ -185,18 +185,29 @@ pub fn build(card: &AgentCard, review: &Review) -> PlanDocument {
         .criteria
         .iter()
         .map(|c| {
+            let target = card
+                .success_criteria
+                .iter()
+                .find(|k| k.id == c.id && !k.hypothesis().is_superiority())
+                .map(|k| crate::items::target_text(k.comparator, k.target(), k.hypothesis()))
+                .unwrap_or_else(|| {
+                    format!(
+                        "{} {}",
+                        c.comparator,
+                        with_unit(c.threshold, c.unit.as_deref())
+                    )
+                });
             format!(
-                "{}: {} (target {} {}){}",
+                "{}: {} (target {target}){}",
                 c.id,
                 c.actual
                     .map(|a| with_unit(a, c.unit.as_deref()))
                     .unwrap_or_else(|| "not measured".into()),
-                c.comparator,
-                with_unit(c.threshold, c.unit.as_deref()),
-                match c.met {
-                    Some(true) => "",
-                    Some(false) => " — not met",
-                    None => " — unmeasured",
+                match c.verdict {
+                    crate::review::Verdict::Met => "",
+                    crate::review::Verdict::NotMet => " — not met",
+                    crate::review::Verdict::Inconclusive => " — inconclusive",
+                    crate::review::Verdict::NoData => " — unmeasured",
                 }
             )
         })

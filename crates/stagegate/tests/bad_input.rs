@@ -160,6 +160,49 @@ const CASES: &[Case] = &[
         says: &["telemetry/invoices.csv:1:", "no column `latency_ms`"],
     },
     Case {
+        name: "non-inferiority without a margin",
+        mutate: |d| {
+            edit(
+                &d.join("agent.yaml"),
+                "baseline: { start: 2026-04-13, end: 2026-05-08 }, effect: relative }",
+                "baseline: { start: 2026-04-13, end: 2026-05-08 }, effect: relative, hypothesis: non_inferiority }",
+            )
+        },
+        code: 65,
+        says: &[
+            "agent.yaml",
+            "field `success_criteria[5].compare.margin`",
+            "needs a `margin`",
+        ],
+    },
+    Case {
+        name: "a unit of analysis that is not an id role",
+        mutate: |d| {
+            edit(
+                &d.join("agent.yaml"),
+                "baseline: { start: 2026-04-13, end: 2026-05-08 }, effect: relative }",
+                "baseline: { start: 2026-04-13, end: 2026-05-08 }, effect: relative, unit: severity }",
+            )
+        },
+        code: 65,
+        says: &["field `success_criteria[5].compare.unit`", "not an id role"],
+    },
+    Case {
+        name: "an improvement criterion read against its direction",
+        mutate: |d| {
+            edit(
+                &d.join("agent.yaml"),
+                "improvement_criterion: handle_minutes",
+                "improvement_criterion: latency_p95",
+            )
+        },
+        code: 65,
+        says: &[
+            "field `economics.improvement_criterion`",
+            "lower-is-better with neither a `baseline` nor a comparison",
+        ],
+    },
+    Case {
         name: "gate template override relaxes items 4 and 9 silently",
         mutate: |d| {
             let t = stagegate_core::gates::BUILTIN_TEMPLATE_YAML
