@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::review_json;
+use common::{criterion, review_json};
 use std::path::Path;
 
 /// An agent folder with one mean criterion ("satisfaction ≥ 4.2") over `scores`.
@@ -28,15 +28,6 @@ fn folder(dir: &Path, scores: &[f64], threshold: f64) {
         csv.push_str(&format!("2026-06-{:02}T10:00:00Z,{s}\n", 1 + i % 30));
     }
     std::fs::write(dir.join("t.csv"), csv).unwrap();
-}
-
-fn criterion<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    v["criteria"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap()
 }
 
 #[test]

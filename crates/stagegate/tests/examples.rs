@@ -310,12 +310,7 @@ fn contact_center_comparisons_match_the_reference() {
         let (code, v, _) = review_json(&examples().join(folder), "2026-10-06");
         assert_eq!(code, Some(0), "{folder}");
         for (id, w) in criteria.as_object().unwrap() {
-            let g = v["criteria"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["id"] == id.as_str())
-                .unwrap();
+            let g = criterion(&v, id);
             let close = |what: &str, got: &serde_json::Value, want: &serde_json::Value| {
                 let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
                 assert!(

@@ -288,15 +288,7 @@ fn otlp_genai_spans_review_end_to_end() {
     .unwrap();
 
     let v = review_json(&dir, "2026-03-09");
-    let get = |id: &str| {
-        v["criteria"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let get = |id: &str| criterion(&v, id).clone();
     assert_eq!(
         get("spans")["actual"],
         20.0,

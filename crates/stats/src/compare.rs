@@ -42,6 +42,11 @@ fn pooled_z(k_ref: u64, n_ref: u64, k_pilot: u64, n_pilot: u64) -> (f64, f64) {
     }
 }
 
+/// Both samples non-empty, neither count above its sample.
+fn counts_fit(k_ref: u64, n_ref: u64, k_pilot: u64, n_pilot: u64) -> bool {
+    n_ref > 0 && n_pilot > 0 && k_ref <= n_ref && k_pilot <= n_pilot
+}
+
 /// Two-proportion comparison of `k_pilot/n_pilot` against `k_ref/n_ref`: pooled z test
 /// (two-sided) and Newcombe's hybrid score interval for the difference, built from Wilson
 /// intervals (Newcombe 1998, method 10) — sound at 0 and at all successes. `None` when either
@@ -53,7 +58,7 @@ pub fn two_proportions(
     n_pilot: u64,
     confidence: f64,
 ) -> Option<Comparison> {
-    if n_ref == 0 || n_pilot == 0 || k_ref > n_ref || k_pilot > n_pilot {
+    if !counts_fit(k_ref, n_ref, k_pilot, n_pilot) {
         return None;
     }
     let (p1, p2) = (k_ref as f64 / n_ref as f64, k_pilot as f64 / n_pilot as f64);
@@ -83,9 +88,10 @@ const SCORE_STEPS: u32 = 200;
 ///
 /// The interval inverts the score statistic S(θ) = (p̂₁ − θp̂₀) ÷ √V(θ), where V uses the
 /// rates' maximum-likelihood estimates restricted to p₁ = θp₀: it is found by bisection on
-/// ln θ over θ ∈ [10⁻²⁶, 10²⁶] (at most 200 steps a bound). Unlike Katz's log interval it stays honest at zero cells:
-/// no pilot successes → lower bound −1 (θ = 0); no reference successes → unbounded above (and
-/// the point effect undefined); all successes on both sides → a proper interval around 0.
+/// ln θ over θ ∈ [10⁻²⁶, 10²⁶] (at most 200 steps a bound). Unlike Katz's log interval it
+/// stays honest at zero cells: no pilot successes → lower bound −1 (θ = 0); no reference
+/// successes → unbounded above (and the point effect undefined); all successes on both sides
+/// → a proper interval around 0.
 /// `None` when a sample is empty or a count exceeds its sample.
 pub fn risk_ratio(
     k_ref: u64,
@@ -94,7 +100,7 @@ pub fn risk_ratio(
     n_pilot: u64,
     confidence: f64,
 ) -> Option<Comparison> {
-    if n_ref == 0 || n_pilot == 0 || k_ref > n_ref || k_pilot > n_pilot {
+    if !counts_fit(k_ref, n_ref, k_pilot, n_pilot) {
         return None;
     }
     let (x1, n1, x0, n0) = (k_pilot as f64, n_pilot as f64, k_ref as f64, n_ref as f64);

@@ -95,3 +95,13 @@ pub fn review_json(dir: &Path, as_of: &str) -> (Option<i32>, serde_json::Value, 
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), v, out.stdout)
 }
+
+/// The criterion `id` of a JSON review.
+pub fn criterion<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    v["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no criterion {id}"))
+}
