@@ -145,12 +145,17 @@ def compare_spec(rng, family, rows):
     elif family == "mw":
         metric, test = {"kind": "quantile", "field": "latency", "q": 0.5}, "mann_whitney"
         against = "control"  # keep the brute-force reference small
+    elif family == "qd":
+        metric = {"kind": "quantile", "field": "latency", "q": float(rng.choice([0.5, 0.9, 0.95, 0.99]))}
+        test = "quantile_difference"
     else:  # per-unit
         metric = {"kind": "mean", "field": "handle"} if rng.random() < 0.6 else {"kind": "rate", "of": {"field": "accepted", "op": "is_true"}}
         test = "welch" if metric["kind"] == "mean" else "two_proportions"
         unit = "agent_id"
         cuped = against == "control" and rng.random() < 0.6
-    cmp = {"against": against, "effect": "relative" if relative else "absolute", "test": test}
+    cmp = {"against": against, "effect": "relative" if relative else "absolute"}
+    if test != "quantile_difference" or rng.random() < 0.5:
+        cmp["test"] = test  # the quantile difference is also the default for quantiles
     if against == "baseline":
         cmp["baseline"] = {"start": BASE[0].isoformat(), "end": BASE[1].isoformat()}
         if rng.random() < 0.5:
@@ -166,7 +171,7 @@ def compare_spec(rng, family, rows):
     if cuped:
         cmp["cuped"] = True
         cmp["baseline"] = {"start": BASE[0].isoformat(), "end": BASE[1].isoformat()}
-    scale = 0.1 if relative else {"rate": 0.05, "mean": 0.5, "mw": 150.0, "unit": 0.5}[family]
+    scale = 0.1 if relative else {"rate": 0.05, "mean": 0.5, "mw": 150.0, "qd": 300.0, "unit": 0.5}[family]
     if family == "unit" and metric["kind"] == "rate" and not relative:
         scale = 0.05
     if hypothesis == "superiority":
@@ -314,7 +319,8 @@ def expect_compare(c, rows, conf):
         return expect_units(c, rows, reference, pilot, relative, level)
     if not reference or not pilot:
         return None, None, None, extra
-    if cmp["test"] == "two_proportions":
+    test = cmp.get("test", "quantile_difference" if c["metric"]["kind"] == "quantile" else None)
+    if test == "two_proportions":
         k1, n1 = sum(r["accepted"] for r in reference), len(reference)
         k2, n2 = sum(r["accepted"] for r in pilot), len(pilot)
         if relative:
@@ -325,8 +331,10 @@ def expect_compare(c, rows, conf):
             users = (len({r["user"] for r in reference}), len({r["user"] for r in pilot}))
             extra["srm_p"] = ref.srm([users[1], users[0]], [0.5, 0.5])[1]
         return e, (lo, hi, level), p, extra
-    if cmp["test"] == "welch":
+    if test == "welch":
         x, y = [r["handle"] for r in reference], [r["handle"] for r in pilot]
+        if relative and not np.mean(x) > 0:
+            return None, None, None, extra
         if len(x) < 2 or len(y) < 2 or (np.var(x) == 0 and np.var(y) == 0):
             e = (np.mean(y) / np.mean(x) - 1) if relative else (np.mean(y) - np.mean(x))
             return float(e), None, None, extra
@@ -336,9 +344,24 @@ def expect_compare(c, rows, conf):
             e, lo, hi, p, _ = ref.welch(x, y, level)
         return e, (lo, hi, level), p, extra
     x, y = [r["latency"] for r in reference], [r["latency"] for r in pilot]
-    hl, lo, hi, cov, _exact, _u, p = ref.mann_whitney(x, y, level)
+    q = c["metric"]["q"]
+    if test == "quantile_difference":
+        r = ref.quantile_difference(x, y, q, relative, level)
+        if r is None:
+            return None, None, None, extra
+        e, lo, hi, cov = r
+        return e, (lo, hi, cov), None, extra
+    mw = ref.mann_whitney(x, y, level)
+    if mw is None:  # every value equal: no interval, the point effect from the quantiles
+        qx, qy = float(np.quantile(x, q)), float(np.quantile(y, q))
+        if relative:
+            return (qy / qx - 1 if qx > 0 else None), None, None, extra
+        return qy - qx, None, None, extra
+    hl, lo, hi, cov, _exact, _u, p = mw
     if relative:
         med = float(np.median(x))
+        if not med > 0:
+            return None, None, None, extra
         hl, lo, hi = hl / med, lo / med, hi / med
     return hl, (lo, hi, cov), p, extra
 
@@ -390,7 +413,7 @@ def expect_units(c, rows, reference, pilot, relative, level):
         r_mean = np.mean([float(r[field]) for r in reference])
         p_mean = np.mean([float(r[field]) for r in pilot])
         if relative:
-            return (float(p_mean / r_mean - 1) if r_mean != 0 else None), None, None, extra
+            return (float(p_mean / r_mean - 1) if r_mean > 0 else None), None, None, extra
         return float(p_mean - r_mean), None, None, extra
     if not (math.isfinite(e) and math.isfinite(lo) and math.isfinite(hi)):
         return None, None, None, extra
@@ -432,7 +455,7 @@ def near_tie(c, interval):
 def run_dataset(i, rng, stagegate, workdir, rep):
     rows = make_rows(rng)
     conf = float(rng.choice([0.9, 0.95, 0.99]))
-    families = rng.choice(["rate", "mean", "quantile", "ratio", "c_rate", "c_mean", "c_mw", "c_unit"], size=int(rng.integers(2, 6)), replace=False)
+    families = rng.choice(["rate", "mean", "quantile", "ratio", "c_rate", "c_mean", "c_mw", "c_qd", "c_unit"], size=int(rng.integers(2, 6)), replace=False)
     criteria = []
     for j, fam in enumerate(families):
         if fam.startswith("c_"):

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import gzip
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path

@@ -1,19 +1,20 @@
 """Independent reference implementations of every statistic stagegate reports.
 
-Written against scipy and statsmodels (and plain numpy where neither has the statistic), from
-the published formulas, without looking at how stagegate computes them: stagegate's Rust tests
+Written against scipy and statsmodels (plain numpy where neither has the statistic, 50-digit
+mpmath where statsmodels loses precision), from the published formulas: stagegate's Rust tests
 (crates/stats/tests/reference/) and the CI cross-check (tools/crosscheck/crosscheck.py) compare
 against these. Where the two implementations use different algorithms for the same quantity
 (the exact Mann-Whitney distribution: integer generating polynomial here, probability recurrence
-in Rust; the risk-ratio score interval: statsmodels' score test inverted with brentq here,
-bisection in Rust; per-unit variances: covariance matrices and gradients here, linearised values
+in Rust; the risk-ratio score interval: the score statistic in 50-digit arithmetic, checked
+against statsmodels' at each bound, here, a cancellation-free double-precision form in Rust;
+per-unit variances: covariance matrices and gradients here, linearised values
 in Rust), an agreement is evidence for both.
 """
 import math
 
 import mpmath
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     proportion_confint,
@@ -43,8 +44,9 @@ def wilson(k, n, conf):
 
 
 def mean_t(n, mean, sd, conf):
-    """Student t interval from a summary; None for n < 2 (no interval from one value)."""
-    if n < 2:
+    """Student t interval from a summary; None for n < 2 (no interval from one value) or no
+    spread (identical values cannot show how uncertain their mean is)."""
+    if n < 2 or not sd > 0:
         return None
     t = stats.t.isf((1 - conf) / 2, n - 1)
     half = t * sd / math.sqrt(n)
@@ -89,17 +91,20 @@ def quantile_interval(values, q, conf):
 
 
 def ratio_of_sums(y, x, conf):
-    """Delta-method interval for sum(y)/sum(x) (Cochran 1977, 6.3), via the covariance matrix."""
+    """Delta-method interval for sum(y)/sum(x) (Cochran 1977, 6.3) via the covariance matrix,
+    with a t quantile on n − 1 degrees of freedom; None for n < 2 or no spread."""
     y, x = np.asarray(y, float), np.asarray(x, float)
     n = len(y)
-    if n < 2 or x.sum() == 0:
+    if n < 2 or x.sum() == 0 or _flat(y, x):
         return None
     r = y.sum() / x.sum()
     c = np.cov(np.vstack([y, x]), ddof=1)
     grad = np.array([1 / x.mean(), -y.mean() / x.mean() ** 2])
     se = math.sqrt(max(grad @ c @ grad, 0.0) / n)
-    z = stats.norm.isf((1 - conf) / 2)
-    return r - z * se, r + z * se, conf
+    if not se > 0:
+        return None
+    t = stats.t.isf((1 - conf) / 2, n - 1)
+    return r - t * se, r + t * se, conf
 
 
 # ---------------------------------------------------------------- two-sample comparisons
@@ -176,13 +181,22 @@ def welch(ref, pil, conf):
 
 
 def ratio_of_means(ref, pil, conf):
+    """q − 1 for q = mean(pilot)/mean(ref), delta-method se, t on Welch's df; needs a positive
+    reference mean and some spread."""
     ref, pil = np.asarray(ref, float), np.asarray(pil, float)
     mr, mp = ref.mean(), pil.mean()
+    if not mr > 0:
+        return None
+    w = stats.ttest_ind(pil, ref, equal_var=False)
     q = mp / mr
-    se = abs(q) * math.sqrt(pil.var(ddof=1) / (len(pil) * mp**2) + ref.var(ddof=1) / (len(ref) * mr**2))
-    z = stats.norm.isf((1 - conf) / 2)
-    p = stats.ttest_ind(pil, ref, equal_var=False).pvalue
-    return q - 1, q - 1 - z * se, q - 1 + z * se, float(p)
+    if mp == 0:
+        se = math.sqrt(pil.var(ddof=1) / (len(pil) * mr**2))
+    else:
+        se = abs(q) * math.sqrt(pil.var(ddof=1) / (len(pil) * mp**2) + ref.var(ddof=1) / (len(ref) * mr**2))
+    if not se > 0:
+        return None
+    t = stats.t.isf((1 - conf) / 2, w.df)
+    return q - 1, q - 1 - t * se, q - 1 + t * se, float(w.pvalue)
 
 
 def mw_null_cdf(n1, n2):
@@ -219,11 +233,11 @@ def moses(ref, pil, conf):
     m = n1 * n2
     d = np.sort(np.subtract.outer(y, x).ravel())
     widest = 1 - 2 / math.comb(n1 + n2, n1)
-    ties = len(np.unique(np.concatenate([x, y]))) < n1 + n2
     if widest < conf - 1e-12:
         return float(d[0]), float(d[-1]), max(widest, 0.0), True
     a = 1 - conf
-    if not ties and n1 < 50 and n2 < 50:
+    # Small samples: the exact distribution, ties or not (the normal cut under-covers there).
+    if n1 < 50 and n2 < 50:
         cdf = mw_null_cdf(n1, n2)
         qu = next(u for u, p in enumerate(cdf) if p >= a / 2)
         qu = max(qu, 1)
@@ -238,11 +252,29 @@ def moses(ref, pil, conf):
 
 
 def mann_whitney(ref, pil, conf):
+    """None when every value is the same (no spread, no interval)."""
+    if len(set(map(float, ref)) | set(map(float, pil))) == 1 and len(ref) + len(pil) > 1:
+        return None
     res = stats.mannwhitneyu(pil, ref, alternative="two-sided", method="asymptotic", use_continuity=True)
     hl = float(np.median(np.subtract.outer(np.asarray(pil, float), np.asarray(ref, float))))
     lo, hi, cov, exact = moses(ref, pil, conf)
     p = 1.0 if np.isnan(res.pvalue) else float(res.pvalue)
     return hl, lo, hi, cov, exact, float(res.statistic), p
+
+
+def quantile_difference(ref, pil, q, relative, conf):
+    """The q quantile's difference (or ratio − 1) between pilot and reference, from each side's
+    order-statistic interval at √conf; coverage ≥ the product of the two exact coverages."""
+    g = math.sqrt(conf)
+    lr_, ur_, cr = quantile_interval(ref, q, g)
+    lp_, up_, cp = quantile_interval(pil, q, g)
+    qr, qp = float(np.quantile(ref, q)), float(np.quantile(pil, q))
+    if relative:
+        if not (qr > 0 and lr_ >= 0):
+            return None
+        high = INF if lr_ == 0 else up_ / lr_ - 1
+        return qp / qr - 1, lp_ / ur_ - 1, high, cr * cp
+    return qp - qr, lp_ - ur_, up_ - lr_, cr * cp
 
 
 def srm(observed, shares):
@@ -271,7 +303,6 @@ def _ratio_var(Y, N):
 
 def per_unit_independent(ref, pil, relative, conf, cuped=False):
     """ref, pil: lists of (y, n, y_pre, n_pre) per unit. Returns effect, low, high, p, extra."""
-    z = stats.norm.isf((1 - conf) / 2)
     arms = []
     for units in (ref, pil):
         A = np.asarray(units, float)
@@ -300,14 +331,21 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
     r, p_ = arms
 
     def effect(Rr, Rp, Vr, Vp):
+        """Effect, variance, Welch–Satterthwaite df from the two arms' components."""
         if relative:
+            if not Rr > 0:
+                raise ValueError("a relative change needs a positive reference")
             q = Rp / Rr
-            return q - 1, (Vp + q * q * Vr) / Rr**2
-        return Rp - Rr, Vp + Vr
+            a, b = Vp / Rr**2, q * q * Vr / Rr**2
+            e = q - 1
+        else:
+            a, b, e = Vp, Vr, Rp - Rr
+        df = (a + b) ** 2 / (a * a / (p_["K"] - 1) + b * b / (r["K"] - 1)) if a + b > 0 else float("nan")
+        return e, a + b, df
 
-    raw_e, raw_v = effect(r["R"], p_["R"], r["V"], p_["V"])
+    raw_e, raw_v, raw_df = effect(r["R"], p_["R"], r["V"], p_["V"])
     extra = {"reference_units": r["K"], "pilot_units": p_["K"], "sides": (p_["R"], r["R"])}
-    e, v = raw_e, raw_v
+    e, v, df = raw_e, raw_v, raw_df
     # CUPED needs events in the covariate period on both arms and some covariate variance;
     # without them the comparison is the unadjusted one.
     if cuped and not (all(np.isfinite(a["Rc"]) for a in arms) and r["Vc"] + p_["Vc"] > 0):
@@ -318,17 +356,19 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
         adj = []
         for a in arms:
             adj.append((a["R"] - theta * (a["Rc"] - pooled), a["V"] - 2 * theta * a["C"] + theta**2 * a["Vc"]))
-        e, v = effect(adj[0][0], adj[1][0], adj[0][1], adj[1][1])
+        e, v, df = effect(adj[0][0], adj[1][0], adj[0][1], adj[1][1])
         # No variance to reduce (every unit alike): the reduction is 0 by convention.
         extra.update(theta=theta, variance_reduction=1 - v / raw_v if raw_v > 0 else 0.0, unadjusted_effect=raw_e)
     se = math.sqrt(v)
-    p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
-    return e, e - z * se, e + z * se, p, extra
+    if not se > 0:
+        raise ValueError("no variation between units: no interval")
+    t = stats.t.isf((1 - conf) / 2, df)
+    p = min(1.0, 2 * stats.t.sf(abs(e / se), df))
+    return e, e - t * se, e + t * se, p, extra
 
 
 def per_unit_paired(units, relative, conf):
     """units: list of (y_ref, n_ref, y_pilot, n_pilot) per unit (zeros where unseen)."""
-    z = stats.norm.isf((1 - conf) / 2)
     A = np.asarray(units, float)
     K = len(A)
     mu = A.mean(axis=0)
@@ -337,6 +377,8 @@ def per_unit_paired(units, relative, conf):
     g_r = np.array([1 / mu[1], -mu[0] / mu[1] ** 2, 0, 0])
     g_p = np.array([0, 0, 1 / mu[3], -mu[2] / mu[3] ** 2])
     if relative:
+        if not Rr > 0:
+            raise ValueError("a relative change needs a positive reference")
         e = Rp / Rr - 1
         g = g_p / Rr - (Rp / Rr**2) * g_r
     else:
@@ -344,8 +386,11 @@ def per_unit_paired(units, relative, conf):
         g = g_p - g_r
     flat = _flat(A[:, 0], A[:, 1]) and _flat(A[:, 2], A[:, 3])
     se = 0.0 if flat else math.sqrt(max(g @ S @ g / K, 0.0))
-    p = 2 * stats.norm.sf(abs(e / se)) if se > 0 else 1.0
-    return e, e - z * se, e + z * se, p, {
+    if not se > 0:
+        raise ValueError("no variation between units: no interval")
+    t = stats.t.isf((1 - conf) / 2, K - 1)
+    p = min(1.0, 2 * stats.t.sf(abs(e / se), K - 1))
+    return e, e - t * se, e + t * se, p, {
         "reference_units": int((A[:, 1] > 0).sum()),
         "pilot_units": int((A[:, 3] > 0).sum()),
         "sides": (Rp, Rr),

@@ -282,8 +282,12 @@ pub enum TestKind {
     TwoProportions,
     /// Welch's t test (means).
     Welch,
-    /// Mann-Whitney U with the Hodges-Lehmann shift (latency-like, skewed metrics).
+    /// Mann-Whitney U with the Hodges-Lehmann shift: a shift of the whole distribution
+    /// (latency-like, skewed metrics), not of one quantile.
     MannWhitney,
+    /// The difference (or ratio) of the criterion's quantile between the sides, with a
+    /// distribution-free interval (default for quantile metrics).
+    QuantileDifference,
 }
 
 /// A date window, both ends inclusive (UTC).
@@ -318,8 +322,8 @@ pub struct Compare {
     /// Absolute (default) or relative effect.
     #[serde(default)]
     pub effect: EffectScale,
-    /// The test; by default two-proportion for rates, Welch for means, Mann-Whitney for
-    /// quantiles.
+    /// The test; by default two-proportion for rates, Welch for means, the quantile difference
+    /// for quantiles (`mann_whitney` compares whole distributions by their shift instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<TestKind>,
     /// What the criterion claims: superiority (default; the whole two-sided interval at the
@@ -549,8 +553,9 @@ impl Compare {
         match (self.test, kind) {
             (Some(TestKind::TwoProportions) | None, K::Rate) => Some(TestKind::TwoProportions),
             (Some(TestKind::Welch) | None, K::Mean) => Some(TestKind::Welch),
-            (Some(TestKind::MannWhitney), K::Mean | K::Quantile) | (None, K::Quantile) => {
-                Some(TestKind::MannWhitney)
+            (Some(TestKind::MannWhitney), K::Mean | K::Quantile) => Some(TestKind::MannWhitney),
+            (Some(TestKind::QuantileDifference) | None, K::Quantile) => {
+                Some(TestKind::QuantileDifference)
             }
             _ => None,
         }
@@ -1014,6 +1019,20 @@ impl AgentCard {
                 (CriterionSource::Telemetry, Some(m)) => {
                     m.check()
                         .map_err(|e| err(&format!("{here}.metric"), e.to_string()))?;
+                    use crate::metric::MetricKind as K;
+                    if c.comparator == Comparator::Eq
+                        && c.compare.is_none()
+                        && m.per.is_none()
+                        && matches!(m.kind, K::Rate | K::Mean | K::Quantile | K::Ratio)
+                    {
+                        return Err(err(
+                            &format!("{here}.comparator"),
+                            format!(
+                                "`==` cannot be judged on an estimated {}: no interval equals a value. For \"zero incidents\" count them (`kind: count` with a `where`); otherwise use <= or >=",
+                                crate::metric::kind_name(m.kind)
+                            ),
+                        ));
+                    }
                     if self.telemetry.is_none() {
                         return Err(err(
                             &format!("{here}.metric"),
@@ -1041,7 +1060,7 @@ impl AgentCard {
                     return Err(err(
                         &at,
                         format!(
-                            "a `{}` metric cannot be compared{}; compare rates (two_proportions), means (welch, mann_whitney) or quantiles (mann_whitney)",
+                            "a `{}` metric cannot be compared{}; compare rates (two_proportions), means (welch, mann_whitney) or quantiles (quantile_difference, mann_whitney)",
                             crate::metric::kind_name(m.kind),
                             cmp.test.map(|t| format!(" with {t:?}")).unwrap_or_default()
                         ),
@@ -1072,6 +1091,13 @@ impl AgentCard {
                     Against::Control => {
                         if cmp.control_cohort.is_none() {
                             return Err(err(&at, "against: control needs `control_cohort`".into()));
+                        }
+                        if cmp.pilot_cohort.is_some() && cmp.pilot_cohort == cmp.control_cohort {
+                            return Err(err(
+                                &format!("{at}.pilot_cohort"),
+                                "is the control cohort: a comparison needs two different cohorts"
+                                    .into(),
+                            ));
                         }
                         if !roles.contains(&"cohort") {
                             return Err(err(

@@ -15,12 +15,14 @@
 //!   (−0.77 min against a 6.63 min baseline is 0.116);
 //! - a criterion with a declared `baseline`: (actual − baseline) ÷ baseline, in the direction of
 //!   benefit;
-//! - otherwise a higher-is-better criterion's actual, read as the fraction saved;
+//! - otherwise a higher-is-better criterion's actual, read as the fraction saved (only a
+//!   criterion in `unit: ratio`);
 //! - or the declared `economics.improvement`.
 //!
 //! Every measured improvement is a range: the point estimate, and the *conservative* value from
 //! the end of the criterion's confidence interval least favourable to the agent (issue
-//! "verdicts that hold at any size" §6). Money is rounded to cents, months to one decimal.
+//! "verdicts that hold at any size" §6). An improvement above 1 (more than every minute saved)
+//! is refused, not priced. Money is rounded to cents, months to one decimal.
 
 use crate::card::{Comparator, Economics};
 use crate::review::CriterionResult;
@@ -43,6 +45,14 @@ pub enum ImprovementSource {
     Unmeasured {
         /// The criterion id.
         criterion: String,
+    },
+    /// The criterion's improvement is above 1 — more than every baseline minute saved — so it
+    /// does not measure minutes saved; economics could not be computed.
+    Implausible {
+        /// The criterion id.
+        criterion: String,
+        /// The improvement it gave.
+        improvement: f64,
     },
 }
 
@@ -131,6 +141,11 @@ pub fn improvement_unreadable(c: &crate::card::Criterion) -> Option<&'static str
     if c.compare.is_none() && c.baseline == Some(0.0) {
         return Some("has a zero `baseline`: no relative saving can be computed");
     }
+    if c.compare.is_none() && c.baseline.is_none() && c.unit.as_deref() != Some("ratio") {
+        return Some(
+            "has neither a `baseline` nor a comparison, so its value itself would be the fraction of minutes saved — only with `unit: ratio`",
+        );
+    }
     None
 }
 
@@ -186,6 +201,13 @@ pub fn compute(e: &Economics, criteria: &[CriterionResult]) -> EconomicsResult {
             .find(|c| &c.id == id)
             .and_then(measured_improvement)
         {
+            Some((v, _)) if v.point > 1.0 => (
+                None,
+                ImprovementSource::Implausible {
+                    criterion: id.clone(),
+                    improvement: v.point,
+                },
+            ),
             Some((v, basis)) => (
                 Some(v),
                 ImprovementSource::Measured {
@@ -272,6 +294,7 @@ mod tests {
             met: Some(true),
             verdict: Verdict::Met,
             hypothesis: None,
+            note: None,
             interval: None,
             interval_method: None,
             more_events: None,
@@ -385,6 +408,16 @@ mod tests {
                 conservative: Some(72_000.0)
             })
         );
+        c.actual = Some(1.48);
+        let r = compute(&e, std::slice::from_ref(&c));
+        assert_eq!(
+            r.annual_value_usd, None,
+            "148% of the minutes cannot be saved"
+        );
+        assert!(matches!(
+            r.improvement_source,
+            ImprovementSource::Implausible { .. }
+        ));
         c.actual = None;
         let r = compute(&e, &[c]);
         assert_eq!(r.annual_value_usd, None);

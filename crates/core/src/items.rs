@@ -192,7 +192,12 @@ pub fn item1_success_criteria(
         let sampled = measured.as_ref().is_some_and(|m| m.sampled);
         let target = c.target();
         let verdict = Verdict::judge(c.comparator, target, actual, interval.as_ref(), sampled);
-        let more_events = measured.as_ref().and_then(|m| m.more_events);
+        // Only an undecided criterion needs more events (an interval ending exactly on the
+        // threshold decides `<=` though it does not exclude it).
+        let more_events = measured
+            .as_ref()
+            .and_then(|m| m.more_events)
+            .filter(|_| verdict == Verdict::Inconclusive);
         let hypothesis = c.compare.as_ref().and_then(|cmp| {
             (!cmp.hypothesis.is_superiority()).then(|| {
                 let (from, to) = match target {
@@ -214,6 +219,13 @@ pub fn item1_success_criteria(
             })
         });
         let wanted = target_text(c.comparator, target, c.hypothesis());
+        let note = measured.as_ref().and_then(|m| m.note.clone());
+        let unit_role = c.compare.as_ref().and_then(|k| k.unit.as_deref());
+        if let Some(n) = &note
+            && verdict != Verdict::NoData
+        {
+            f.note(format!("{}: {n}", c.id));
+        }
         let met = match verdict {
             Verdict::Met => Some(true),
             Verdict::NotMet => Some(false),
@@ -255,7 +267,7 @@ pub fn item1_success_criteria(
                 "{}: {} — inconclusive against {wanted}: {}",
                 c.id,
                 shown(actual),
-                undecided_reason(interval.as_ref(), more_events)
+                undecided_reason(interval.as_ref(), more_events, note.as_deref(), unit_role)
             )),
             Verdict::NotMet => f.violation(format!(
                 "{}: {} does not meet {wanted}",
@@ -321,6 +333,7 @@ pub fn item1_success_criteria(
             interval_method: measured.as_ref().and_then(|m| m.interval_method.clone()),
             more_events,
             hypothesis,
+            note,
             comparison: measured.as_ref().and_then(|m| m.comparison.clone()),
             indicator: c.indicator,
             series: measured.map(|m| m.series).unwrap_or_default(),
@@ -966,11 +979,21 @@ pub fn target_text(comparator: crate::card::Comparator, target: Target, h: Hypot
     }
 }
 
-/// Why a sampled criterion is not decided yet, and what would decide it.
-pub fn undecided_reason(interval: Option<&Interval>, more: Option<MoreEvents>) -> String {
-    let need = more_events_text(more);
+/// Why a sampled criterion is not decided yet, and what would decide it. `note` is the
+/// measurement's own account (no spread, too few units…); `unit` the unit of analysis, when
+/// the events needed are counted in units.
+pub fn undecided_reason(
+    interval: Option<&Interval>,
+    more: Option<MoreEvents>,
+    note: Option<&str>,
+    unit: Option<&str>,
+) -> String {
+    let need = more_events_text(more, unit);
     match interval {
-        None => format!("a single value has no interval at the card's confidence; {need}"),
+        None => format!(
+            "no interval at the card's confidence ({}); {need}",
+            note.unwrap_or("too few values")
+        ),
         Some(i) if !i.reaches_confidence() => format!(
             "the interval can only cover with probability {} (< {}); {need}",
             fmt_value(i.coverage),
@@ -980,22 +1003,25 @@ pub fn undecided_reason(interval: Option<&Interval>, more: Option<MoreEvents>) -
     }
 }
 
-/// A [`MoreEvents`] in words.
-pub fn more_events_text(more: Option<MoreEvents>) -> String {
+/// A [`MoreEvents`] in words; `unit` names the unit of analysis when the count is of units.
+pub fn more_events_text(more: Option<MoreEvents>, unit: Option<&str>) -> String {
+    let what = unit
+        .map(|u| format!("units (`{u}`)"))
+        .unwrap_or_else(|| "events".into());
     match more {
         Some(MoreEvents::Needed { events }) => {
-            format!("about {events} more events would decide it")
+            format!("about {events} more {what} would decide it")
         }
         Some(MoreEvents::Never) => {
             "no number of events decides it: the estimate sits exactly on the threshold".into()
         }
         Some(MoreEvents::BeyondLimit { limit }) => {
-            format!("even {limit} more events would not decide it")
+            format!("even {limit} more {what} would not decide it")
         }
         Some(MoreEvents::ForCoverage { events }) => {
-            format!("at least {events} more events are needed before any verdict")
+            format!("at least {events} more {what} are needed before any verdict")
         }
-        None => "more events are needed".into(),
+        None => format!("more {what} are needed"),
     }
 }
 

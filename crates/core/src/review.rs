@@ -287,6 +287,9 @@ pub struct CriterionResult {
     pub more_events: Option<MoreEvents>,
     /// Non-inferiority or equivalence: the claim, its margin and acceptance region.
     pub hypothesis: Option<HypothesisSummary>,
+    /// How it was measured, or why it has no value or interval (rows left out, no spread,
+    /// CUPED not applied, an approximate quantile…).
+    pub note: Option<String>,
     /// For a relative criterion: the two sides and the test.
     pub comparison: Option<ComparisonSummary>,
     /// Leading or lagging indicator, as the card tags it.
@@ -333,7 +336,8 @@ impl Verdict {
         use crate::card::Comparator as C;
         let exact = |ok: bool| if ok { Verdict::Met } else { Verdict::NotMet };
         if !sampled {
-            let Some(a) = actual else {
+            // A tally that overflowed (a sum past 10³⁰⁸) is no measurement.
+            let Some(a) = actual.filter(|a| a.is_finite()) else {
                 return Verdict::NoData;
             };
             let t = match target {
@@ -661,7 +665,15 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
                             items::fmt_interval(&i)
                         ))
                         .unwrap_or_default(),
-                    items::undecided_reason(c.interval.as_ref(), c.more_events)
+                    items::undecided_reason(
+                        c.interval.as_ref(),
+                        c.more_events,
+                        c.note.as_deref(),
+                        c.comparison
+                            .as_ref()
+                            .and_then(|k| k.unit.as_ref())
+                            .map(|u| u.role.as_str())
+                    )
                 ),
                 owner: None,
                 due: None,

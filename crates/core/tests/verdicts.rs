@@ -228,6 +228,44 @@ fn comparison_settings_that_do_not_fit_are_refused_with_the_field() {
         ))
         .is_ok()
     );
+    let e = parse(&control(", pilot_cohort: manual")).unwrap_err();
+    assert!(
+        e.contains("compare.pilot_cohort") && e.contains("is the control cohort"),
+        "{e}"
+    );
+}
+
+#[test]
+fn equality_is_for_exact_tallies_only() {
+    let plain = |metric: &str| {
+        format!(
+            "  - id: c\n    description: d\n    metric: {metric}\n    comparator: \"==\"\n    threshold: 0\n"
+        )
+    };
+    for metric in [
+        "{ kind: rate, of: { field: error, op: is_true } }",
+        "{ kind: mean, field: handle }",
+        "{ kind: quantile, field: handle, q: 0.9 }",
+    ] {
+        let e = parse(&plain(metric)).unwrap_err();
+        assert!(
+            e.contains("success_criteria[0].comparator")
+                && e.contains("no interval equals a value"),
+            "{metric}: {e}"
+        );
+    }
+    assert!(
+        parse(&plain(
+            "{ kind: count, where: { field: error, op: is_true } }"
+        ))
+        .is_ok()
+    );
+    assert!(
+        parse(&plain(
+            "{ kind: mean, field: handle, per: day, reduce: max }"
+        ))
+        .is_ok()
+    );
 }
 
 #[test]
@@ -252,4 +290,9 @@ fn an_improvement_criterion_must_have_a_direction_of_benefit() {
     );
     let with_baseline = format!("{lower_no_baseline}    baseline: 6.6\n");
     assert!(with_econ(&with_baseline, "aht").is_ok());
+    // A higher-is-better value is read as the fraction saved only when it is one.
+    let count = "  - id: tickets\n    description: tickets closed\n    metric: { kind: count }\n    comparator: \">=\"\n    threshold: 10\n";
+    let e = with_econ(count, "tickets").unwrap_err();
+    assert!(e.contains("only with `unit: ratio`"), "{e}");
+    assert!(with_econ(&format!("{count}    unit: ratio\n"), "tickets").is_ok());
 }

@@ -330,7 +330,16 @@ fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
             }
             line
         }
-        _ => "improvement not measured; value not computed".into(),
+        _ => match &e.improvement_source {
+            stagegate_core::economics::ImprovementSource::Implausible {
+                criterion,
+                improvement,
+            } => format!(
+                "`{criterion}` gives an improvement of {}% of the baseline minutes — more than all of them, so it does not measure minutes saved; value not computed",
+                fmt_value(improvement * 100.0)
+            ),
+            _ => "improvement not measured; value not computed".into(),
+        },
     }
 }
 

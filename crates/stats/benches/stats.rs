@@ -65,7 +65,7 @@ fn hodges_lehmann_materialised(bencher: divan::Bencher, n: usize) {
             .flat_map(|b| x.iter().map(move |a| b - a))
             .collect();
         let m = d.len();
-        let c = stagegate_stats::compare::moses_cut(n, n, false, 0.95)
+        let c = stagegate_stats::compare::moses_cut(n, n, 0.95)
             .0
             .unwrap_or(0) as usize;
         let lo = *d.select_nth_unstable_by(c, f64::total_cmp).1;

@@ -39,21 +39,36 @@ pub fn wilson(successes: u64, n: u64, confidence: f64) -> Option<Interval> {
 
 /// Student t interval for a mean: x̄ ± t(1−α/2; n−1)·s/√n, with `sd` the sample standard
 /// deviation (n−1 denominator) and the t quantile of [`crate::dist::t_upper`], accurate at
-/// any n. `None` when n < 2 (one value has no spread, so no interval: a verdict must wait)
-/// or `sd` is not finite.
+/// any n. `None` when n < 2 (one value has no spread, so no interval: a verdict must wait) or
+/// `sd` is 0 or not finite (identical values cannot show how uncertain their mean is).
 pub fn mean_t(n: u64, mean: f64, sd: f64, confidence: f64) -> Option<Interval> {
-    if n < 2 || !sd.is_finite() {
+    if n < 2 {
         return None;
     }
-    let t = t_two_sided(confidence, (n - 1) as f64);
-    let half = t * sd / (n as f64).sqrt();
-    Some(Interval::nominal(mean - half, mean + half, confidence))
+    t_interval(mean, sd / (n as f64).sqrt(), (n - 1) as f64, confidence)
 }
 
-/// Normal-approximation interval `estimate ± z·se` (delta-method ratios, per-unit
-/// comparisons). `None` when `se` is not finite or negative.
+/// Student t interval `estimate ± t(1−α/2; df)·se` — delta-method ratios of sums (df = n − 1),
+/// ratios of means (Welch–Satterthwaite df) and per-unit comparisons (df from the number of
+/// units): the t quantile keeps the coverage honest when the standard error comes from few
+/// values or units, where a z interval would under-cover (70% instead of 95% at 2 units).
+/// `None` when `se` is not positive and finite — no spread, no interval — or `df` ≤ 0.
+pub fn t_interval(estimate: f64, se: f64, df: f64, confidence: f64) -> Option<Interval> {
+    if !(se > 0.0 && se.is_finite() && estimate.is_finite() && df > 0.0) {
+        return None;
+    }
+    let half = t_two_sided(confidence, df) * se;
+    Some(Interval::nominal(
+        estimate - half,
+        estimate + half,
+        confidence,
+    ))
+}
+
+/// Normal-approximation interval `estimate ± z·se`. `None` when `se` is not positive and
+/// finite.
 pub fn normal_interval(estimate: f64, se: f64, confidence: f64) -> Option<Interval> {
-    if !se.is_finite() || se < 0.0 || !estimate.is_finite() {
+    if !(se > 0.0 && se.is_finite() && estimate.is_finite()) {
         return None;
     }
     let half = z_two_sided(confidence) * se;

@@ -18,12 +18,14 @@
 //!   level cancels instead of being counted as independent noise.
 //!
 //! Relative effects use R_pilot ÷ R_ref − 1 with its linearisation (L_pilot − (R_p/R_r)·L_ref)
-//! ÷ R_ref. Intervals are normal (z) at the asked level, with nominal coverage; the p-value is
-//! the two-sided z test of no difference.
+//! ÷ R_ref, and need a positive reference. Intervals are Student t at the asked level — on
+//! K − 1 degrees of freedom for paired units, Welch–Satterthwaite's for two arms — so that few
+//! units do not claim the coverage of many; the p-value is the matching two-sided t test. With
+//! no variation between units (every unit exactly alike) there is no interval at all.
 
 use crate::compare::Comparison;
-use crate::dist::normal_p_two_sided;
-use crate::interval::normal_interval;
+use crate::dist::t_sf;
+use crate::interval::t_interval;
 
 /// One unit's sums on one side: `y` the metric's values (or successes), `n` the events (or
 /// trials) they came from.
@@ -85,18 +87,25 @@ fn cov(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / ((k - 1.0) * k)
 }
 
-fn finish(effect: f64, var: f64, confidence: f64) -> Option<(f64, crate::Interval, f64, f64)> {
-    if var.is_nan() || var < 0.0 || !effect.is_finite() {
-        return None;
-    }
+/// The interval and two-sided t test of an effect with variance `var` on `df` degrees of
+/// freedom. `None` when the variance is 0 (every unit alike: nothing shows the uncertainty) or
+/// not finite.
+fn finish(
+    effect: f64,
+    var: f64,
+    df: f64,
+    confidence: f64,
+) -> Option<(f64, crate::Interval, f64, f64)> {
     let se = var.sqrt();
-    let interval = normal_interval(effect, se, confidence)?;
-    let (z, p) = if se > 0.0 {
-        (effect / se, normal_p_two_sided(effect / se))
-    } else {
-        (0.0, 1.0)
-    };
-    Some((effect, interval, z, p))
+    let interval = t_interval(effect, se, df, confidence)?;
+    let t = effect / se;
+    Some((effect, interval, t, (2.0 * t_sf(t.abs(), df)).min(1.0)))
+}
+
+/// Welch–Satterthwaite degrees of freedom of a sum of two independent variance estimates
+/// `a` (from `ka` units) and `b` (from `kb`).
+fn satterthwaite(a: f64, ka: usize, b: f64, kb: usize) -> f64 {
+    (a + b).powi(2) / (a * a / (ka - 1) as f64 + b * b / (kb - 1) as f64)
 }
 
 /// Control-cohort comparison over disjoint units (module docs), absolute (R_p − R_r) or
@@ -142,40 +151,47 @@ pub fn independent(
             ));
         }
     }
-    let effect_of = |r_ref: f64, r_pilot: f64, v_ref: f64, v_pilot: f64| -> Option<(f64, f64)> {
-        if relative {
-            if r_ref == 0.0 {
+    // The effect, its variance and the Satterthwaite df from the two arms' components.
+    let effect_of = |r_ref: f64, r_pilot: f64, v_ref: f64, v_pilot: f64| {
+        let (e, a, b) = if relative {
+            // A relative change needs a positive reference.
+            if r_ref.is_nan() || r_ref <= 0.0 {
                 return None;
             }
             let q = r_pilot / r_ref;
             // Var(R_p/R_r) ≈ (V_p + q²V_r) ÷ R_r² for independent arms.
-            Some((q - 1.0, (v_pilot + q * q * v_ref) / (r_ref * r_ref)))
+            (
+                q - 1.0,
+                v_pilot / (r_ref * r_ref),
+                q * q * v_ref / (r_ref * r_ref),
+            )
         } else {
-            Some((r_pilot - r_ref, v_pilot + v_ref))
-        }
+            (r_pilot - r_ref, v_pilot, v_ref)
+        };
+        Some((e, a + b, satterthwaite(a, kp, b, kr)))
     };
-    let (raw_effect, raw_var) = effect_of(rr, rp, vr, vp)?;
-    let (effect, var, theta, reduction, unadjusted) = match adj {
+    let (raw_effect, raw_var, raw_df) = effect_of(rr, rp, vr, vp)?;
+    let (effect, var, df, theta, reduction, unadjusted) = match adj {
         Some((theta, ar, ap, avr, avp)) => {
-            let (e, v) = effect_of(ar, ap, avr, avp)?;
+            let (e, v, df) = effect_of(ar, ap, avr, avp)?;
             let reduction = if raw_var > 0.0 {
                 1.0 - v / raw_var
             } else {
                 0.0
             };
-            (e, v, Some(theta), Some(reduction), Some(raw_effect))
+            (e, v, df, Some(theta), Some(reduction), Some(raw_effect))
         }
-        None => (raw_effect, raw_var, None, None, None),
+        None => (raw_effect, raw_var, raw_df, None, None, None),
     };
-    let (effect, interval, z, p) = finish(effect, var, confidence)?;
+    let (effect, interval, z, p) = finish(effect, var, df, confidence)?;
     Some(UnitComparison {
         comparison: Comparison {
-            test: "per-unit z (delta method)",
+            test: "per-unit t (delta method)",
             effect: Some(effect),
             interval,
             statistic: z,
-            p_value: p,
-            df: None,
+            p_value: Some(p),
+            df: Some(df),
         },
         reference_units: kr as u64,
         pilot_units: kp as u64,
@@ -197,7 +213,7 @@ pub fn paired(units: &[(Sums, Sums)], relative: bool, confidence: f64) -> Option
     let (rr, lr) = linearise(units.iter().map(|u| u.0), k)?;
     let (rp, lp) = linearise(units.iter().map(|u| u.1), k)?;
     let (effect, l): (f64, Vec<f64>) = if relative {
-        if rr == 0.0 {
+        if rr.is_nan() || rr <= 0.0 {
             return None;
         }
         let q = rp / rr;
@@ -209,16 +225,17 @@ pub fn paired(units: &[(Sums, Sums)], relative: bool, confidence: f64) -> Option
         (rp - rr, lp.iter().zip(&lr).map(|(p, r)| p - r).collect())
     };
     let var = cov(&l, &l);
-    let (effect, interval, z, p) = finish(effect, var, confidence)?;
+    let df = (k - 1) as f64;
+    let (effect, interval, z, p) = finish(effect, var, df, confidence)?;
     let seen = |f: fn(&(Sums, Sums)) -> f64| units.iter().filter(|u| f(u) > 0.0).count() as u64;
     Some(UnitComparison {
         comparison: Comparison {
-            test: "per-unit paired z (delta method)",
+            test: "per-unit paired t (delta method)",
             effect: Some(effect),
             interval,
             statistic: z,
-            p_value: p,
-            df: None,
+            p_value: Some(p),
+            df: Some(df),
         },
         reference_units: seen(|u| u.0.n),
         pilot_units: seen(|u| u.1.n),
@@ -259,11 +276,14 @@ mod tests {
 
     #[test]
     fn cuped_removes_what_the_covariate_explains() {
-        // The pilot value is the covariate plus a constant shift: CUPED removes all noise.
+        // The pilot value is the covariate plus a shift plus a little noise: CUPED removes
+        // nearly all the variance, and the adjusted effect is the shift.
+        let noise = [0.01, -0.02, 0.015, -0.005];
         let mk = |base: &[f64], shift: f64| -> Vec<ArmUnit> {
             base.iter()
-                .map(|&c| ArmUnit {
-                    metric: s(c + shift, 1.0),
+                .zip(noise)
+                .map(|(&c, e)| ArmUnit {
+                    metric: s(c + shift + e, 1.0),
                     covariate: s(c, 1.0),
                 })
                 .collect()
@@ -276,23 +296,39 @@ mod tests {
             0.95,
         )
         .unwrap();
-        assert!((r.theta.unwrap() - 1.0).abs() < 1e-12);
-        assert!(r.variance_reduction.unwrap() > 0.999_999);
-        // Adjusted: 1 exactly; unadjusted differs by the arms' covariate imbalance.
-        assert!((r.comparison.effect.unwrap() - 1.0).abs() < 1e-12);
-        assert!((r.unadjusted_effect.unwrap() - (14.0 / 3.0 + 1.0 - 4.5)).abs() < 1e-12);
+        assert!((r.theta.unwrap() - 1.0).abs() < 0.01, "{r:?}");
+        assert!(r.variance_reduction.unwrap() > 0.999, "{r:?}");
+        assert!((r.comparison.effect.unwrap() - 1.0).abs() < 0.02);
+        // Unadjusted, the arms' covariate imbalance (4.67 vs 4.5) is in the effect.
+        assert!((r.unadjusted_effect.unwrap() - 1.0 - (14.0 / 3.0 - 4.5)).abs() < 0.02);
+        // A covariate exactly the metric leaves no variance at all: no interval.
+        let exact = |base: &[f64]| -> Vec<ArmUnit> {
+            base.iter()
+                .map(|&c| ArmUnit {
+                    metric: s(c, 1.0),
+                    covariate: s(c, 1.0),
+                })
+                .collect()
+        };
+        assert!(independent(&exact(&[1.0, 5.0]), &exact(&[2.0, 8.0]), false, true, 0.95).is_none());
     }
 
     #[test]
     fn pairing_cancels_unit_levels() {
-        // Every unit improves by exactly 1 from very different levels: no uncertainty left.
-        let units: Vec<(Sums, Sums)> = [10.0, 50.0, 90.0]
+        // Every unit improves by about 1 from very different levels: the levels cancel.
+        let units: Vec<(Sums, Sums)> = [(10.0, 0.02), (50.0, -0.01), (90.0, 0.0)]
             .iter()
-            .map(|&l| (s(l * 4.0, 4.0), s((l - 1.0) * 4.0, 4.0)))
+            .map(|&(l, e)| (s(l * 4.0, 4.0), s((l - 1.0 + e) * 4.0, 4.0)))
             .collect();
         let r = paired(&units, false, 0.95).unwrap();
-        assert!((r.comparison.effect.unwrap() + 1.0).abs() < 1e-12);
-        assert!(r.comparison.interval.high - r.comparison.interval.low < 1e-9);
+        assert!((r.comparison.effect.unwrap() + 1.0).abs() < 0.01);
+        let width = r.comparison.interval.high - r.comparison.interval.low;
+        assert!(width < 0.1, "{r:?}");
+        assert_eq!(
+            r.comparison.df,
+            Some(2.0),
+            "t on K − 1 = 2 degrees of freedom"
+        );
         assert!(paired(&units[..1], false, 0.95).is_none(), "one unit");
     }
 }

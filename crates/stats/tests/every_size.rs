@@ -95,7 +95,7 @@ fn binomial_quantities_are_consistent_over_the_whole_grid() {
 #[test]
 fn rank_interval_cuts_are_bounded_by_the_pairs() {
     for n in [1usize, 2, 3, 4, 10, 49, 50, 1000, 100_000, 10_000_000] {
-        let (cut, coverage, _) = moses_cut(n, n, false, 0.95);
+        let (cut, coverage, _) = moses_cut(n, n, 0.95);
         assert!((0.0..=1.0).contains(&coverage));
         if let Some(c) = cut {
             assert!(c <= ((n * n) as u64).saturating_sub(1) / 2);

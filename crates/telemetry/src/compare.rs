@@ -8,14 +8,16 @@
 //!   p_pilot ÷ p_ref − 1 with the Miettinen-Nurminen score interval for the risk ratio (sound
 //!   at zero cells; unbounded above when the reference has no successes);
 //! - means, Welch t: absolute = x̄_pilot − x̄_ref with Welch's interval; relative =
-//!   x̄_pilot ÷ x̄_ref − 1 with the delta-method interval;
-//! - Mann-Whitney: absolute = Hodges-Lehmann shift with Moses' distribution-free interval,
-//!   exact over all pairwise differences (exact coverage for small samples without ties);
-//!   relative = the shift and its interval divided by the reference median (the reference
-//!   median treated as fixed — stated in the report's method);
+//!   x̄_pilot ÷ x̄_ref − 1 with the delta-method interval on Welch's df (positive reference);
+//! - quantiles (default): the quantile's difference or ratio, from each side's order-statistic
+//!   interval at √level;
+//! - Mann-Whitney (`test: mann_whitney`): absolute = Hodges-Lehmann shift with Moses'
+//!   distribution-free interval, exact over all pairwise differences (exact coverage for small
+//!   samples); relative = the shift and its interval divided by the reference median (held
+//!   fixed — stated in the report's method);
 //! - per unit (`unit:`): rates and means as ratios of per-unit sums, delta-method variance over
-//!   units, paired for a baseline period, with optional CUPED for a control cohort
-//!   (`stagegate_stats::units`).
+//!   units with t intervals, paired for a baseline period, with optional CUPED for a control
+//!   cohort (`stagegate_stats::units`).
 //!
 //! Events still needed when the effect's interval does not decide: the pilot sample (events,
 //! or units for a per-unit comparison) scaled until the half-width facing the target shrinks
@@ -33,10 +35,10 @@ use stagegate_core::review::{
     ComparisonSummary, CupedSummary, Interval, Measurement, MoreEvents, Srm, Target, UnitSummary,
 };
 use stagegate_stats::compare::{
-    Comparison, Summary, mann_whitney, moses_cut, ratio_of_means, risk_ratio,
+    Comparison, Summary, mann_whitney, moses_cut, quantile_difference, ratio_of_means, risk_ratio,
     sample_ratio_mismatch, two_proportions, welch,
 };
-use stagegate_stats::interval::more_events_normal;
+use stagegate_stats::interval::{more_events_normal, quantile_min_events};
 use stagegate_stats::units::{self, ArmUnit, Sums};
 use stagegate_stats::z_two_sided;
 
@@ -117,138 +119,183 @@ pub fn finish(
     let mut unit_summary = None;
     let mut cuped = None;
     let mut units_for_srm = units;
-    let (result, method, growth_n, too_few): (Option<Comparison>, String, u64, Option<u64>) =
-        match (&per_unit, test) {
-            (Some(pu), _) => {
-                let r = per_unit_comparison(pu, cmp, relative, level);
-                let (kr, kp, in_both) = match &r {
-                    Some((u, in_both)) => (u.reference_units, u.pilot_units, *in_both),
-                    None => arm_sizes(pu, cmp.against),
-                };
-                units_for_srm = (kr, kp);
-                unit_summary = Some(UnitSummary {
-                    role: pu.role.clone(),
-                    reference_units: kr,
-                    pilot_units: kp,
-                    in_both_cohorts: in_both,
-                });
-                if let Some((u, _)) = &r
-                    && let (Some(theta), Some(red), Some(raw), Some(w)) = (
-                        u.theta,
-                        u.variance_reduction,
-                        u.unadjusted_effect,
-                        cmp.baseline.as_ref(),
-                    )
-                {
-                    cuped = Some(CupedSummary {
-                        covariate_period: format!("{}..{}", w.start, w.end),
-                        theta,
-                        variance_reduction: red,
-                        unadjusted_effect: raw,
-                    });
-                }
-                let method = format!(
-                    "per-unit ({}) {}{}, delta method{}",
-                    pu.role,
-                    if cmp.against == Against::Baseline {
-                        "paired z"
-                    } else {
-                        "z"
-                    },
-                    if relative { " on the ratio" } else { "" },
-                    if cuped.is_some() { ", CUPED" } else { "" }
-                );
-                let too_few = r
-                    .is_none()
-                    .then(|| 2u64.saturating_sub(kr.min(kp)))
-                    .filter(|&k| k > 0);
-                (r.map(|(u, _)| u.comparison), method, kp, too_few)
+    let mut notes: Vec<String> = Vec::new();
+    let (mut ref_value, mut pilot_value) = (ref_value, pilot_value);
+    let (result, method, growth_n, too_few): (Option<Comparison>, String, u64, Option<u64>) = match (
+        &per_unit, test,
+    ) {
+        (Some(pu), _) => {
+            let r = per_unit_comparison(pu, cmp, relative, level);
+            let (kr, kp, in_both) = match &r {
+                Some((u, in_both)) => (u.reference_units, u.pilot_units, *in_both),
+                None => arm_sizes(pu, cmp.against),
+            };
+            units_for_srm = (kr, kp);
+            unit_summary = Some(UnitSummary {
+                role: pu.role.clone(),
+                reference_units: kr,
+                pilot_units: kp,
+                in_both_cohorts: in_both,
+            });
+            if let Some((u, _)) = &r {
+                // The sides the effect is computed from: ratios of per-unit sums.
+                (pilot_value, ref_value) = (Some(u.sides.0), Some(u.sides.1));
             }
-            (None, TestKind::TwoProportions) => {
-                let (Side::Rate(k1, n1), Side::Rate(k2, n2)) = (&reference, &pilot) else {
-                    unreachable!("matched above")
-                };
-                if relative {
-                    (
-                        risk_ratio(*k1, *n1, *k2, *n2, level),
-                        "two-proportion z, Miettinen-Nurminen score interval for the risk ratio"
+            if pu.rows_without_unit > 0 {
+                notes.push(format!(
+                    "{} rows without a `{}` value left out",
+                    pu.rows_without_unit, pu.role
+                ));
+            }
+            if cmp.against == Against::Baseline
+                && !pu
+                    .units
+                    .iter()
+                    .any(|u| u.reference.n > 0.0 && u.pilot.n > 0.0)
+            {
+                notes.push(format!(
+                    "no `{}` appears in both the baseline and the pilot: nothing is paired",
+                    pu.role
+                ));
+            }
+            if cmp.cuped && r.as_ref().is_some_and(|(u, _)| u.theta.is_none()) {
+                notes.push(
+                        "CUPED not applied: the covariate period has no events on one side, or no variation between units"
                             .into(),
-                        *n2,
-                        None,
-                    )
+                    );
+            }
+            if let Some((u, _)) = &r
+                && let (Some(theta), Some(red), Some(raw), Some(w)) = (
+                    u.theta,
+                    u.variance_reduction,
+                    u.unadjusted_effect,
+                    cmp.baseline.as_ref(),
+                )
+            {
+                cuped = Some(CupedSummary {
+                    covariate_period: format!("{}..{}", w.start, w.end),
+                    theta,
+                    variance_reduction: red,
+                    unadjusted_effect: raw,
+                });
+            }
+            let method = format!(
+                "per-unit ({}) {}{}, delta method{}",
+                pu.role,
+                if cmp.against == Against::Baseline {
+                    "paired t"
                 } else {
-                    (
-                        two_proportions(*k1, *n1, *k2, *n2, level),
-                        "two-proportion z, Newcombe".into(),
-                        *n2,
-                        None,
-                    )
-                }
+                    "t"
+                },
+                if relative { " on the ratio" } else { "" },
+                if cuped.is_some() { ", CUPED" } else { "" }
+            );
+            let too_few = r
+                .is_none()
+                .then(|| 2u64.saturating_sub(kr.min(kp)))
+                .filter(|&k| k > 0);
+            (r.map(|(u, _)| u.comparison), method, kp, too_few)
+        }
+        (None, TestKind::TwoProportions) => {
+            let (Side::Rate(k1, n1), Side::Rate(k2, n2)) = (&reference, &pilot) else {
+                unreachable!("matched above")
+            };
+            if relative {
+                (
+                    risk_ratio(*k1, *n1, *k2, *n2, level),
+                    "two-proportion z, Miettinen-Nurminen score interval for the risk ratio".into(),
+                    *n2,
+                    None,
+                )
+            } else {
+                (
+                    two_proportions(*k1, *n1, *k2, *n2, level),
+                    "two-proportion z, Newcombe".into(),
+                    *n2,
+                    None,
+                )
             }
-            (None, TestKind::Welch) => {
-                let (Side::Summary(nx, mx, vx), Side::Summary(ny, my, vy)) = (&reference, &pilot)
-                else {
-                    unreachable!("matched above")
+        }
+        (None, TestKind::Welch) => {
+            let (Side::Summary(nx, mx, vx), Side::Summary(ny, my, vy)) = (&reference, &pilot)
+            else {
+                unreachable!("matched above")
+            };
+            let (sx, sy) = (
+                Summary {
+                    n: *nx,
+                    mean: *mx,
+                    var: *vx,
+                },
+                Summary {
+                    n: *ny,
+                    mean: *my,
+                    var: *vy,
+                },
+            );
+            let too_few = (*nx < 2 || *ny < 2).then(|| 2 - (*nx).min(*ny));
+            if relative {
+                (
+                    ratio_of_means(sx, sy, level),
+                    "Welch t, delta-method ratio of means".into(),
+                    *ny,
+                    too_few,
+                )
+            } else {
+                (welch(sx, sy, level), "Welch t".into(), *ny, too_few)
+            }
+        }
+        (None, TestKind::QuantileDifference) => {
+            let (Side::Values(x), Side::Values(y)) = (&reference, &pilot) else {
+                unreachable!("matched above")
+            };
+            let q = spec.q.unwrap_or(0.5);
+            let r = quantile_difference(x, y, q, relative, level);
+            // Each side needs enough values for its quantile at √level.
+            let need = quantile_min_events(q, level.sqrt()).unwrap_or(u64::MAX);
+            let short = need
+                .saturating_sub(x.len() as u64)
+                .max(need.saturating_sub(y.len() as u64));
+            let method = format!(
+                "difference of p{} from order-statistic intervals at {}% each",
+                stagegate_core::items::fmt_value(q * 100.0),
+                stagegate_core::items::fmt_value((level.sqrt() * 1000.0).round() / 10.0)
+            ) + if relative { ", as a ratio" } else { "" };
+            (r, method, y.len() as u64, (short > 0).then_some(short))
+        }
+        (None, TestKind::MannWhitney) => {
+            let (Side::Values(x), Side::Values(y)) = (&reference, &pilot) else {
+                unreachable!("matched above")
+            };
+            let mut r = mann_whitney(x, y, level);
+            let mut method = "Mann-Whitney U, Hodges-Lehmann shift, Moses interval".to_owned();
+            if relative {
+                let mut xs = x.clone();
+                // A relative change needs a positive reference.
+                let med = quantile(&mut xs, 0.5).filter(|m| *m > 0.0);
+                r = match (r, med) {
+                    (Some(mut c), Some(m)) => {
+                        c.effect = c.effect.map(|e| e / m);
+                        c.interval.low /= m;
+                        c.interval.high /= m;
+                        Some(c)
+                    }
+                    _ => None,
                 };
-                let (sx, sy) = (
-                    Summary {
-                        n: *nx,
-                        mean: *mx,
-                        var: *vx,
-                    },
-                    Summary {
-                        n: *ny,
-                        mean: *my,
-                        var: *vy,
-                    },
-                );
-                let too_few = (*nx < 2 || *ny < 2).then(|| 2 - (*nx).min(*ny));
-                if relative {
-                    (
-                        ratio_of_means(sx, sy, level),
-                        "Welch t, delta-method ratio of means".into(),
-                        *ny,
-                        too_few,
-                    )
-                } else {
-                    (welch(sx, sy, level), "Welch t".into(), *ny, too_few)
-                }
+                method.push_str(" ÷ reference median (median held fixed)");
             }
-            (None, TestKind::MannWhitney) => {
-                let (Side::Values(x), Side::Values(y)) = (&reference, &pilot) else {
-                    unreachable!("matched above")
-                };
-                let mut r = mann_whitney(x, y, level);
-                let mut method = "Mann-Whitney U, Hodges-Lehmann shift, Moses interval".to_owned();
-                if relative {
-                    let mut xs = x.clone();
-                    let med = quantile(&mut xs, 0.5).filter(|m| *m != 0.0);
-                    r = match (r, med) {
-                        (Some(mut c), Some(m)) => {
-                            c.effect = c.effect.map(|e| e / m);
-                            c.interval.low /= m;
-                            c.interval.high /= m;
-                            if m < 0.0 {
-                                std::mem::swap(&mut c.interval.low, &mut c.interval.high);
-                            }
-                            Some(c)
-                        }
-                        _ => None,
-                    };
-                    method.push_str(" ÷ reference median (median held fixed)");
-                }
-                let too_few = r
-                    .as_ref()
-                    .is_some_and(|c| !c.interval.reaches_confidence())
-                    .then(|| rank_events_needed(x.len(), y.len(), level));
-                (r, method, y.len() as u64, too_few)
-            }
-        };
+            let too_few = r
+                .as_ref()
+                .is_some_and(|c| !c.interval.reaches_confidence())
+                .then(|| rank_events_needed(x.len(), y.len(), level));
+            (r, method, y.len() as u64, too_few)
+        }
+    };
     let srm = cmp
         .assigned_pilot_share
         .and_then(|share| srm(units_for_srm, share));
     let (effect, interval, p) = match &result {
-        Some(c) => (c.effect, Some(c.interval), Some(c.p_value)),
+        Some(c) => (c.effect, Some(c.interval), c.p_value),
         // Too little data (or no spread) for an interval: still show the point effect; the
         // criterion stays inconclusive.
         None if ref_n > 0 && pilot_n > 0 => {
@@ -263,37 +310,44 @@ pub fn finish(
         }
         _ => None,
     };
-    let note = match (&result, too_few) {
-        (None, Some(k)) => Some(format!(
+    let reference_positive = ref_value.is_some_and(|r| r > 0.0);
+    match (&result, too_few) {
+        (None, Some(k)) => notes.push(format!(
             "comparison needs more data: {ref_n} {against} and {pilot_n} pilot rows with a value{}; at least {k} more on the smaller side",
             unit_summary
                 .as_ref()
-                .map(|u| format!(" from {} and {} units", u.reference_units, u.pilot_units))
+                .map(|u| format!(
+                    " from {} and {} units (`{}`; counts below are units)",
+                    u.reference_units, u.pilot_units, u.role
+                ))
                 .unwrap_or_default()
         )),
-        (None, None) if ref_n > 0 && pilot_n > 0 => Some(format!(
+        (None, None) if relative && ref_n > 0 && pilot_n > 0 && !reference_positive => {
+            notes.push(format!(
+                "a relative change needs a positive {against} value (it is {})",
+                ref_value.map(stagegate_core::items::fmt_value).unwrap_or_else(|| "undefined".into())
+            ))
+        }
+        (None, None) if ref_n > 0 && pilot_n > 0 => notes.push(format!(
             "no interval: the {against} and pilot values have no spread to estimate uncertainty from"
         )),
-        (None, None) => Some(format!(
-            "comparison undefined: {ref_n} {against} and {pilot_n} pilot rows with a value{}",
-            if relative {
-                " (a relative effect needs a non-zero reference)"
-            } else {
-                ""
-            }
+        (None, None) => notes.push(format!(
+            "comparison undefined: {ref_n} {against} and {pilot_n} pilot rows with a value"
         )),
-        (Some(c), _) if c.effect.is_none() => Some(format!(
+        (Some(c), _) if c.effect.is_none() => notes.push(format!(
             "the relative effect is undefined: the {against} rate is 0; judged on its interval only"
         )),
-        _ => per_unit
-            .as_ref()
-            .filter(|pu| pu.rows_without_unit > 0)
-            .map(|pu| {
-                format!(
-                    "{} rows without a `{}` value left out",
-                    pu.rows_without_unit, pu.role
-                )
-            }),
+        _ => {}
+    }
+    if unit_summary.is_some() && matches!(more_events, Some(MoreEvents::Needed { .. })) {
+        notes.push("the events still needed are counted in units".into());
+    }
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    // A relative change over a reference that is not positive has no point value either.
+    let effect = if relative && result.is_none() && !reference_positive {
+        None
+    } else {
+        effect
     };
     Measurement {
         value: effect,
@@ -308,10 +362,11 @@ pub fn finish(
         comparison: Some(ComparisonSummary {
             against: against.to_owned(),
             test: match (&per_unit, test) {
-                (Some(_), _) => "per-unit z (delta method)",
+                (Some(_), _) => "per-unit t (delta method)",
                 (None, TestKind::TwoProportions) => "two-proportion z",
                 (None, TestKind::Welch) => "Welch t",
                 (None, TestKind::MannWhitney) => "Mann-Whitney U",
+                (None, TestKind::QuantileDifference) => "quantile difference",
             }
             .to_owned(),
             effect_scale: if relative { "relative" } else { "absolute" }.to_owned(),
@@ -415,7 +470,7 @@ fn rank_events_needed(n1: usize, n2: usize, level: f64) -> u64 {
     (1..64u64)
         .find(|&k| {
             let (a, b) = (n1 + k as usize, n2 + k as usize);
-            moses_cut(a, b, false, level).0.is_some()
+            moses_cut(a, b, level).0.is_some()
         })
         .unwrap_or(64)
 }

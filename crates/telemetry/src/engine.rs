@@ -1288,11 +1288,13 @@ pub struct Uncertainty {
 /// any interval to reach `confidence` (a p99 over 20 values), the minimum sample that can;
 /// otherwise its "more events" is the Wilson search on the share of values below the threshold
 /// against q. Ratio of sums: delta method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran
-/// 1977, §6.3; one row: no interval). Every search is bounded (`stagegate_stats::interval`).
+/// 1977, §6.3), with a t quantile on n − 1 degrees of freedom (one row: no interval). Values
+/// with no spread (a mean of identical values, a ratio constant row by row) have no interval
+/// either. Every search is bounded (`stagegate_stats::interval`).
 pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Target) -> Uncertainty {
     use stagegate_stats::interval::{
-        mean_t, more_events_mean, more_events_normal, more_events_rate, normal_interval,
-        quantile_min_events, quantile_ranks, wilson,
+        mean_t, more_events_mean, more_events_normal, more_events_rate, quantile_min_events,
+        quantile_ranks, t_interval, wilson,
     };
     let undecided = |i: &Option<Interval>| i.is_some_and(|i| !target.decides(&i));
     let one_more = Some(MoreEvents::ForCoverage { events: 1 });
@@ -1348,7 +1350,7 @@ pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Targ
                 .max(0.0)
                 .sqrt()
                 / xbar.abs();
-            let i = normal_interval(r, sigma / nf.sqrt(), confidence);
+            let i = t_interval(r, sigma / nf.sqrt(), nf - 1.0, confidence);
             let more = undecided(&i).then(|| more_events_normal(n, r, sigma, target, confidence));
             u(i, "delta method", more)
         }

@@ -82,6 +82,12 @@ fn baseline_and_control_comparisons() {
   - id: latency_like
     description: handle distribution shift versus control
     metric: { kind: quantile, field: handle, q: 0.5 }
+    compare: { against: control, control_cohort: manual, pilot_cohort: agent, test: mann_whitney }
+    comparator: "<"
+    threshold: 0
+  - id: median_difference
+    description: median handle time versus control
+    metric: { kind: quantile, field: handle, q: 0.5 }
     compare: { against: control, control_cohort: manual, pilot_cohort: agent }
     comparator: "<"
     threshold: 0
@@ -101,7 +107,7 @@ fn baseline_and_control_comparisons() {
     assert!((m.value.unwrap() - w.effect.unwrap()).abs() < 1e-12);
     let i = m.interval.unwrap();
     assert!((i.low - w.interval.low).abs() < 1e-9 && (i.high - w.interval.high).abs() < 1e-9);
-    assert!((m.comparison.as_ref().unwrap().p_value.unwrap() - w.p_value).abs() < 1e-12);
+    assert!((m.comparison.as_ref().unwrap().p_value.unwrap() - w.p_value.unwrap()).abs() < 1e-12);
 
     let m = &out.measurements["errors_vs_control"];
     let t = two_proportions(km, nm, ka, na, 0.95).unwrap();
@@ -115,6 +121,67 @@ fn baseline_and_control_comparisons() {
     let m = &out.measurements["latency_like"];
     assert_eq!(m.comparison.as_ref().unwrap().test, "Mann-Whitney U");
     assert!(m.value.unwrap() < 0.0 && m.interval.unwrap().high < 0.0);
+
+    // Quantile metrics compare the quantile itself by default.
+    let m = &out.measurements["median_difference"];
+    let k = m.comparison.as_ref().unwrap();
+    assert_eq!(k.test, "quantile difference");
+    let want =
+        stagegate_stats::compare::quantile_difference(&manual, &agent, 0.5, false, 0.95).unwrap();
+    assert_eq!(m.value, want.effect);
+    assert_eq!(m.interval, Some(want.interval));
+    assert_eq!(k.p_value, None, "no test behind the quantile difference");
+}
+
+#[test]
+fn a_heavier_tail_moves_the_p95_not_the_shift() {
+    // 400 calls a side; in the pilot 15% of calls are four times slower. The p95 triples; the
+    // distributions' Hodges-Lehmann shift barely moves.
+    let mut csv = String::from("ts,user,arm,handle,error\n");
+    for i in 0..800u32 {
+        let base = 400.0 + f64::from((i * 7919) % 400);
+        let (arm, h) = if i % 2 == 0 {
+            ("manual", base)
+        } else if i % 40 < 6 {
+            ("agent", base * 4.0)
+        } else {
+            ("agent", base)
+        };
+        csv.push_str(&format!(
+            "2026-06-{:02}T09:00:00Z,u{},{arm},{h},0\n",
+            1 + i % 14,
+            i % 9
+        ));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), csv).unwrap();
+    let c = card(
+        r#"
+  - id: p95_vs_control
+    description: p95 handle time no more than 100 above control
+    metric: { kind: quantile, field: handle, q: 0.95 }
+    compare: { against: control, control_cohort: manual, pilot_cohort: agent }
+    comparator: "<="
+    threshold: 100
+  - id: shift_vs_control
+    description: handle distribution shift no more than 100 above control
+    metric: { kind: quantile, field: handle, q: 0.95 }
+    compare: { against: control, control_cohort: manual, pilot_cohort: agent, test: mann_whitney }
+    comparator: "<="
+    threshold: 100
+"#,
+    );
+    let out = measure(tmp.path(), &c).unwrap();
+    let p95 = &out.measurements["p95_vs_control"];
+    assert!(
+        p95.interval.unwrap().low > 100.0,
+        "the p95 rose: not met, {p95:?}"
+    );
+    let shift = &out.measurements["shift_vs_control"];
+    assert!(
+        shift.interval.unwrap().high < 100.0,
+        "the shift is small: {shift:?}"
+    );
 }
 
 #[test]

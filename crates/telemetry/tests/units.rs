@@ -230,3 +230,50 @@ fn one_value_and_a_short_quantile_interval_are_inconclusive_with_the_events_need
         Some(MoreEvents::ForCoverage { events: 299 - 20 })
     );
 }
+
+#[test]
+fn no_spread_means_no_interval_and_no_verdict() {
+    // Five agents, ten calls each, no compliance error before or during the pilot; and a
+    // handle time that is the same on every call.
+    let mut s = String::from("ts,user,agent,arm,handle,error,latency\n");
+    for a in 0..5u32 {
+        for k in 0..10u32 {
+            s.push_str(&format!(
+                "2026-05-{:02}T10:00:00Z,u{a},h{a},pre,5,0,1\n",
+                2 + k
+            ));
+            s.push_str(&format!(
+                "2026-06-{:02}T10:00:00Z,u{a},h{a},agent,5,0,1\n",
+                2 + k
+            ));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.csv"), s).unwrap();
+    let c = card(
+        r#"
+  - id: errors_units
+    description: errors not higher, per agent
+    metric: { kind: rate, of: { field: error, op: eq, value: 1 } }
+    compare: { against: baseline, baseline: { start: 2026-05-01, end: 2026-05-31 }, unit: agent_id, hypothesis: non_inferiority, margin: 0.005 }
+    comparator: "<="
+    threshold: 0
+  - id: same_handle
+    description: handle time
+    metric: { kind: mean, field: handle }
+    comparator: ">="
+    threshold: 4
+"#,
+    );
+    let out = measure(tmp.path(), &c).unwrap();
+    let m = &out.measurements["errors_units"];
+    assert_eq!(m.value, Some(0.0));
+    assert!(m.sampled && m.interval.is_none(), "{m:?}");
+    assert!(
+        m.note.as_deref().unwrap().contains("no spread"),
+        "{:?}",
+        m.note
+    );
+    let m = &out.measurements["same_handle"];
+    assert!(m.sampled && m.interval.is_none(), "{m:?}");
+}

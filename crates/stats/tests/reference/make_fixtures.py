@@ -123,7 +123,7 @@ cases = [
     ([5.0, 6.0], [5.5], 0.95),  # U at its mean: the continuity correction gives p = 1
     ([1.0, 2.5, 4.0], [3.0, 6.0, 7.5], 0.95),  # 3 vs 3: 90% at best
     ([1.1, 2.3, 3.9, 4.2], [3.3, 5.6, 6.1, 7.7], 0.95),  # 4 vs 4: exact
-    ([1, 1, 1, 1], [1, 1, 1], 0.95),  # all tied
+    ([10, 11.5, 11.5, 13], [1, 2, 3, 4], 0.95),  # one tie, 4 vs 4: still the exact cut
     (r(rng.normal(100, 10, 30)), r(rng.normal(104, 10, 40)), 0.95),  # exact, n < 50
     (r(rng.normal(100, 10, 300)), r(rng.normal(100, 10, 300)), 0.9),
     (r(rng.normal(50, 5, 20)), r(rng.normal(52, 5, 20)), 0.9),
@@ -132,6 +132,18 @@ for rf, pl, conf in cases:
     hl, lo, hi, cov, exact, u, p = ref.mann_whitney(rf, pl, conf)
     out["mann_whitney"].append({"reference": rf, "pilot": pl, "confidence": conf, "u": u, "p": p, "effect": hl,
                                 "low": lo, "high": hi, "coverage": cov, "coverage_exact": exact})
+
+# Quantile differences: each side's order-statistic interval at sqrt(conf).
+out["quantile_difference"] = []
+for n1, n2, q, relative, conf in [(400, 400, 0.95, False, 0.95), (400, 350, 0.95, True, 0.95),
+                                  (60, 80, 0.5, False, 0.9), (30, 30, 0.99, False, 0.95),
+                                  (5000, 3000, 0.99, True, 0.99)]:
+    rf = r(rng.lognormal(6.5, 0.5, n1))
+    pl = [x * (4.0 if rng.random() < 0.15 else 1.0) for x in r(rng.lognormal(6.5, 0.5, n2))]
+    e, lo, hi, cov = ref.quantile_difference(rf, pl, q, relative, conf)
+    out["quantile_difference"].append({"reference": rf, "pilot": pl, "q": q, "relative": relative,
+                                       "confidence": conf, "effect": e, "low": lo, "high": hi,
+                                       "coverage": cov})
 
 # Exact null distribution of U.
 out["mw_null_cdf"] = [{"n1": a, "n2": b, "cdf": ref.mw_null_cdf(a, b)} for a, b in [(1, 1), (2, 3), (4, 4), (7, 5), (12, 9)]]
@@ -163,19 +175,20 @@ def units(k, shift, rate=False):
 
 
 out["units_independent"] = []
-for relative, cuped, rate in [(False, False, False), (True, False, False), (False, True, False),
-                              (True, True, False), (False, True, True)]:
-    rf, pl = units(60, 0.0, rate), units(55, -0.08, rate)
+for relative, cuped, rate, k in [(False, False, False, 60), (True, False, False, 60), (False, True, False, 60),
+                                 (True, True, False, 60), (False, True, True, 60), (True, False, False, 2),
+                                 (False, True, False, 3)]:
+    rf, pl = units(k, 0.0, rate), units(k - 5 if k > 5 else k, -0.08, rate)
     e, lo, hi, p, extra = ref.per_unit_independent(rf, pl, relative, 0.95, cuped=cuped)
     out["units_independent"].append({"reference": rf, "pilot": pl, "relative": relative, "cuped": cuped,
                                      "confidence": 0.95, "effect": e, "low": lo, "high": hi, "p": p,
                                      "theta": extra.get("theta"), "variance_reduction": extra.get("variance_reduction"),
                                      "unadjusted_effect": extra.get("unadjusted_effect")})
 out["units_paired"] = []
-for relative in [False, True]:
+for relative, k in [(False, 80), (True, 80), (True, 2)]:
     rows = []
-    for u in units(80, -0.1):
-        seen_before, seen_after = rng.random() > 0.05, rng.random() > 0.05
+    for u in units(k, -0.1):
+        seen_before, seen_after = (rng.random() > 0.05, rng.random() > 0.05) if k > 2 else (True, True)
         rows.append([u[2] if seen_before else 0.0, u[3] if seen_before else 0.0,
                      u[0] if seen_after else 0.0, u[1] if seen_after else 0.0])
     e, lo, hi, p, extra = ref.per_unit_paired(rows, relative, 0.95)
