@@ -145,6 +145,7 @@ def compare_spec(rng, family, rows):
     elif family == "mw":
         metric, test = {"kind": "quantile", "field": "latency", "q": 0.5}, "mann_whitney"
         against = "control"  # keep the brute-force reference small
+        relative = False  # a shift has no distribution-free relative form
     elif family == "qd":
         metric = {"kind": "quantile", "field": "latency", "q": float(rng.choice([0.5, 0.9, 0.95, 0.99]))}
         test = "quantile_difference"

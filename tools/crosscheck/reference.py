@@ -258,6 +258,9 @@ def mann_whitney(ref, pil, conf):
     res = stats.mannwhitneyu(pil, ref, alternative="two-sided", method="asymptotic", use_continuity=True)
     hl = float(np.median(np.subtract.outer(np.asarray(pil, float), np.asarray(ref, float))))
     lo, hi, cov, exact = moses(ref, pil, conf)
+    ties = len(np.unique(np.concatenate([np.asarray(ref, float), np.asarray(pil, float)]))) < len(ref) + len(pil)
+    if lo == hi and len(ref) + len(pil) > 2 and ties:
+        return None  # ties collapse the interval onto one difference: no honest interval
     p = 1.0 if np.isnan(res.pvalue) else float(res.pvalue)
     return hl, lo, hi, cov, exact, float(res.statistic), p
 
@@ -270,10 +273,10 @@ def quantile_difference(ref, pil, q, relative, conf):
     lp_, up_, cp = quantile_interval(pil, q, g)
     qr, qp = float(np.quantile(ref, q)), float(np.quantile(pil, q))
     if relative:
-        if not (qr > 0 and lr_ >= 0):
+        if not (qr > 0 and lr_ > 0):
             return None
-        high = INF if lr_ == 0 else up_ / lr_ - 1
-        return qp / qr - 1, lp_ / ur_ - 1, high, cr * cp
+        corners = [lp_ / lr_, lp_ / ur_, up_ / lr_, up_ / ur_]
+        return qp / qr - 1, min(corners) - 1, max(corners) - 1, cr * cp
     return qp - qr, lp_ - ur_, up_ - lr_, cr * cp
 
 
@@ -348,8 +351,9 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
     e, v, df = raw_e, raw_v, raw_df
     # CUPED needs events in the covariate period on both arms and some covariate variance;
     # without them the comparison is the unadjusted one.
-    if cuped and not (all(np.isfinite(a["Rc"]) for a in arms) and r["Vc"] + p_["Vc"] > 0):
-        cuped = False
+    if cuped and not (all(np.isfinite(a["Rc"]) for a in arms) and r["Vc"] + p_["Vc"] > 0
+                      and min(r["K"], p_["K"]) >= 10):
+        cuped = False  # CUPED needs 10 units an arm, covariate events on both, and variation
     if cuped:
         theta = (r["C"] + p_["C"]) / (r["Vc"] + p_["Vc"])
         pooled = (r["sy"] + p_["sy"]) / (r["sn"] + p_["sn"])
@@ -357,6 +361,7 @@ def per_unit_independent(ref, pil, relative, conf, cuped=False):
         for a in arms:
             adj.append((a["R"] - theta * (a["Rc"] - pooled), a["V"] - 2 * theta * a["C"] + theta**2 * a["Vc"]))
         e, v, df = effect(adj[0][0], adj[1][0], adj[0][1], adj[1][1])
+        df = max(df - 1, 1.0)  # one degree of freedom for theta
         # No variance to reduce (every unit alike): the reduction is 0 by convention.
         extra.update(theta=theta, variance_reduction=1 - v / raw_v if raw_v > 0 else 0.0, unadjusted_effect=raw_e)
     se = math.sqrt(v)

@@ -536,6 +536,18 @@ impl Criterion {
     }
 }
 
+impl TestKind {
+    /// snake_case name, as written in the card.
+    pub fn name(self) -> &'static str {
+        match self {
+            TestKind::TwoProportions => "two_proportions",
+            TestKind::Welch => "welch",
+            TestKind::MannWhitney => "mann_whitney",
+            TestKind::QuantileDifference => "quantile_difference",
+        }
+    }
+}
+
 impl Compare {
     /// The two-sided level of the effect's interval: the card's confidence for superiority,
     /// 1 − 2α for non-inferiority and equivalence (one-sided bounds at the card's level).
@@ -1028,8 +1040,13 @@ impl AgentCard {
                         return Err(err(
                             &format!("{here}.comparator"),
                             format!(
-                                "`==` cannot be judged on an estimated {}: no interval equals a value. For \"zero incidents\" count them (`kind: count` with a `where`); otherwise use <= or >=",
-                                crate::metric::kind_name(m.kind)
+                                "`==` cannot be judged on an estimated {}: no interval equals a value; use <= or >={}",
+                                crate::metric::kind_name(m.kind),
+                                if m.kind == K::Rate {
+                                    " (for \"zero incidents\", count them: `kind: count` with a `where`)"
+                                } else {
+                                    ""
+                                }
                             ),
                         ));
                     }
@@ -1062,12 +1079,22 @@ impl AgentCard {
                         format!(
                             "a `{}` metric cannot be compared{}; compare rates (two_proportions), means (welch, mann_whitney) or quantiles (quantile_difference, mann_whitney)",
                             crate::metric::kind_name(m.kind),
-                            cmp.test.map(|t| format!(" with {t:?}")).unwrap_or_default()
+                            cmp.test
+                                .map(|t| format!(" with {}", t.name()))
+                                .unwrap_or_default()
                         ),
                     ));
                 }
                 if m.per.is_some() {
                     return Err(err(&at, "per-period metrics cannot be compared".into()));
+                }
+                if cmp.test_for(m.kind) == Some(TestKind::MannWhitney)
+                    && cmp.effect == EffectScale::Relative
+                {
+                    return Err(err(
+                        &format!("{at}.effect"),
+                        "a Mann-Whitney shift has no distribution-free relative form (dividing by a sample median ignores its uncertainty); compare a quantile (`test: quantile_difference`) with `effect: relative`, or the shift as a difference".into(),
+                    ));
                 }
                 match cmp.against {
                     Against::Baseline => match &cmp.baseline {

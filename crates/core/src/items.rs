@@ -920,12 +920,20 @@ pub fn item10_signoff(
 }
 
 /// Formats a number for reports: integers without decimals, others to 4 significant digits
-/// (at least one decimal, at most 8), trailing zeros trimmed.
+/// (at least one decimal, at most 8), trailing zeros trimmed; magnitudes from 10¹⁵ or below
+/// 10⁻⁶ in scientific notation (`1.000e160`).
 pub fn fmt_value(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
-    if x.fract() == 0.0 && x.abs() < 1e15 {
+    if x.is_infinite() {
+        return if x > 0.0 { "∞".into() } else { "-∞".into() };
+    }
+    // Past what fixed notation shows well: 4 significant digits in scientific notation.
+    if x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-6) {
+        return format!("{x:.3e}");
+    }
+    if x.fract() == 0.0 {
         return format!("{x:.0}");
     }
     let magnitude = x.abs().log10().floor() as i32;
@@ -1065,6 +1073,9 @@ mod fmt_tests {
         assert_eq!(fmt_value(0.92049), "0.9205");
         assert_eq!(fmt_value(20000.0), "20000");
         assert_eq!(fmt_value(-2.5), "-2.5");
+        assert_eq!(fmt_value(1e160), "1.000e160");
+        assert_eq!(fmt_value(-2.5e-9), "-2.500e-9");
+        assert_eq!(fmt_value(f64::INFINITY), "∞");
     }
 
     #[test]

@@ -353,7 +353,8 @@ impl Verdict {
                 Verdict::NoData
             };
         };
-        if !i.reaches_confidence() {
+        // An interval that reaches its confidence, with real bounds (never judge a NaN).
+        if !i.reaches_confidence() || i.low.is_nan() || i.high.is_nan() || i.low > i.high {
             return Verdict::Inconclusive;
         }
         match (target, comparator) {

@@ -133,7 +133,7 @@ fn non_inferiority_moves_the_threshold_by_the_margin_in_the_tolerated_direction(
     assert_eq!(crit.target(), Target::Limit(0.002));
     assert_eq!(
         crit.compare.as_ref().unwrap().interval_level(0.95),
-        0.8999999999999999,
+        0.9,
         "one-sided 95% bounds are a two-sided 90% interval"
     );
     let c = parse(&criterion_yaml(

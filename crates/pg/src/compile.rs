@@ -170,9 +170,11 @@ pub fn aggregates(spec: &MetricSpec, roles: &Roles<'_>, threshold: f64) -> Strin
         }
         MetricKind::Ratio => {
             let (y, x) = (v(spec.numerator.as_deref()), v(spec.denominator.as_deref()));
+            // Centred co-moments (PostgreSQL's regr_* use the Youngs-Cramer updates), as the
+            // engine's: no cancellation from a large common offset.
             let both = format!("FILTER (WHERE {y} IS NOT NULL AND {x} IS NOT NULL)");
             format!(
-                "sum({y}) {both}, sum({x}) {both}, sum({y} * {y}) {both}, sum({x} * {x}) {both}, sum({x} * {y}) {both}, (count(*) {both})::float8"
+                "sum({y}) {both}, sum({x}) {both}, regr_syy({y}, {x}), regr_sxx({y}, {x}), regr_sxy({y}, {x}), (count(*) {both})::float8"
             )
         }
         MetricKind::Quantile => {

@@ -147,9 +147,9 @@ fn decode(spec: &MetricSpec, r: &sqlx::postgres::PgRow, cohort_size: u64) -> Sta
                 rows: n(5),
                 sufficient: Some(Sufficient::Ratio {
                     den,
-                    yy: c(2).unwrap_or(0.0),
-                    xx: c(3).unwrap_or(0.0),
-                    xy: c(4).unwrap_or(0.0),
+                    syy: c(2).unwrap_or(0.0),
+                    sxx: c(3).unwrap_or(0.0),
+                    sxy: c(4).unwrap_or(0.0),
                     n: n(5),
                 }),
             }
@@ -243,6 +243,7 @@ async fn plain(
         m.interval_method = u.method.map(str::to_owned);
         m.sampled = u.sampled;
         m.more_events = u.more_events;
+        m.note = u.note.map(str::to_owned);
     }
     if m.value.is_none() {
         m.note = Some(if m.rows == 0 {

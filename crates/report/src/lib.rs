@@ -28,13 +28,24 @@ impl std::error::Error for RenderError {}
 fn value_with_unit(v: f64, unit: Option<&str>) -> String {
     match unit {
         Some("ratio") => format!("{}%", fmt_value((v * 10_000.0).round() / 100.0)),
+        // A difference of two rates: percentage points, not a relative change.
+        Some("pp") => format!("{} pp", fmt_value((v * 10_000.0).round() / 100.0)),
         Some(u) => format!("{} {u}", fmt_value(v)),
         None => fmt_value(v),
     }
 }
 
+/// The unit a criterion's numbers are shown in: `pp` for the absolute difference of two
+/// rates (`unit: ratio`), else the card's unit.
+fn shown_unit(c: &CriterionResult) -> Option<&str> {
+    match (c.unit.as_deref(), &c.comparison) {
+        (Some("ratio"), Some(k)) if k.effect_scale == "absolute" => Some("pp"),
+        (u, _) => u,
+    }
+}
+
 fn target(c: &CriterionResult) -> String {
-    let u = c.unit.as_deref();
+    let u = shown_unit(c);
     match &c.hypothesis {
         Some(h) => {
             let level = format!("{}%", fmt_value(h.one_sided_confidence * 100.0));
@@ -78,7 +89,7 @@ fn bound_with_unit(v: f64, unit: Option<&str>) -> String {
 /// The actual with its interval, e.g. `92.01% [90.55%, 93.29%]`, and the interval's coverage
 /// when it falls short of the level asked for.
 fn actual(c: &CriterionResult) -> String {
-    let unit = c.unit.as_deref();
+    let unit = shown_unit(c);
     let a = match (c.actual, &c.interval) {
         (Some(a), _) => value_with_unit(a, unit),
         (None, Some(_)) => "undefined".into(),

@@ -207,10 +207,13 @@ pub fn welch(reference: Summary, pilot: Summary, confidence: f64) -> Option<Comp
     let a = reference.var / reference.n as f64;
     let b = pilot.var / pilot.n as f64;
     let se = (a + b).sqrt();
-    if se.is_nan() || se <= 0.0 {
+    if !(se > 0.0 && se.is_finite()) {
         return None;
     }
-    let df = (a + b).powi(2) / (a * a / (reference.n - 1) as f64 + b * b / (pilot.n - 1) as f64);
+    let df = crate::satterthwaite(a, reference.n - 1, b, pilot.n - 1);
+    if df.is_nan() || df <= 0.0 {
+        return None;
+    }
     let diff = pilot.mean - reference.mean;
     let t = diff / se;
     let p = (2.0 * t_sf(t.abs(), df)).min(1.0);
@@ -347,8 +350,9 @@ pub fn moses_cut(n1: usize, n2: usize, confidence: f64) -> (Option<u64>, f64, bo
 /// Hodges-Lehmann shift (median of all pilot − reference differences) and Moses'
 /// distribution-free interval ([`moses_cut`]), both selected exactly among the n₁n₂
 /// differences without materialising them ([`hodges_lehmann::select`]). The statistic is U of
-/// the pilot sample. `None` when a side is empty or holds a non-finite value, or when every
-/// value is the same (no spread, no interval).
+/// the pilot sample. `None` when a side is empty or holds a non-finite value, when every
+/// value is the same (no spread, no interval), or when ties collapse the interval onto a single
+/// difference (discrete data a shift does not describe).
 pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option<Comparison> {
     let (n1, n2) = (reference.len(), pilot.len());
     if n1 == 0 || n2 == 0 || reference.iter().chain(pilot).any(|x| !x.is_finite()) {
@@ -412,6 +416,12 @@ pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option
     let c = cut.unwrap_or(0);
     let low = hodges_lehmann::select(&x, &y, c)?;
     let high = hodges_lehmann::select(&x, &y, m - 1 - c)?;
+    if low == high && n1 + n2 > 2 && tie_term > 0.0 {
+        // Heavily tied data (values of 1 and 2): the differences pile up on one value and the
+        // interval collapses onto it, though the rank test may see the distributions differ.
+        // A shift model does not describe such data; there is no honest interval.
+        return None;
+    }
     let interval = if exact {
         Interval::exact(low, high, confidence, coverage)
     } else {
@@ -433,13 +443,14 @@ pub fn mann_whitney(reference: &[f64], pilot: &[f64], confidence: f64) -> Option
 /// Each side gets the distribution-free order-statistic interval of [`crate::interval`] at
 /// level √`confidence`; the samples are independent, so both cover their quantile at once with
 /// probability at least the product of their exact coverages, and then \[L_p − U_r, U_p − L_r\]
-/// covers the difference (relative: \[L_p ÷ U_r − 1, U_p ÷ L_r − 1\]). The coverage reported is
+/// covers the difference (relative: the extreme corners of L_p, U_p over L_r, U_r, minus 1,
+/// with L_r > 0). The coverage reported is
 /// that product — exact as a lower bound for continuous data, and below `confidence` when a
 /// side has too few values for its quantile (then no verdict). This compares the quantile the
 /// criterion names; a Mann-Whitney shift compares whole distributions and can miss a tail that
 /// moved (15% of calls four times slower moves a p95 far more than the median shift). No test
 /// is implied, so there is no p-value. `None` when a side is empty or holds a non-finite value,
-/// `q` is outside (0, 1), or a relative change has a reference quantile that is not positive.
+/// `q` is outside (0, 1), or a relative change has a reference interval that reaches 0.
 pub fn quantile_difference(
     reference: &[f64],
     pilot: &[f64],
@@ -472,15 +483,16 @@ pub fn quantile_difference(
     let (qr, lr, ur, cr) = side(reference)?;
     let (qp, lp, up, cp) = side(pilot)?;
     let (effect, low, high) = if relative {
-        if !(qr > 0.0 && lr >= 0.0) {
+        // The reference's interval must stay above 0 (a relative change over a reference that
+        // may be 0 or negative means nothing); the pilot's may be anywhere, so the ratio's
+        // bounds are the extreme corners of the two intervals.
+        if !(qr > 0.0 && lr > 0.0) {
             return None;
         }
-        let high = if lr == 0.0 {
-            f64::INFINITY
-        } else {
-            up / lr - 1.0
-        };
-        (qp / qr - 1.0, lp / ur - 1.0, high)
+        let corners = [lp / lr, lp / ur, up / lr, up / ur];
+        let lo = corners.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = corners.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (qp / qr - 1.0, lo - 1.0, hi - 1.0)
     } else {
         (qp - qr, lp - ur, up - lr)
     };

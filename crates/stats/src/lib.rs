@@ -107,7 +107,19 @@ impl Interval {
 
 /// The two-sided level whose bounds are one-sided bounds at `confidence`: 1 − 2·(1 −
 /// confidence), e.g. 0.90 for one-sided 95% bounds (non-inferiority, and each of the two
-/// one-sided tests of equivalence; Schuirmann 1987).
+/// one-sided tests of equivalence; Schuirmann 1987). Rounded to 12 decimals, so 0.95 gives
+/// 0.9 and not 0.8999999999999999.
 pub fn one_sided_level(confidence: f64) -> f64 {
-    1.0 - 2.0 * (1.0 - confidence)
+    ((1.0 - 2.0 * (1.0 - confidence)) * 1e12).round() / 1e12
+}
+
+/// Welch–Satterthwaite degrees of freedom of a sum of two independent variance estimates `a`
+/// (on `da` degrees of freedom) and `b` (on `db`): (a + b)² ÷ (a²/da + b²/db) (Satterthwaite
+/// 1946). Computed on a / max(a, b) and b / max(a, b), so that neither squares overflow nor
+/// underflow at extreme magnitudes (values near 10¹⁶⁰ or 10⁻¹⁶⁰). NaN when both are 0.
+pub fn satterthwaite(a: f64, da: u64, b: f64, db: u64) -> f64 {
+    let m = a.max(b);
+    let (a, b) = (a / m, b / m);
+    let term = |v: f64, d: u64| if d == 0 { 0.0 } else { v * v / d as f64 };
+    (a + b).powi(2) / (term(a, da) + term(b, db))
 }

@@ -386,7 +386,12 @@ fn per_unit_comparisons_match_the_covariance_matrix_form() {
             r.comparison.p_value.unwrap(),
             f(&c["p"]),
         );
-        if cuped {
+        assert_eq!(
+            r.theta.is_some(),
+            c["theta"].is_number(),
+            "{name}: CUPED applied?"
+        );
+        if c["theta"].is_number() {
             close(&format!("{name} θ"), r.theta.unwrap(), f(&c["theta"]));
             close(
                 &format!("{name} reduction"),

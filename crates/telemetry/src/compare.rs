@@ -120,6 +120,7 @@ pub fn finish(
     let mut cuped = None;
     let mut units_for_srm = units;
     let mut notes: Vec<String> = Vec::new();
+    let mut explained = false;
     let (mut ref_value, mut pilot_value) = (ref_value, pilot_value);
     let (result, method, growth_n, too_few): (Option<Comparison>, String, u64, Option<u64>) = match (
         &per_unit, test,
@@ -159,10 +160,10 @@ pub fn finish(
                 ));
             }
             if cmp.cuped && r.as_ref().is_some_and(|(u, _)| u.theta.is_none()) {
-                notes.push(
-                        "CUPED not applied: the covariate period has no events on one side, or no variation between units"
-                            .into(),
-                    );
+                notes.push(format!(
+                    "CUPED not applied: it needs {} units on each arm, events in the covariate period on both, and variation between units",
+                    stagegate_stats::units::CUPED_MIN_UNITS
+                ));
             }
             if let Some((u, _)) = &r
                 && let (Some(theta), Some(red), Some(raw), Some(w)) = (
@@ -251,8 +252,16 @@ pub fn finish(
             };
             let q = spec.q.unwrap_or(0.5);
             let r = quantile_difference(x, y, q, relative, level);
+            if r.is_none() && relative && !x.is_empty() && !y.is_empty() {
+                explained = true;
+                notes.push(format!(
+                    "a relative change of the p{} needs the {against} side's interval for it to stay above 0",
+                    stagegate_core::items::fmt_value(q * 100.0)
+                ));
+            }
             // Each side needs enough values for its quantile at √level.
-            let need = quantile_min_events(q, level.sqrt()).unwrap_or(u64::MAX);
+            let need = quantile_min_events(q, level.sqrt())
+                .unwrap_or(stagegate_stats::interval::MORE_EVENTS_LIMIT);
             let short = need
                 .saturating_sub(x.len() as u64)
                 .max(need.saturating_sub(y.len() as u64));
@@ -304,12 +313,18 @@ pub fn finish(
         None => (None, None, None),
     };
     let more_events = match (too_few, &interval) {
+        (Some(k), _) if k >= stagegate_stats::interval::MORE_EVENTS_LIMIT => {
+            Some(MoreEvents::BeyondLimit {
+                limit: stagegate_stats::interval::MORE_EVENTS_LIMIT,
+            })
+        }
         (Some(k), _) => Some(MoreEvents::ForCoverage { events: k.max(1) }),
         (None, Some(i)) if !target.decides(i) => {
-            effect.map(|e| scaled_more(growth_n, e, i, target))
+            effect.map(|e| scaled_more(growth_n, e, i, target, result.as_ref().and_then(|c| c.df)))
         }
         _ => None,
     };
+
     let reference_positive = ref_value.is_some_and(|r| r > 0.0);
     match (&result, too_few) {
         (None, Some(k)) => notes.push(format!(
@@ -328,8 +343,16 @@ pub fn finish(
                 ref_value.map(stagegate_core::items::fmt_value).unwrap_or_else(|| "undefined".into())
             ))
         }
+        (None, None) if ref_n > 0 && pilot_n > 0 && test == TestKind::MannWhitney => {
+            notes.push(
+                "no interval: every value is equal, or ties collapse the shift's interval onto one difference (data a shift does not describe; compare a quantile instead)"
+                    .into(),
+            )
+        }
+        // A reason given above (a relative quantile over a reference reaching 0) explains it.
+        (None, None) if ref_n > 0 && pilot_n > 0 && explained => {}
         (None, None) if ref_n > 0 && pilot_n > 0 => notes.push(format!(
-            "no interval: the {against} and pilot values have no spread to estimate uncertainty from"
+            "no interval: the {against} and pilot values have no spread (or a variance beyond floating point) to estimate uncertainty from"
         )),
         (None, None) => notes.push(format!(
             "comparison undefined: {ref_n} {against} and {pilot_n} pilot rows with a value"
@@ -443,8 +466,9 @@ fn arm_sizes(pu: &PerUnit, against: Against) -> (u64, u64, u64) {
 }
 
 /// More events, scaling the half-width that faces the target as 1/√n: the current standard
-/// error on that side times √n is the per-event spread.
-fn scaled_more(n: u64, effect: f64, i: &Interval, target: Target) -> MoreEvents {
+/// error on that side (the half-width over the interval's t quantile on `df`, or z) times √n
+/// is the per-event spread, and the larger sample is judged with z.
+fn scaled_more(n: u64, effect: f64, i: &Interval, target: Target, df: Option<f64>) -> MoreEvents {
     let toward_high = match target {
         Target::Limit(t) => t > effect,
         Target::Band(lo, hi) => (hi - effect).abs() < (effect - lo).abs(),
@@ -454,8 +478,11 @@ fn scaled_more(n: u64, effect: f64, i: &Interval, target: Target) -> MoreEvents 
     } else {
         effect - i.low
     };
-    let z = z_two_sided(i.confidence);
-    let sigma = half / z * (n.max(1) as f64).sqrt();
+    let crit = match df {
+        Some(df) if df > 0.0 => stagegate_stats::dist::t_two_sided(i.confidence, df),
+        _ => z_two_sided(i.confidence),
+    };
+    let sigma = half / crit * (n.max(1) as f64).sqrt();
     if !sigma.is_finite() {
         return MoreEvents::BeyondLimit {
             limit: stagegate_stats::interval::MORE_EVENTS_LIMIT,

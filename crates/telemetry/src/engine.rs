@@ -210,13 +210,17 @@ enum Acc {
         hit: u64,
         n: u64,
     },
-    /// Sums for the ratio and its delta-method variance: y = numerator, x = denominator.
+    /// Sums for the ratio, and running means and co-moments of y (numerator) and x
+    /// (denominator) for its delta-method variance — centred, so that a large common offset
+    /// does not cancel the digits away (Welford 1962; Chan, Golub & LeVeque 1979 to merge).
     Ratio {
         num: f64,
         den: f64,
-        yy: f64,
-        xx: f64,
-        xy: f64,
+        my: f64,
+        mx: f64,
+        syy: f64,
+        sxx: f64,
+        sxy: f64,
         n: u64,
     },
     Values(Quantiles),
@@ -238,9 +242,11 @@ impl Acc {
             MetricKind::Ratio => Acc::Ratio {
                 num: 0.0,
                 den: 0.0,
-                yy: 0.0,
-                xx: 0.0,
-                xy: 0.0,
+                my: 0.0,
+                mx: 0.0,
+                syy: 0.0,
+                sxx: 0.0,
+                sxy: 0.0,
                 n: 0,
             },
             MetricKind::Quantile => Acc::Values(Quantiles::Exact(Vec::new())),
@@ -298,26 +304,42 @@ impl Acc {
                 Acc::Ratio {
                     num,
                     den,
-                    yy,
-                    xx,
-                    xy,
+                    my,
+                    mx,
+                    syy,
+                    sxx,
+                    sxy,
                     n,
                 },
                 Acc::Ratio {
-                    num: a,
-                    den: b,
-                    yy: c,
-                    xx: d,
-                    xy: e,
-                    n: f,
+                    num: num_b,
+                    den: den_b,
+                    my: my_b,
+                    mx: mx_b,
+                    syy: syy_b,
+                    sxx: sxx_b,
+                    sxy: sxy_b,
+                    n: n_b,
                 },
             ) => {
-                *num += a;
-                *den += b;
-                *yy += c;
-                *xx += d;
-                *xy += e;
-                *n += f;
+                *num += num_b;
+                *den += den_b;
+                if n_b == 0 {
+                    return;
+                }
+                if *n == 0 {
+                    (*my, *mx, *syy, *sxx, *sxy, *n) = (my_b, mx_b, syy_b, sxx_b, sxy_b, n_b);
+                    return;
+                }
+                let total = (*n + n_b) as f64;
+                let w = (*n as f64) * (n_b as f64) / total;
+                let (dy, dx) = (my_b - *my, mx_b - *mx);
+                *syy += syy_b + dy * dy * w;
+                *sxx += sxx_b + dx * dx * w;
+                *sxy += sxy_b + dx * dy * w;
+                *my += dy * n_b as f64 / total;
+                *mx += dx * n_b as f64 / total;
+                *n += n_b;
             }
             (Acc::Values(a), Acc::Values(b)) => a.merge(b, limit),
             (Acc::Distinct(a, n), Acc::Distinct(b, n2)) => {
@@ -403,18 +425,24 @@ impl Compiled {
             Acc::Ratio {
                 num,
                 den,
-                yy,
-                xx,
-                xy,
+                my,
+                mx,
+                syy,
+                sxx,
+                sxy,
                 n,
             } => {
                 if let (Cell::Num(y), Cell::Num(x)) = (row.get(self.num), row.get(self.den)) {
                     *num += y;
                     *den += x;
-                    *yy += y * y;
-                    *xx += x * x;
-                    *xy += x * y;
                     *n += 1;
+                    let k = *n as f64;
+                    let (dy, dx) = (y - *my, x - *mx);
+                    *my += dy / k;
+                    *mx += dx / k;
+                    *syy += dy * (y - *my);
+                    *sxx += dx * (x - *mx);
+                    *sxy += dx * (y - *my);
                 }
             }
             Acc::Values(q) => {
@@ -1193,7 +1221,9 @@ fn finish_plain(
             })
         }
     };
-    let note = if value.is_none() {
+    let note = if let Some(n) = uncertain.note.filter(|_| value.is_some()) {
+        Some(n.to_owned())
+    } else if value.is_none() {
         Some(if rows_read == 0 {
             "no telemetry rows with a value in the pilot window".to_owned()
         } else {
@@ -1250,16 +1280,16 @@ pub enum Sufficient {
         /// Share of values strictly below the threshold.
         below: f64,
     },
-    /// Sums of y (numerator), x (denominator), y², x², xy over `n` rows.
+    /// Σx and the centred co-moments of y (numerator) and x (denominator) over `n` rows.
     Ratio {
         /// Σx.
         den: f64,
-        /// Σy².
-        yy: f64,
-        /// Σx².
-        xx: f64,
-        /// Σxy.
-        xy: f64,
+        /// Σ(y − ȳ)².
+        syy: f64,
+        /// Σ(x − x̄)².
+        sxx: f64,
+        /// Σ(x − x̄)(y − ȳ).
+        sxy: f64,
         /// Rows.
         n: u64,
     },
@@ -1278,6 +1308,8 @@ pub struct Uncertainty {
     pub more_events: Option<MoreEvents>,
     /// Whether the value is a sample statistic (judged only through its interval).
     pub sampled: bool,
+    /// Why there is no interval, when the data have values but no spread to show.
+    pub note: Option<&'static str>,
 }
 
 /// The interval of a sample statistic, its method and coverage, and — when it does not decide
@@ -1288,7 +1320,7 @@ pub struct Uncertainty {
 /// any interval to reach `confidence` (a p99 over 20 values), the minimum sample that can;
 /// otherwise its "more events" is the Wilson search on the share of values below the threshold
 /// against q. Ratio of sums: delta method, Var(R) ≈ Σ(yᵢ − R·xᵢ)² / ((n − 1)·n·x̄²) (Cochran
-/// 1977, §6.3), with a t quantile on n − 1 degrees of freedom (one row: no interval). Values
+/// 1977, §6.3), from centred co-moments, with a t quantile on n − 1 degrees of freedom (one row: no interval). Values
 /// with no spread (a mean of identical values, a ratio constant row by row) have no interval
 /// either. Every search is bounded (`stagegate_stats::interval`).
 pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Target) -> Uncertainty {
@@ -1298,11 +1330,18 @@ pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Targ
     };
     let undecided = |i: &Option<Interval>| i.is_some_and(|i| !target.decides(&i));
     let one_more = Some(MoreEvents::ForCoverage { events: 1 });
-    let u = |interval, method, more_events| Uncertainty {
+    let u = |interval: Option<Interval>, method, more_events| Uncertainty {
         interval,
         method: Some(method),
         more_events,
         sampled: true,
+        note: None,
+    };
+    let no_spread = |method| Uncertainty {
+        note: Some(
+            "no interval: the values have no spread (or one beyond floating point) to show the uncertainty",
+        ),
+        ..u(None, method, None)
     };
     match *stats {
         Sufficient::Rate { hit, n } if n > 0 => {
@@ -1314,6 +1353,9 @@ pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Targ
         Sufficient::Mean { n, var } if n >= 2 => {
             let sd = var.sqrt();
             let i = mean_t(n, value, sd, confidence);
+            if i.is_none() {
+                return no_spread("Student t");
+            }
             let more = undecided(&i).then(|| more_events_mean(n, value, sd, target, confidence));
             u(i, "Student t", more)
         }
@@ -1330,10 +1372,16 @@ pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Targ
                 _ => None,
             };
             let more = match i {
-                Some(iv) if !iv.reaches_confidence() => Some(MoreEvents::ForCoverage {
-                    events: quantile_min_events(q, confidence)
-                        .map_or(u64::MAX, |m| m.saturating_sub(n).max(1)),
-                }),
+                Some(iv) if !iv.reaches_confidence() => {
+                    Some(match quantile_min_events(q, confidence) {
+                        Some(m) => MoreEvents::ForCoverage {
+                            events: m.saturating_sub(n).max(1),
+                        },
+                        None => MoreEvents::BeyondLimit {
+                            limit: stagegate_stats::interval::MORE_EVENTS_LIMIT,
+                        },
+                    })
+                }
                 _ if undecided(&i) => {
                     Some(more_events_rate(n, below, Target::Limit(q), confidence))
                 }
@@ -1342,15 +1390,25 @@ pub fn interval_of(stats: &Sufficient, value: f64, confidence: f64, target: Targ
             u(i, "order statistics", more)
         }
         Sufficient::Ratio { n: 1, .. } => u(None, "delta method", one_more),
-        Sufficient::Ratio { den, yy, xx, xy, n } if n >= 2 && den != 0.0 => {
+        Sufficient::Ratio {
+            den,
+            syy,
+            sxx,
+            sxy,
+            n,
+        } if n >= 2 && den != 0.0 => {
+            // Σ(yᵢ − R·xᵢ)² = Syy − 2R·Sxy + R²·Sxx, since ȳ = R·x̄ exactly.
             let r = value;
             let nf = n as f64;
             let xbar = den / nf;
-            let sigma = ((yy - 2.0 * r * xy + r * r * xx) / (nf - 1.0))
+            let sigma = ((syy - 2.0 * r * sxy + r * r * sxx) / (nf - 1.0))
                 .max(0.0)
                 .sqrt()
                 / xbar.abs();
             let i = t_interval(r, sigma / nf.sqrt(), nf - 1.0, confidence);
+            if i.is_none() {
+                return no_spread("delta method");
+            }
             let more = undecided(&i).then(|| more_events_normal(n, r, sigma, target, confidence));
             u(i, "delta method", more)
         }
@@ -1393,12 +1451,17 @@ fn sufficient(
             })
         }
         Acc::Ratio {
-            den, yy, xx, xy, n, ..
+            den,
+            syy,
+            sxx,
+            sxy,
+            n,
+            ..
         } => Some(Sufficient::Ratio {
             den: *den,
-            yy: *yy,
-            xx: *xx,
-            xy: *xy,
+            syy: *syy,
+            sxx: *sxx,
+            sxy: *sxy,
             n: *n,
         }),
         _ => None,
@@ -1434,6 +1497,60 @@ mod tests {
         assert!((quantile(&mut v, 0.5).unwrap() - 2.5).abs() < 1e-12);
         assert_eq!(quantile(&mut [7.0], 0.99), Some(7.0));
         assert_eq!(quantile(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn ratio_variance_survives_a_large_offset() {
+        // y = 2·10⁷ + u with u in [0, 1), x = 1: the ratio's delta-method variance is the
+        // variance of u, about 1/12. Raw sums of squares lose it to cancellation; co-moments
+        // do not, whether the rows arrive in one pass or in two merged chunks.
+        let spec = MetricSpec {
+            kind: MetricKind::Ratio,
+            field: None,
+            q: None,
+            of: None,
+            numerator: Some("y".into()),
+            denominator: Some("x".into()),
+            filter: None,
+            per: None,
+            reduce: None,
+        };
+        let c = Compiled {
+            spec: spec.clone(),
+            field: None,
+            num: Some(0),
+            den: Some(1),
+            of: None,
+            filter: None,
+        };
+        let us: Vec<f64> = (0..1000)
+            .map(|i| f64::from((i * 7919) % 1000) / 1000.0)
+            .collect();
+        let mut one = Acc::new(MetricKind::Ratio);
+        let (mut a, mut b) = (Acc::new(MetricKind::Ratio), Acc::new(MetricKind::Ratio));
+        for (i, u) in us.iter().enumerate() {
+            let cells = [Cell::Num(2e7 + u), Cell::Num(1.0)];
+            let row = RowRef {
+                ts: 0,
+                cells: &cells,
+            };
+            c.push(&mut one, &row, 10);
+            c.push(if i < 300 { &mut a } else { &mut b }, &row, 10);
+        }
+        a.merge(b, 10);
+        let mean = us.iter().sum::<f64>() / 1000.0;
+        let var_u = us.iter().map(|u| (u - mean).powi(2)).sum::<f64>() / 999.0;
+        for acc in [&mut one, &mut a] {
+            let value = c.finish(acc, 0).0.unwrap();
+            let u = uncertainty(acc, &spec, value, 0.95, Target::Limit(0.0));
+            let i = u.interval.unwrap();
+            let se = (i.high - i.low) / 2.0 / stagegate_stats::dist::t_two_sided(0.95, 999.0);
+            assert!(
+                (se * se * 1000.0 / var_u - 1.0).abs() < 1e-6,
+                "se {se} vs {}",
+                (var_u / 1000.0).sqrt()
+            );
+        }
     }
 
     #[test]

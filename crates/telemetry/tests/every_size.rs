@@ -43,9 +43,9 @@ fn a_rate_and_a_ratio_on_their_thresholds_return_too() {
     let u = interval_of(
         &Sufficient::Ratio {
             den: 2e7,
-            yy: 2e7 * 4.0 + 1e6,
-            xx: 2e7,
-            xy: 4e7,
+            syy: 1e6,
+            sxx: 0.0,
+            sxy: 0.0,
             n: 20_000_000,
         },
         2.0,

@@ -17,13 +17,13 @@ fn card(criteria: &str) -> AgentCard {
     )
 }
 
-/// Six human agents: three in each arm, each with its own level; May is the covariate period.
-/// Agent h9 appears in both arms (a broken assignment) and agent rows with no id are present.
+/// 24 human agents: 12 in each arm, each with its own level; May is the covariate period.
+/// Agent h99 appears in both arms (a broken assignment) and agent rows with no id are present.
 fn csv() -> String {
     let mut s = String::from("ts,user,agent,arm,handle,error,latency\n");
-    let level = |a: u32| 4.0 + f64::from(a) * 0.9;
-    for a in 0..6u32 {
-        for k in 0..(3 + a) {
+    let level = |a: u32| 4.0 + f64::from(a % 7) * 0.9;
+    for a in 0..24u32 {
+        for k in 0..(3 + a % 5) {
             let h = level(a) + f64::from(k % 3) * 0.1;
             s.push_str(&format!(
                 "2026-05-{:02}T10:00:00Z,u{a},h{a},pre,{h},0,100\n",
@@ -32,7 +32,7 @@ fn csv() -> String {
         }
         let arm = if a % 2 == 0 { "agent" } else { "manual" };
         let shift = if arm == "agent" { -0.5 } else { 0.0 };
-        for k in 0..(4 + 2 * a) {
+        for k in 0..(4 + 2 * (a % 4)) {
             let h = level(a) + shift + f64::from(k % 4) * 0.1;
             let err = u32::from(k % 5 == 0);
             s.push_str(&format!(
@@ -41,8 +41,8 @@ fn csv() -> String {
             ));
         }
     }
-    s.push_str("2026-06-03T10:00:00Z,u9,h9,agent,5.0,0,100\n");
-    s.push_str("2026-06-04T10:00:00Z,u9,h9,manual,5.1,0,100\n");
+    s.push_str("2026-06-03T10:00:00Z,u99,h99,agent,5.0,0,100\n");
+    s.push_str("2026-06-04T10:00:00Z,u99,h99,manual,5.1,0,100\n");
     s.push_str("2026-06-05T10:00:00Z,u7,,agent,5.2,0,100\n");
     s
 }
@@ -59,7 +59,7 @@ fn arms() -> (Vec<ArmUnit>, Vec<ArmUnit>) {
     let text = csv();
     let mut reference = vec![];
     let mut pilot = vec![];
-    for a in 0..6u32 {
+    for a in 0..24u32 {
         let rows = |filter: &dyn Fn(&[&str]) -> bool| -> Vec<(f64, bool)> {
             text.lines()
                 .skip(1)
@@ -109,7 +109,7 @@ fn control_comparison_over_units_with_cuped_matches_the_statistics() {
     let u = k.unit.as_ref().unwrap();
     assert_eq!(
         (u.reference_units, u.pilot_units, u.in_both_cohorts),
-        (3, 3, 1)
+        (12, 12, 1)
     );
     let want = units::independent(&reference, &pilot, false, true, 0.95).unwrap();
     assert!((m.value.unwrap() - want.comparison.effect.unwrap()).abs() < 1e-12);
