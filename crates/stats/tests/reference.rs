@@ -341,6 +341,18 @@ fn srm_matches_scipy() {
     }
 }
 
+/// The effect, both bounds and the p-value of `r` against a fixture case.
+fn check_comparison(name: &str, r: &stagegate_stats::compare::Comparison, c: &Value) {
+    close(
+        &format!("{name} effect"),
+        r.effect.unwrap(),
+        f(&c["effect"]),
+    );
+    close(&format!("{name} low"), r.interval.low, f(&c["low"]));
+    close(&format!("{name} high"), r.interval.high, f(&c["high"]));
+    close(&format!("{name} p"), r.p_value.unwrap(), f(&c["p"]));
+}
+
 #[test]
 fn per_unit_comparisons_match_the_covariance_matrix_form() {
     let arm = |v: &Value| -> Vec<ArmUnit> {
@@ -366,26 +378,7 @@ fn per_unit_comparisons_match_the_covariance_matrix_form() {
         )
         .unwrap();
         let name = format!("independent relative={relative} cuped={cuped}");
-        close(
-            &format!("{name} effect"),
-            r.comparison.effect.unwrap(),
-            f(&c["effect"]),
-        );
-        close(
-            &format!("{name} low"),
-            r.comparison.interval.low,
-            f(&c["low"]),
-        );
-        close(
-            &format!("{name} high"),
-            r.comparison.interval.high,
-            f(&c["high"]),
-        );
-        close(
-            &format!("{name} p"),
-            r.comparison.p_value.unwrap(),
-            f(&c["p"]),
-        );
+        check_comparison(&name, &r.comparison, c);
         assert_eq!(
             r.theta.is_some(),
             c["theta"].is_number(),
@@ -413,26 +406,7 @@ fn per_unit_comparisons_match_the_covariance_matrix_form() {
             .collect();
         let r = units::paired(&pairs, relative, f(&c["confidence"])).unwrap();
         let name = format!("paired relative={relative}");
-        close(
-            &format!("{name} effect"),
-            r.comparison.effect.unwrap(),
-            f(&c["effect"]),
-        );
-        close(
-            &format!("{name} low"),
-            r.comparison.interval.low,
-            f(&c["low"]),
-        );
-        close(
-            &format!("{name} high"),
-            r.comparison.interval.high,
-            f(&c["high"]),
-        );
-        close(
-            &format!("{name} p"),
-            r.comparison.p_value.unwrap(),
-            f(&c["p"]),
-        );
+        check_comparison(&name, &r.comparison, c);
         assert_eq!(r.reference_units, c["reference_units"].as_u64().unwrap());
         assert_eq!(r.pilot_units, c["pilot_units"].as_u64().unwrap());
     }
