@@ -3,18 +3,19 @@
 //! - [`dist`]: normal, Student t, chi-square and binomial tails and quantiles that are accurate
 //!   and bounded in time at every size (CDFLIB's TOMS 708/654 special functions; quantiles
 //!   polished by a bounded, safeguarded Newton iteration).
-//! - [`interval`]: Wilson score intervals for rates, Student t intervals for means,
-//!   distribution-free order-statistic intervals for quantiles, delta-method intervals for
-//!   ratios, the coverage each achieves, and the events still needed to decide a criterion
+//! - [`interval`]: Wilson score intervals for rates, Student t intervals for means and (with
+//!   the delta method) ratios, distribution-free order-statistic intervals for quantiles, the
+//!   coverage each achieves, and the events still needed to decide a criterion
 //!   ([`interval::MoreEvents`]).
 //! - [`compare`]: pilot vs baseline or control — two-proportion z test with Newcombe's
-//!   interval, Miettinen-Nurminen's score interval for a risk ratio, Welch's t test,
+//!   interval, Miettinen-Nurminen's score interval for a risk ratio, Welch's t test and the
+//!   ratio of means, the difference of a quantile from two order-statistic intervals,
 //!   Mann-Whitney U with the Hodges-Lehmann shift and its exact-coverage interval, and the
 //!   chi-square sample-ratio-mismatch check.
 //! - [`hodges_lehmann`]: exact selection among the n₁·n₂ pairwise differences without
 //!   materialising them.
-//! - [`units`]: comparisons over per-unit aggregates (delta method for ratio metrics) with an
-//!   optional CUPED covariate.
+//! - [`units`]: comparisons over per-unit aggregates (delta method for ratio metrics, t on the
+//!   units' degrees of freedom) with an optional CUPED covariate.
 //! - [`sequential`]: the mixture sequential probability ratio test (mSPRT) with always-valid
 //!   p-values, for metrics watched continuously.
 //! - [`drift`]: population stability index and missing rates.

@@ -168,14 +168,7 @@ fn two_proportions_match_statsmodels() {
             g("k_pilot"),
             g("n_pilot")
         );
-        close(
-            &format!("{name} effect"),
-            r.effect.unwrap(),
-            f(&c["effect"]),
-        );
-        close(&format!("{name} p"), r.p_value.unwrap(), f(&c["p"]));
-        close(&format!("{name} low"), r.interval.low, f(&c["low"]));
-        close(&format!("{name} high"), r.interval.high, f(&c["high"]));
+        check_comparison(&name, &r, c);
     }
 }
 
