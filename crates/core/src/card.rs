@@ -241,6 +241,10 @@ pub struct Criterion {
     /// change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+    /// Fewest telemetry rows in the pilot window before this criterion is judged; fewer is
+    /// "no data", never met (default: `statistics.minimum_sample`, else 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_sample: Option<u64>,
 }
 
 /// Leading or lagging indicator (seed 004 "Pilots need decision-quality results").
@@ -901,7 +905,17 @@ pub struct AgentCard {
 #[serde(deny_unknown_fields)]
 pub struct Statistics {
     /// Confidence level of every interval, in (0.5, 1); default 0.95.
+    #[serde(default = "default_confidence")]
     pub confidence: f64,
+    /// Fewest telemetry rows in the pilot window a criterion needs before it can be judged
+    /// (default 1: no criterion is ever met on zero rows); a criterion's own
+    /// `minimum_sample` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_sample: Option<u64>,
+}
+
+fn default_confidence() -> f64 {
+    DEFAULT_CONFIDENCE
 }
 
 /// The confidence level used when the card does not set one.
@@ -1230,6 +1244,15 @@ impl AgentCard {
             }
         }
         Ok(())
+    }
+
+    /// The fewest rows criterion `c` needs to be judged: its `minimum_sample`, else
+    /// `statistics.minimum_sample`, else 1 (issue "trust" §4: no evidence, no pass).
+    pub fn minimum_sample(&self, c: &Criterion) -> u64 {
+        c.minimum_sample
+            .or(self.statistics.as_ref().and_then(|s| s.minimum_sample))
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// The confidence level for intervals: `statistics.confidence`, else 0.95.

@@ -320,6 +320,11 @@ pub struct EvidenceRecord {
     /// Details of a `communication` record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub communication: Option<CommunicationDetails>,
+    /// The signer's SSH signature (armored SSHSIG, `ssh-keygen -Y sign -n stagegate`) over the
+    /// act's statement (`crate::signing`); `signoff` and `approval` records only. Without it
+    /// the act is reported as unsigned and does not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl EvidenceRecord {
@@ -400,6 +405,17 @@ impl EvidenceRecord {
                     ),
                 ));
             }
+        }
+        if self.signature.is_some()
+            && !matches!(self.kind, EvidenceKind::Signoff | EvidenceKind::Approval)
+        {
+            return Err((
+                "signature".into(),
+                format!(
+                    "a `{}` record is not a signed act; only signoff and approval records carry a signature",
+                    self.kind.as_str()
+                ),
+            ));
         }
         for (i, a) in self.attachments.iter().enumerate() {
             let hex_ok = a.sha256.len() == 64

@@ -148,7 +148,12 @@ fn note_invalid(f: &mut Findings, evidence: &[Evidence], item: u8) {
 
 /// Item 1 — seed 001 "1. Pilot success criteria met": numbers from the pilot match or exceed
 /// the pre-set criteria; "Don't move goalposts" (criteria that differ from the locked digest
-/// fail unless a `criteria_change` approval names the new digest).
+/// fail unless the sponsor or the CoE lead signed a `criteria_change` approval of the new
+/// digest). No evidence, no pass: a telemetry criterion over fewer rows than its minimum
+/// sample is "no data", and the item cannot pass when the pilot window holds no telemetry.
+/// The lock must show the criteria were set before the pilot: a lock dated after the pilot
+/// ended, or recorded (machine clock) after the pilot ended though dated earlier, does not.
+#[allow(clippy::too_many_arguments)]
 pub fn item1_success_criteria(
     card: &AgentCard,
     evidence: &[Evidence],
@@ -156,12 +161,54 @@ pub fn item1_success_criteria(
     telemetry_files: &[String],
     lock: Option<&CriteriaLock>,
     criteria_digest: &str,
+    allowed: Option<&crate::signing::AllowedSigners>,
+    telemetry_rows: u64,
 ) -> (Findings, Vec<CriterionResult>) {
     let mut f = Findings::default();
     let mut results = Vec::new();
+    let uses_telemetry = card
+        .success_criteria
+        .iter()
+        .any(|c| c.source == CriterionSource::Telemetry);
+    if uses_telemetry && telemetry_rows == 0 {
+        f.missing(format!(
+            "the pilot window {}..{} holds no telemetry rows: nothing was measured",
+            card.pilot.start, card.pilot.end
+        ));
+    }
     for c in &card.success_criteria {
         let (measured, source_path) = match c.source {
-            CriterionSource::Telemetry => (measurements.get(&c.id).cloned(), None),
+            CriterionSource::Telemetry => {
+                let min = card.minimum_sample(c);
+                // An exact tally with a `where` filter (Sev-1 incidents) counts matching rows
+                // only: its sample is every row in the pilot window.
+                let tally = c.metric.as_ref().is_some_and(|m| {
+                    matches!(
+                        m.kind,
+                        crate::metric::MetricKind::Count
+                            | crate::metric::MetricKind::Sum
+                            | crate::metric::MetricKind::Distinct
+                            | crate::metric::MetricKind::Adoption
+                    )
+                });
+                let m = measurements.get(&c.id).cloned().map(|mut m| {
+                    let sample = if tally { telemetry_rows.max(m.rows) } else { m.rows };
+                    if sample < min {
+                        m.note = Some(if sample == 0 {
+                            "no telemetry rows in the pilot window".to_owned()
+                        } else {
+                            format!(
+                                "{sample} rows in the pilot window, fewer than the minimum sample of {min}"
+                            )
+                        });
+                        m.value = None;
+                        m.interval = None;
+                        m.more_events = None;
+                    }
+                    m
+                });
+                (m, None)
+            }
             CriterionSource::Evidence => {
                 let rec = evidence
                     .iter()
@@ -355,38 +402,112 @@ pub fn item1_success_criteria(
             "criteria were not locked in the registry at pilot start (`stagegate pilot start`); \
              nothing shows they were set before the pilot",
         ),
-        Some(l) if l.digest == criteria_digest => {
-            f.met(format!(
-                "criteria match those locked on {} by {}",
-                l.locked_at, l.by
-            ));
-        }
         Some(l) => {
-            let reapproval = evidence.iter().find(|e| {
-                e.is_valid()
-                    && e.record.approval.as_ref().is_some_and(|a| {
-                        a.subject == ApprovalSubject::CriteriaChange
-                            && a.criteria_digest.as_deref() == Some(criteria_digest)
-                    })
-            });
-            match reapproval {
-                Some(e) => {
-                    let by = e.record.approval.as_ref().map(|a| a.by.as_str()).unwrap_or("?");
-                    f.met(format!(
-                        "criteria changed since the lock of {}; re-approved by {by} on {}",
-                        l.locked_at, e.record.date
-                    ));
-                    f.cite(&e.path);
-                }
-                None => f.violation(format!(
-                    "criteria differ from those locked on {} ({}); no approval record re-approves {} — don't move goalposts",
-                    l.locked_at, short(&l.digest), short(criteria_digest)
-                )),
+            lock_timing(&mut f, card, l);
+            if l.digest == criteria_digest {
+                f.met(format!(
+                    "criteria match those locked on {} by {}",
+                    l.locked_at, l.by
+                ));
+            } else {
+                criteria_reapproval(&mut f, card, evidence, l, criteria_digest, allowed);
             }
         }
     }
     note_invalid(&mut f, evidence, 1);
     (f, results)
+}
+
+/// Flags a lock that does not show the criteria were set before the pilot: dated after the
+/// pilot ended, or recorded after it ended though dated earlier (backdated), and says when a
+/// lock's recording time came from `STAGEGATE_NOW` rather than the machine clock.
+fn lock_timing(f: &mut Findings, card: &AgentCard, l: &CriteriaLock) {
+    let end = card.pilot.end;
+    let recorded = l
+        .recorded_at
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date());
+    if l.locked_at > end {
+        f.missing(format!(
+            "criteria locked on {}, after the pilot ended on {end}: the lock cannot show they were set before the numbers were known",
+            l.locked_at
+        ));
+    } else if let Some(r) = recorded.filter(|r| *r > end) {
+        f.missing(format!(
+            "criteria lock dated {} but recorded on {r}, after the pilot ended on {end}: a backdated lock cannot show they were set before the numbers were known",
+            l.locked_at
+        ));
+    } else if let Some(r) = recorded.filter(|r| *r > l.locked_at) {
+        f.note(format!(
+            "criteria lock dated {} was recorded on {r}",
+            l.locked_at
+        ));
+    }
+    if l.clock_overridden {
+        f.note(format!(
+            "the criteria lock's recording time{} came from STAGEGATE_NOW, not the machine clock",
+            l.recorded_at.map(|t| format!(" {t}")).unwrap_or_default()
+        ));
+    }
+}
+
+/// Changed criteria pass only with a signed `criteria_change` approval of the new digest by
+/// the sponsor or the CoE lead (never the builder alone; seed 001 item 1 and its pitfall
+/// "Moving the goalposts").
+fn criteria_reapproval(
+    f: &mut Findings,
+    card: &AgentCard,
+    evidence: &[Evidence],
+    l: &CriteriaLock,
+    criteria_digest: &str,
+    allowed: Option<&crate::signing::AllowedSigners>,
+) {
+    let mut refused = Vec::new();
+    for e in evidence.iter().filter(|e| e.is_valid()) {
+        let Some(a) = e.record.approval.as_ref() else {
+            continue;
+        };
+        if a.subject != ApprovalSubject::CriteriaChange
+            || a.criteria_digest.as_deref() != Some(criteria_digest)
+        {
+            continue;
+        }
+        let checked = crate::signing::criteria_change_approver(card, &a.by).and_then(|p| {
+            let statement = crate::signing::criteria_change_statement(
+                &card.id,
+                criteria_digest,
+                &p.name,
+                e.record.date,
+            );
+            crate::signing::check(
+                allowed,
+                p,
+                &statement,
+                e.record.signature.as_deref(),
+                e.record.date,
+            )
+        });
+        match checked {
+            Ok(v) => {
+                f.met(format!(
+                    "criteria changed since the lock of {}; re-approved by {} on {} (key {})",
+                    l.locked_at, a.by, e.record.date, v.fingerprint
+                ));
+                f.cite(&e.path);
+                return;
+            }
+            Err(why) => refused.push(format!("{} by {}: {why}", e.path, a.by)),
+        }
+    }
+    let mut msg = format!(
+        "criteria differ from those locked on {} ({}); no signed approval by the sponsor or the CoE lead re-approves {} — don't move goalposts",
+        l.locked_at,
+        short(&l.digest),
+        short(criteria_digest)
+    );
+    if !refused.is_empty() {
+        msg.push_str(&format!(" (refused: {})", refused.join("; ")));
+    }
+    f.violation(msg);
 }
 
 /// Item 2 — seed 001 "2. Monitoring dashboards live and being watched": "name who looks at
@@ -801,89 +922,108 @@ pub fn item9_rollback_drill(
     f
 }
 
-/// Item 10 — seed 001 "10. CoE Lead signs": builder and CoE lead sign this review's digest;
-/// "If CoE Lead is also the Builder … additionally seek peer review" — the named peer approver
-/// signs too. A sign-off over another digest, by someone not named in the card, or dated after
-/// the review does not count.
+/// Item 10 — seed 001 "10. CoE Lead signs": builder and CoE lead sign this review; "If CoE
+/// Lead is also the Builder … additionally seek peer review" — the named peer approver, who
+/// is not the builder, signs too. A sign-off counts only as an SSH signature by the card's
+/// person for that role, verified against the allowed-signers file, over
+/// [`crate::signing::signoff_statement`] for this review (digest, outcome once signed, item
+/// statuses), dated on or before the review. Unsigned records are reported and never count.
 pub fn item10_signoff(
     card: &AgentCard,
     evidence: &[Evidence],
-    review_digest: &str,
+    subject: &crate::signing::SignoffSubject,
     as_of: Date,
+    allowed: Option<&crate::signing::AllowedSigners>,
 ) -> (Findings, Vec<SignoffRow>) {
     let mut f = Findings::default();
     let mut rows = Vec::new();
-    let mut needed = vec![
-        (SignoffRole::Builder, card.people.builder.name.clone()),
-        (SignoffRole::CoeLead, card.people.coe_lead.name.clone()),
-    ];
+    let mut needed = vec![SignoffRole::Builder, SignoffRole::CoeLead];
     if card.coe_lead_is_builder() {
-        match &card.people.peer_approver {
-            Some(p) if !same_person(&p.name, &card.people.coe_lead.name) => {
-                needed.push((SignoffRole::PeerApprover, p.name.clone()));
+        match crate::signing::signer_for(card, SignoffRole::PeerApprover) {
+            Ok(p) if !same_person(&p.name, &card.people.coe_lead.name) => {
+                needed.push(SignoffRole::PeerApprover);
             }
-            _ => f.violation(
-                "the CoE lead is also the builder and the card names no other peer approver",
+            Ok(_) => f.violation(
+                "the CoE lead is also the builder and the card names no other peer approver (seed 001 item 10)",
             ),
+            Err(why) => f.violation(format!("the CoE lead is also the builder and {why}")),
         }
     }
-    for (role, name) in needed {
+    for role in needed {
+        let Ok(person) = crate::signing::signer_for(card, role) else {
+            continue;
+        };
+        let name = person.name.clone();
         let mine: Vec<&Evidence> = evidence
             .iter()
-            .filter(|e| {
-                e.record
-                    .signoff
-                    .as_ref()
-                    .is_some_and(|s| s.role == role && same_person(&s.name, &name))
-            })
+            .filter(|e| e.record.signoff.as_ref().is_some_and(|s| s.role == role))
             .collect();
-        let good = mine.iter().find(|e| {
-            e.is_valid()
-                && e.record.date <= as_of
-                && e.record
-                    .signoff
-                    .as_ref()
-                    .is_some_and(|s| s.digest == review_digest)
-        });
+        let mut why = Vec::new();
+        let mut good = None;
+        for e in &mine {
+            let s = e.record.signoff.as_ref().map(|s| (s.name.as_str(), s.digest.as_str()));
+            let Some((signer, digest)) = s else { continue };
+            let problem = if !e.is_valid() {
+                Some("is invalid".to_owned())
+            } else if !same_person(signer, &name) {
+                Some(format!(
+                    "is by {signer}, but the card names {name} as {} (seed 001 item 10)",
+                    role.title()
+                ))
+            } else if e.record.date > as_of {
+                Some("is dated after the review".to_owned())
+            } else if digest != subject.review_digest {
+                Some(format!("signed an older digest {}", short(digest)))
+            } else {
+                let statement =
+                    crate::signing::signoff_statement(subject, role, &name, e.record.date);
+                match crate::signing::check(
+                    allowed,
+                    person,
+                    &statement,
+                    e.record.signature.as_deref(),
+                    e.record.date,
+                ) {
+                    Ok(v) => {
+                        if good.is_none() {
+                            good = Some((*e, v));
+                        }
+                        None
+                    }
+                    Err(w) => Some(w),
+                }
+            };
+            if let Some(p) = problem {
+                why.push(format!("{} {p}", e.path));
+            }
+        }
         match good {
-            Some(e) => {
+            Some((e, v)) => {
                 f.met(format!(
-                    "{} {name} signed on {}",
+                    "{} {name} signed on {} with key {}",
                     role.title(),
-                    e.record.date
+                    e.record.date,
+                    v.fingerprint
                 ));
                 f.cite(&e.path);
                 rows.push(SignoffRow {
                     role: role.title().to_owned(),
+                    role_key: role,
                     name: name.clone(),
+                    email: person.email.clone(),
                     date: Some(e.record.date),
                     signed: true,
+                    key_fingerprint: Some(v.fingerprint),
+                    signature: e.record.signature.clone(),
                     note: None,
                 });
             }
             None => {
-                let why = mine
-                    .iter()
-                    .map(|e| {
-                        let s = e.record.signoff.as_ref();
-                        if !e.is_valid() {
-                            format!("{} is invalid", e.path)
-                        } else if e.record.date > as_of {
-                            format!("{} is dated after the review", e.path)
-                        } else {
-                            format!(
-                                "{} signed an older digest {}",
-                                e.path,
-                                short(s.map(|s| s.digest.as_str()).unwrap_or(""))
-                            )
-                        }
-                    })
-                    .collect::<Vec<_>>();
                 let msg = if why.is_empty() {
                     format!(
                         "no sign-off by {} {name} over {}",
                         role.title(),
-                        short(review_digest)
+                        short(&subject.review_digest)
                     )
                 } else {
                     format!("{} {name}: {}", role.title(), why.join("; "))
@@ -891,9 +1031,13 @@ pub fn item10_signoff(
                 f.missing(msg.clone());
                 rows.push(SignoffRow {
                     role: role.title().to_owned(),
-                    name,
+                    role_key: role,
+                    name: name.clone(),
+                    email: person.email.clone(),
                     date: None,
                     signed: false,
+                    key_fingerprint: None,
+                    signature: None,
                     note: Some(msg),
                 });
             }
@@ -904,12 +1048,10 @@ pub fn item10_signoff(
         .filter(|e| e.record.kind == EvidenceKind::Signoff)
     {
         if let Some(s) = &e.record.signoff
-            && !rows
-                .iter()
-                .any(|r| same_person(&r.name, &s.name) && r.role == s.role.title())
+            && !rows.iter().any(|r| r.role_key == s.role)
         {
             f.note(format!(
-                "{}: {} signed as {}, a role the card gives to someone else",
+                "{}: {} signed as {}, a role this review does not need",
                 e.path,
                 s.name,
                 s.role.title()

@@ -24,6 +24,7 @@ pub mod person;
 pub mod plan;
 pub mod readiness;
 pub mod review;
+pub mod signing;
 pub mod stage;
 
 pub use jiff;

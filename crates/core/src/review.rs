@@ -8,10 +8,10 @@ use crate::card::{AgentCard, Lane, Tier};
 use crate::decision::{self, MatrixInput, OpenItemFacts, Outcome, Status};
 use crate::digest::InputDigest;
 use crate::economics::{self, EconomicsResult};
-use crate::evidence::{ApprovalSubject, Evidence, EvidenceKind, Validity};
+use crate::evidence::{ApprovalSubject, Evidence, EvidenceKind, SignoffRole, Validity};
 use crate::gates::{GateTemplate, Rule};
 use crate::items::{self, Findings};
-use crate::person::{check_named_person, same_person};
+use crate::person::check_named_person;
 use crate::readiness::{self, Readiness};
 use jiff::ToSpan;
 use jiff::civil::Date;
@@ -188,10 +188,14 @@ pub struct DataQuality {
 pub struct CriteriaLock {
     /// `sha256:<hex>` of the criteria.
     pub digest: String,
-    /// When it was locked.
+    /// The date the lock is given (`pilot start --as-of`).
     pub locked_at: Date,
     /// Who locked it.
     pub by: String,
+    /// When the registry actually recorded it (the machine clock, UTC).
+    pub recorded_at: Option<jiff::Timestamp>,
+    /// Whether the recording time came from `STAGEGATE_NOW` rather than the machine clock.
+    pub clock_overridden: bool,
 }
 
 /// Everything a review decides from.
@@ -217,6 +221,8 @@ pub struct ReviewInput<'a> {
     pub runbook_sha256: Option<String>,
     /// The criteria lock from the registry, if the pilot was started there.
     pub criteria_lock: Option<CriteriaLock>,
+    /// The organisation's allowed-signers file; without it no signature can count.
+    pub allowed_signers: Option<&'a crate::signing::AllowedSigners>,
     /// Every input file with its digest.
     pub inputs: Vec<InputDigest>,
     /// The review date (the `--as-of` day, UTC).
@@ -439,16 +445,27 @@ pub struct OpenItem {
 }
 
 /// One row of the sign-off table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SignoffRow {
     /// Role title.
     pub role: String,
+    /// The role, as `signoff.role` writes it.
+    pub role_key: SignoffRole,
     /// Name from the card.
     pub name: String,
+    /// E-mail from the card, a second principal the person may sign as.
+    #[serde(default)]
+    pub email: Option<String>,
     /// Date signed.
     pub date: Option<Date>,
     /// Whether a valid sign-off over this digest exists.
     pub signed: bool,
+    /// SHA256 fingerprint of the SSH key that signed, when the signature verified.
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
+    /// The armored SSHSIG that verified (kept so `promote` can verify it again).
+    #[serde(default)]
+    pub signature: Option<String>,
     /// Why not.
     pub note: Option<String>,
 }
@@ -513,6 +530,9 @@ pub struct Review {
     pub pilot: PilotSummary,
     /// The review digest every sign-off must name.
     pub digest: String,
+    /// What sign-offs sign: digest, outcome once signed, item statuses
+    /// ([`crate::signing::signoff_statement`]).
+    pub signoff_subject: crate::signing::SignoffSubject,
     /// Digest of the success criteria.
     pub criteria_digest: String,
     /// Template used.
@@ -605,7 +625,7 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
     let opens = open_items(ev);
     let mut criteria = Vec::new();
     let mut results = Vec::new();
-    let mut signoffs = Vec::new();
+    let mut signoff_item: Option<(u8, String)> = None;
     for it in &t.items {
         let mine: Vec<OpenItem> = opens
             .iter()
@@ -621,6 +641,8 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
                     &input.telemetry_files,
                     input.criteria_lock.as_ref(),
                     &criteria_digest,
+                    input.allowed_signers,
+                    input.telemetry_rows,
                 );
                 criteria = c;
                 f
@@ -634,13 +656,19 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             Rule::Communication => items::item8_communication(ev),
             Rule::RollbackDrill => items::item9_rollback_drill(card, t, ev, input.as_of),
             Rule::Signoff => {
-                let (f, rows) = items::item10_signoff(card, ev, &digest, input.as_of);
-                signoffs = rows;
-                f
+                // Judged once the outcome it signs is known (below).
+                signoff_item = Some((it.number, it.title.clone()));
+                continue;
             }
         };
-        let mut result = findings.finish(it.number, &it.title, &mine, it.rule != Rule::Signoff);
+        let mut result = findings.finish(it.number, &it.title, &mine, true);
         if it.rule == Rule::SuccessCriteria {
+            if as_of < card.pilot.end {
+                result.notes.push(format!(
+                    "reviewed on {as_of}, before the pilot ends on {}: telemetry after {as_of} is not counted",
+                    card.pilot.end
+                ));
+            }
             for flag in &input.data_quality.flags {
                 result.notes.push(format!("data quality: {flag}"));
             }
@@ -704,18 +732,49 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             due: o.due,
         })
         .collect();
-    let accepted = sponsor_accepted(card, ev, input.as_of);
+    let (accepted, acceptance_notes) =
+        sponsor_accepted(card, ev, input.as_of, input.allowed_signers);
+    let matrix = |signed_off: bool| {
+        decision::decide(&MatrixInput {
+            statuses,
+            open_items: &facts,
+            sponsor_accepted: &accepted,
+            target_launch: card.launch.target_date,
+            signed_off,
+            policy: &t.decision,
+        })
+    };
+    let signoff_subject = crate::signing::SignoffSubject {
+        agent: card.id.clone(),
+        version: card.version.clone(),
+        review_digest: digest.clone(),
+        criteria_digest: criteria_digest.clone(),
+        decision_when_signed: matrix(true).outcome,
+        items: statuses.to_vec(),
+    };
+    let mut signoffs = Vec::new();
+    if let Some((number, title)) = signoff_item {
+        let (f, rows) = items::item10_signoff(
+            card,
+            ev,
+            &signoff_subject,
+            input.as_of,
+            input.allowed_signers,
+        );
+        signoffs = rows;
+        let mine: Vec<OpenItem> = opens.iter().filter(|o| o.item == number).cloned().collect();
+        let result = f.finish(number, &title, &mine, false);
+        let at = results
+            .iter()
+            .position(|r| r.number > number)
+            .unwrap_or(results.len());
+        results.insert(at, result);
+    }
     let signed_off = results
         .iter()
         .any(|r| r.number == 10 && r.status == Status::Pass);
-    let verdict = decision::decide(&MatrixInput {
-        statuses,
-        open_items: &facts,
-        sponsor_accepted: &accepted,
-        target_launch: card.launch.target_date,
-        signed_off,
-        policy: &t.decision,
-    });
+    let mut verdict = matrix(signed_off);
+    verdict.reasons.extend(acceptance_notes);
     let target = card.launch.target_date;
     let decision = DecisionOut {
         outcome: verdict.outcome,
@@ -773,6 +832,7 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             telemetry_rows: input.telemetry_rows,
         },
         digest,
+        signoff_subject,
         criteria_digest,
         template: TemplateSummary {
             name: t.name.clone(),
@@ -794,16 +854,42 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
 }
 
 /// Items the sponsor's risk acceptance covers: valid `approval` records with subject
-/// `risk_acceptance`, by the card's sponsor, dated on or before the review.
-fn sponsor_accepted(card: &AgentCard, evidence: &[Evidence], as_of: Date) -> BTreeSet<u8> {
-    evidence
-        .iter()
-        .filter(|e| e.is_valid() && e.record.date <= as_of)
-        .filter_map(|e| e.record.approval.as_ref())
-        .filter(|a| {
-            a.subject == ApprovalSubject::RiskAcceptance
-                && same_person(&a.by, &card.people.sponsor.name)
-        })
-        .flat_map(|a| a.items.iter().copied())
-        .collect()
+/// `risk_acceptance`, dated on or before the review, signed by the card's sponsor over
+/// [`crate::signing::risk_acceptance_statement`]. Returns the items and, for every record
+/// that does not count, why (seed 001 decision matrix: "explicit risk acceptance from
+/// sponsor").
+fn sponsor_accepted(
+    card: &AgentCard,
+    evidence: &[Evidence],
+    as_of: Date,
+    allowed: Option<&crate::signing::AllowedSigners>,
+) -> (BTreeSet<u8>, Vec<String>) {
+    let mut items = BTreeSet::new();
+    let mut notes = Vec::new();
+    for e in evidence.iter().filter(|e| e.is_valid() && e.record.date <= as_of) {
+        let Some(a) = e.record.approval.as_ref() else {
+            continue;
+        };
+        if a.subject != ApprovalSubject::RiskAcceptance {
+            continue;
+        }
+        let checked = crate::signing::risk_acceptor(card, &a.by).and_then(|p| {
+            let statement = crate::signing::risk_acceptance_statement(
+                &card.id,
+                &card.version,
+                &a.items,
+                &p.name,
+                e.record.date,
+            );
+            crate::signing::check(allowed, p, &statement, e.record.signature.as_deref(), e.record.date)
+        });
+        match checked {
+            Ok(_) => items.extend(a.items.iter().copied()),
+            Err(why) => notes.push(format!(
+                "risk acceptance {} by {} does not count: {why}",
+                e.path, a.by
+            )),
+        }
+    }
+    (items, notes)
 }

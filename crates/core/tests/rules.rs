@@ -37,6 +37,39 @@ fn ev(path: &str, yaml: &str) -> Evidence {
     }
 }
 
+/// A person's test key: an Ed25519 key from a seed derived from their name. (The CLI tests
+/// sign with keys made by the real `ssh-keygen`.)
+fn key(name: &str) -> stagegate_trust::RegistryKey {
+    let mut seed = [0u8; 32];
+    for (i, b) in name.bytes().enumerate() {
+        seed[i % 32] ^= b;
+    }
+    stagegate_trust::RegistryKey::from_seed(&seed)
+}
+
+fn allowed() -> stagegate_trust::AllowedSigners {
+    let text: String = ["Morteza Moradi", "Elena Petrova", "Hannah Okafor", "Mike Chen"]
+        .iter()
+        .map(|n| format!("\"{n}\" {}\n", key(n).public_openssh()))
+        .collect();
+    stagegate_trust::AllowedSigners::parse(&text).unwrap()
+}
+
+fn sign(name: &str, statement: &str) -> String {
+    key(name)
+        .sign(stagegate_core::signing::ACT_NAMESPACE, statement.as_bytes())
+        .unwrap()
+}
+
+/// `signature: |` block for a YAML record.
+fn signature_yaml(sig: &str) -> String {
+    let mut s = "signature: |\n".to_owned();
+    for l in sig.trim_end().lines() {
+        s.push_str(&format!("  {l}\n"));
+    }
+    s
+}
+
 fn drill(day: Date) -> Evidence {
     ev(
         "evidence/drill.yaml",
@@ -149,6 +182,7 @@ fn run(
         telemetry_files: vec![],
         runbook_sha256: None,
         criteria_lock: lock,
+        allowed_signers: None,
         inputs: vec![InputDigest {
             role: InputRole::Card,
             path: "agent.yaml".into(),
@@ -186,6 +220,7 @@ fn item1_status(
         "evidence/time-study.yaml",
         "items: [1]\nkind: metric\ndate: 2026-06-11\nrecorded_by: A B\nsummary: s\nmetric:\n  criterion: hours_saved\n  value: 5\n  method: time study\n",
     ));
+    let allowed = allowed();
     let (f, _) = items::item1_success_criteria(
         c,
         &ev,
@@ -193,6 +228,8 @@ fn item1_status(
         &["telemetry/invoices.csv".into()],
         lock,
         &criteria_digest(&c.success_criteria),
+        Some(&allowed),
+        1000,
     );
     let r = f.finish(1, "t", &[], true);
     (r.status, r.reasons)
@@ -205,6 +242,8 @@ fn goalpost_lock() {
         digest: criteria_digest(&c.success_criteria),
         locked_at: date(2026, 5, 12),
         by: "Morteza Moradi".into(),
+        recorded_at: None,
+        clock_overridden: false,
     };
     assert_eq!(item1_status(&c, &[], Some(&locked)).0, Status::Pass);
 
@@ -218,40 +257,128 @@ fn goalpost_lock() {
         "{reasons:?}"
     );
 
-    // A re-approval naming the new digest (who and when) lets it through.
+    // A re-approval of the new digest signed by the sponsor lets it through.
     let new_digest = criteria_digest(&moved.success_criteria);
-    let approval = ev(
-        "evidence/criteria-reapproval.yaml",
-        &format!(
-            "items: [1]\nkind: approval\ndate: 2026-06-01\nrecorded_by: Hannah Okafor\nsummary: re-approved at M8\n\
-             approval:\n  subject: criteria_change\n  by: Hannah Okafor\n  criteria_digest: \"{new_digest}\"\n"
-        ),
+    let approval = |by: &str, signer: Option<&str>, digest: &str| {
+        let statement = stagegate_core::signing::criteria_change_statement(
+            &moved.id,
+            digest,
+            by,
+            date(2026, 6, 1),
+        );
+        let sig = signer
+            .map(|s| signature_yaml(&sign(s, &statement)))
+            .unwrap_or_default();
+        ev(
+            "evidence/criteria-reapproval.yaml",
+            &format!(
+                "items: [1]\nkind: approval\ndate: 2026-06-01\nrecorded_by: {by}\nsummary: re-approved at M8\n\
+                 approval:\n  subject: criteria_change\n  by: {by}\n  criteria_digest: \"{new_digest}\"\n{sig}"
+            ),
+        )
+    };
+    let (s, reasons) = item1_status(
+        &moved,
+        &[approval("Hannah Okafor", Some("Hannah Okafor"), &new_digest)],
+        Some(&locked),
     );
-    let (s, reasons) = item1_status(&moved, std::slice::from_ref(&approval), Some(&locked));
     assert_eq!(s, Status::Pass, "{reasons:?}");
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("re-approved by Hannah Okafor on 2026-06-01"))
+            .any(|r| r.contains("re-approved by Hannah Okafor on 2026-06-01")),
+        "{reasons:?}"
     );
 
-    // An approval of some other digest does not.
-    let stale = ev(
-        "evidence/criteria-reapproval.yaml",
-        "items: [1]\nkind: approval\ndate: 2026-06-01\nrecorded_by: H O\nsummary: s\napproval:\n  subject: criteria_change\n  by: Hannah Okafor\n  criteria_digest: \"sha256:1234\"\n",
-    );
-    assert_eq!(
-        item1_status(&moved, &[stale], Some(&locked)).0,
-        Status::Fail
-    );
+    // Refused, each with its rule: a typed name without a signature; the sponsor's name signed
+    // with someone else's key; the builder approving their own change; a signature over
+    // another digest; someone who is neither sponsor nor CoE lead.
+    for (by, signer, digest, why) in [
+        ("Hannah Okafor", None, new_digest.as_str(), "unsigned"),
+        ("Hannah Okafor", Some("Mike Chen"), new_digest.as_str(), "belongs to Mike Chen"),
+        ("Morteza Moradi", Some("Morteza Moradi"), new_digest.as_str(), "never by the builder alone"),
+        ("Hannah Okafor", Some("Hannah Okafor"), "sha256:1234", "does not match the statement"),
+        ("Mike Chen", Some("Mike Chen"), new_digest.as_str(), "neither the sponsor"),
+    ] {
+        let (s, reasons) = item1_status(&moved, &[approval(by, signer, digest)], Some(&locked));
+        assert_eq!(s, Status::Fail, "{by} {signer:?}: {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains(why)),
+            "{by} {signer:?}: expected {why:?} in {reasons:?}"
+        );
+    }
 }
 
-fn signoff(role: &str, name: &str, digest: &str, day: &str) -> Evidence {
+#[test]
+fn locks_that_cannot_show_the_criteria_came_first() {
+    let c = card(); // pilot 2026-05-13 .. 2026-06-12
+    let lock = |on: Date, recorded: &str, overridden: bool| CriteriaLock {
+        digest: criteria_digest(&c.success_criteria),
+        locked_at: on,
+        by: "Morteza Moradi".into(),
+        recorded_at: Some(recorded.parse().unwrap()),
+        clock_overridden: overridden,
+    };
+    // Recorded the day it is dated, before the pilot: passes.
+    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", false)));
+    assert_eq!(s, Status::Pass, "{r:?}");
+    // Dated after the pilot ended.
+    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 6, 20), "2026-06-20T08:00:00Z", false)));
+    assert_ne!(s, Status::Pass);
+    assert!(r.iter().any(|x| x.contains("after the pilot ended")), "{r:?}");
+    // Dated before the pilot but recorded months later: backdated.
+    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 4, 1), "2026-09-01T08:00:00Z", false)));
+    assert_ne!(s, Status::Pass);
+    assert!(r.iter().any(|x| x.contains("backdated")), "{r:?}");
+    // Recorded under STAGEGATE_NOW: passes, and says so.
+    let f = {
+        let allowed = allowed();
+        let mut m = BTreeMap::new();
+        for cr in &c.success_criteria {
+            m.insert(cr.id.clone(), Measurement { value: Some(cr.threshold), rows: 10, ..Measurement::default() });
+        }
+        items::item1_success_criteria(&c, &[], &m, &[], Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", true)), &criteria_digest(&c.success_criteria), Some(&allowed), 1000).0
+    };
+    let r = f.finish(1, "t", &[], true);
+    assert!(r.notes.iter().any(|n| n.contains("STAGEGATE_NOW")), "{:?}", r.notes);
+}
+
+fn subject(c: &AgentCard, digest: &str, outcome: Outcome) -> stagegate_core::signing::SignoffSubject {
+    stagegate_core::signing::SignoffSubject {
+        agent: c.id.clone(),
+        version: c.version.clone(),
+        review_digest: digest.into(),
+        criteria_digest: "sha256:criteria".into(),
+        decision_when_signed: outcome,
+        items: vec![Status::Pass; 9],
+    }
+}
+
+/// A sign-off record by `name` in `role` over `digest`, signed by `signer` over the statement
+/// for `signed` (the subject it was really signed over).
+fn signed_signoff(
+    role: &str,
+    name: &str,
+    digest: &str,
+    day: &str,
+    signer: Option<&str>,
+    signed: &stagegate_core::signing::SignoffSubject,
+) -> Evidence {
+    let r = match role {
+        "builder" => stagegate_core::evidence::SignoffRole::Builder,
+        "coe_lead" => stagegate_core::evidence::SignoffRole::CoeLead,
+        _ => stagegate_core::evidence::SignoffRole::PeerApprover,
+    };
+    let statement =
+        stagegate_core::signing::signoff_statement(signed, r, name, day.parse().unwrap());
+    let sig = signer
+        .map(|s| signature_yaml(&sign(s, &statement)))
+        .unwrap_or_default();
     ev(
         &format!("evidence/signoff-{role}-{}.yaml", name.replace(' ', "-")),
         &format!(
             "items: [10]\nkind: signoff\ndate: {day}\nrecorded_by: {name}\nsummary: s\n\
-             signoff:\n  role: {role}\n  name: {name}\n  digest: \"{digest}\"\n"
+             signoff:\n  role: {role}\n  name: {name}\n  digest: \"{digest}\"\n{sig}"
         ),
     )
 }
@@ -261,18 +388,42 @@ fn signoff_rules() {
     let c = card(); // builder == CoE lead == Morteza Moradi; peer approver Elena Petrova
     let d = "sha256:current";
     let day = date(2026, 6, 12);
+    let subj = subject(&c, d, Outcome::Cleared);
+    let allowed = allowed();
     let check = |ev: &[Evidence], c: &AgentCard| -> (Status, Vec<String>) {
-        let (f, _) = items::item10_signoff(c, ev, d, day);
+        let s = subject(c, d, Outcome::Cleared);
+        let (f, _) = items::item10_signoff(c, ev, &s, day, Some(&allowed));
         let r = f.finish(10, "t", &[], false);
         (r.status, r.reasons)
+    };
+    let signoff = |role: &str, name: &str, digest: &str, day: &str| {
+        signed_signoff(role, name, digest, day, Some(name), &subj)
     };
     let builder = signoff("builder", "Morteza Moradi", d, "2026-06-12");
     let lead = signoff("coe_lead", "Morteza Moradi", d, "2026-06-12");
     let peer = signoff("peer_approver", "Elena Petrova", d, "2026-06-12");
-    assert_eq!(
-        check(&[builder.clone(), lead.clone(), peer.clone()], &c).0,
-        Status::Pass
-    );
+    let (s, why) = check(&[builder.clone(), lead.clone(), peer.clone()], &c);
+    assert_eq!(s, Status::Pass, "{why:?}");
+
+    // Refused, each naming why: unsigned (a typed name); the right name signed with another
+    // person's key; a signature over the same digest but another outcome (a review whose
+    // decision was edited); no allowed-signers file.
+    for (ev, why_expected) in [
+        (signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", None, &subj), "unsigned"),
+        (signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", Some("Mike Chen"), &subj), "belongs to Mike Chen"),
+        (
+            signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", Some("Morteza Moradi"), &subject(&c, d, Outcome::Blocked)),
+            "does not match the statement",
+        ),
+    ] {
+        let (s, why) = check(&[builder.clone(), ev, peer.clone()], &c);
+        assert_eq!(s, Status::Fail, "{why:?}");
+        assert!(why.iter().any(|w| w.contains(why_expected)), "expected {why_expected:?} in {why:?}");
+    }
+    let (f, _) = items::item10_signoff(&c, &[builder.clone(), lead.clone(), peer.clone()], &subj, day, None);
+    let r = f.finish(10, "t", &[], false);
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.reasons.iter().any(|w| w.contains("no allowed-signers file")), "{:?}", r.reasons);
 
     // CoE lead is also the builder: without the peer approver it fails.
     let (s, why) = check(&[builder.clone(), lead.clone()], &c);
@@ -296,10 +447,9 @@ fn signoff_rules() {
 
     // Someone else signing as CoE lead does not count.
     let imposter = signoff("coe_lead", "Mike Chen", d, "2026-06-12");
-    assert_eq!(
-        check(&[builder.clone(), imposter, peer.clone()], &c).0,
-        Status::Fail
-    );
+    let (s, why) = check(&[builder.clone(), imposter, peer.clone()], &c);
+    assert_eq!(s, Status::Fail);
+    assert!(why.iter().any(|w| w.contains("the card names Morteza Moradi")), "{why:?}");
 
     // Dated after the review: not counted.
     let late = signoff("coe_lead", "Morteza Moradi", d, "2026-06-13");
@@ -323,7 +473,7 @@ fn signoff_rules() {
     let (s, why) = check(&[builder, lead], &alone);
     assert_eq!(s, Status::Fail);
     assert!(
-        why.iter().any(|w| w.contains("no other peer approver")),
+        why.iter().any(|w| w.contains("no peer approver")),
         "{why:?}"
     );
 }

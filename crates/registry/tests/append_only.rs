@@ -1,17 +1,24 @@
-//! The registry cannot be edited quietly: SQL edits abort, and edits behind the triggers'
-//! back break the hash chain.
+//! The event log at library level: SQL edits abort, edits behind the triggers' back are named
+//! by `verify`, the rules of the log hold, and checkpoints catch truncation. (The CLI tamper
+//! suite, on a registry built by real commands, is `crates/stagegate/tests/tamper.rs`.)
 
 use jiff::civil::date;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use stagegate_core::review::{Review, ReviewInput, review};
-use stagegate_registry::{Registry, RegistryError};
+use stagegate_registry::{Act, Clock, Registry, RegistryError};
 use std::path::Path;
 
 fn example_review() -> Review {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finance-invoice-recon");
     let folder = stagegate_load::load_agent(&dir, None).unwrap();
     let t = stagegate_telemetry::measure(&dir, &folder.card.card).unwrap();
+    let allowed: &'static _ = Box::leak(Box::new(
+        stagegate_trust::AllowedSigners::parse(
+            &std::fs::read_to_string(dir.join("../allowed_signers")).unwrap(),
+        )
+        .unwrap(),
+    ));
     let mut inputs = folder.inputs.clone();
     inputs.extend(t.inputs.clone());
     review(&ReviewInput {
@@ -25,43 +32,52 @@ fn example_review() -> Review {
         telemetry_files: t.files.clone(),
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: None,
+        allowed_signers: Some(allowed),
         inputs,
         as_of: date(2026, 6, 12),
     })
 }
 
+fn act(day: &str) -> Act {
+    Act {
+        as_of: Some(day.parse().unwrap()),
+        clock: Clock {
+            now: format!("{day}T09:00:00Z").parse().unwrap(),
+            overridden: true,
+        },
+        actor: "ci".into(),
+    }
+}
+
+const AGENT: &str = "agent-finance-invoice-recon";
+
+async fn start(reg: &Registry, digest: &str, day: &str) -> Result<bool, RegistryError> {
+    reg.start_pilot(AGENT, "Finance", digest, serde_json::json!([]), "M", &act(day))
+        .await
+}
+
 #[tokio::test]
-async fn edits_are_refused_and_tampering_is_detected() {
+async fn edits_are_refused_and_tampering_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("registry.db");
-    let reg = Registry::open(&path, true).await.unwrap();
-    reg.start_pilot(
-        "agent-finance-invoice-recon",
-        "Finance",
-        "sha256:aa",
-        "[]",
-        date(2026, 5, 12),
-        "M",
-    )
-    .await
-    .unwrap();
+    let reg = Registry::open(&path, true, None).await.unwrap();
+    assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
     let r = example_review();
-    let a = reg
-        .record_review(&r, "2026-06-12T10:00:00Z", "ci")
-        .await
-        .unwrap();
-    let b = reg
-        .record_review(&r, "2026-06-12T11:00:00Z", "ci")
-        .await
-        .unwrap();
-    assert_eq!((a, b), (1, 2));
-    assert_eq!(reg.verify_chain().await.unwrap(), 2);
-    assert_eq!(
-        reg.history(Some("agent-finance-invoice-recon"))
-            .await
-            .unwrap()
-            .len(),
-        2
+    let a = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
+    let b = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
+    // 1 registry-created, 2 agent, 3 lock, 4 pilot stage, 5 and 6 the reviews.
+    assert_eq!((a, b), (5, 6));
+    let v = reg.verify(&[]).await.unwrap();
+    assert_eq!(v.events, 6);
+    assert_eq!(v.clock_overrides, 6);
+    assert_eq!(reg.history(Some(AGENT)).await.unwrap().len(), 2);
+    let lock = reg.criteria_lock(AGENT).await.unwrap().unwrap();
+    assert_eq!(lock.locked_at, date(2026, 5, 12));
+    assert!(lock.clock_overridden);
+    let kept = reg.checkpoint().await.unwrap();
+    assert!(
+        stagegate_registry::Checkpoint::parse(&kept.to_text()).unwrap() == kept,
+        "checkpoint text round-trips"
     );
     reg.close().await;
 
@@ -71,91 +87,143 @@ async fn edits_are_refused_and_tampering_is_detected() {
         .await
         .unwrap();
     for sql in [
-        "UPDATE reviews SET decision = 'Blocked' WHERE id = 1",
-        "DELETE FROM reviews WHERE id = 2",
-        "UPDATE review_items SET status = 'pass' WHERE review_id = 1",
-        "DELETE FROM review_inputs",
-        "UPDATE stage_events SET stage = 'production'",
-        "DELETE FROM criteria_locks",
+        "UPDATE events SET body = '{}' WHERE seq = 5",
+        "DELETE FROM events WHERE seq = 6",
     ] {
         let e = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
         assert!(e.to_string().contains("append-only"), "{sql}: {e}");
     }
-    // Someone drops the trigger and edits the stored report.
-    sqlx::query("DROP TRIGGER reviews_no_update")
+    // Someone drops the trigger and edits the stored decision.
+    sqlx::query("DROP TRIGGER events_no_update")
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query(
-        "UPDATE reviews SET report_json = replace(report_json, 'Cleared', 'Blocked') WHERE id = 1",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     drop(conn);
 
-    let reg = Registry::open(&path, false).await.unwrap();
-    match reg.verify_chain().await {
-        Err(RegistryError::Tampered { id, why }) => {
-            assert_eq!(id, 1);
+    let reg = Registry::open(&path, false, None).await.unwrap();
+    match reg.verify(&[]).await {
+        Err(RegistryError::Tampered { seq, why }) => {
+            assert_eq!(seq, 5);
             assert!(why.contains("edited"), "{why}");
         }
         other => panic!("tampering not detected: {other:?}"),
+    }
+    // Reading state refuses too: nothing is derived from a log that does not verify.
+    assert!(matches!(
+        reg.stage(AGENT).await,
+        Err(RegistryError::Tampered { seq: 5, .. })
+    ));
+}
+
+#[tokio::test]
+async fn truncation_shows_only_against_a_kept_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("registry.db");
+    let reg = Registry::open(&path, true, None).await.unwrap();
+    start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
+    reg.record_review(&example_review(), &act("2026-06-12"))
+        .await
+        .unwrap();
+    let kept = reg.checkpoint().await.unwrap();
+    reg.close().await;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER events_no_delete")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM events WHERE seq = 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let reg = Registry::open(&path, false, None).await.unwrap();
+    // The shorter log is internally consistent…
+    assert_eq!(reg.verify(&[]).await.unwrap().events, 4);
+    // …but not with what was kept.
+    match reg.verify(&[kept]).await {
+        Err(RegistryError::Tampered { seq, why }) => {
+            assert_eq!(seq, 5);
+            assert!(why.contains("removed"), "{why}");
+        }
+        other => panic!("truncation not detected: {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
     let tmp = tempfile::tempdir().unwrap();
-    let reg = Registry::open(&tmp.path().join("r.db"), true)
+    let reg = Registry::open(&tmp.path().join("r.db"), true, None)
         .await
         .unwrap();
-    let agent = "agent-finance-invoice-recon";
-    let on = date(2026, 6, 13);
+    let on = act("2026-06-13");
+    let ok = |_: &serde_json::Value| Ok(vec!["SHA256:x".to_owned()]);
     assert!(matches!(
-        reg.promote(agent, on, "x").await,
+        reg.promote(AGENT, &on, ok).await,
         Err(RegistryError::Rule(_))
     ));
-    assert!(
-        reg.start_pilot(agent, "Finance", "sha256:aa", "[]", date(2026, 5, 12), "M")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !reg.start_pilot(agent, "Finance", "sha256:aa", "[]", date(2026, 5, 12), "M")
-            .await
-            .unwrap()
-    );
+    assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
+    assert!(!start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
     assert!(matches!(
-        reg.start_pilot(agent, "Finance", "sha256:bb", "[]", date(2026, 5, 20), "M").await,
+        start(&reg, "sha256:bb", "2026-05-20").await,
         Err(RegistryError::Rule(m)) if m.contains("cannot be locked again")
     ));
-    // No review yet.
     assert!(
-        matches!(reg.promote(agent, on, "x").await, Err(RegistryError::Rule(m)) if m.contains("no review"))
+        matches!(reg.promote(AGENT, &on, ok).await, Err(RegistryError::Rule(m)) if m.contains("no review"))
     );
     // A Blocked review does not promote.
     let mut r = example_review();
     r.decision.outcome = stagegate_core::decision::Outcome::Blocked;
-    reg.record_review(&r, "t", "ci").await.unwrap();
+    reg.record_review(&r, &act("2026-06-12")).await.unwrap();
     assert!(
-        matches!(reg.promote(agent, on, "x").await, Err(RegistryError::Rule(m)) if m.contains("Blocked"))
+        matches!(reg.promote(AGENT, &on, ok).await, Err(RegistryError::Rule(m)) if m.contains("Blocked"))
     );
-    // A Cleared one does.
+    // A Cleared one whose signatures do not verify does not either.
     let r = example_review();
-    assert_eq!(
-        r.decision.outcome,
-        stagegate_core::decision::Outcome::Cleared
-    );
-    let id = reg.record_review(&r, "t", "ci").await.unwrap();
-    assert_eq!(reg.promote(agent, on, "x").await.unwrap(), id);
-    let stages = reg.stage_events(agent).await.unwrap();
+    assert_eq!(r.decision.outcome, stagegate_core::decision::Outcome::Cleared);
+    let id = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
+    assert!(matches!(
+        reg.promote(AGENT, &on, |_| Err("forged".into())).await,
+        Err(RegistryError::Rule(m)) if m.contains("forged")
+    ));
+    assert_eq!(reg.promote(AGENT, &on, ok).await.unwrap(), id);
+    let stages = reg.stage_events(AGENT).await.unwrap();
     assert_eq!(
         stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(),
         ["pilot", "production"]
     );
     assert!(matches!(
-        reg.start_pilot(agent, "Finance", "sha256:aa", "[]", on, "M").await,
+        start(&reg, "sha256:aa", "2026-06-13").await,
         Err(RegistryError::Rule(m)) if m.contains("already in production")
+    ));
+    reg.verify(&[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_registry_refuses_a_key_it_was_not_created_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("r.db");
+    let reg = Registry::open(&path, true, None).await.unwrap();
+    start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
+    reg.close().await;
+    let other = tmp.path().join("other.key");
+    std::fs::write(
+        &other,
+        stagegate_trust::RegistryKey::from_seed(&[9; 32])
+            .to_openssh()
+            .unwrap(),
+    )
+    .unwrap();
+    let reg = Registry::open(&path, false, Some(&other)).await.unwrap();
+    assert!(matches!(
+        reg.record_review(&example_review(), &act("2026-06-12")).await,
+        Err(RegistryError::Key { message, .. }) if message.contains("not the one")
     ));
 }

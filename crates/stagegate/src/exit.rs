@@ -5,12 +5,13 @@
 //! | 0 | Cleared (or: the command succeeded) |
 //! | 10 | Conditional |
 //! | 20 | Blocked |
-//! | 1 | refused by a registry rule (promote without a clearing review, re-lock criteria, tampered history) |
+//! | 1 | refused by a rule: promote without a clearing review, re-lock criteria, a signature that does not count, an approver without authority |
 //! | 2 | usage error (clap) |
+//! | 3 | the registry does not verify: an event edited, inserted, reordered or deleted, or truncation against a kept checkpoint |
 //! | 65 | invalid input: malformed YAML, unknown/missing field, wrong type, bad date, bad telemetry row |
 //! | 66 | input missing or unreadable |
-//! | 70 | internal error |
-//! | 74 | registry cannot be opened, read or written |
+//! | 70 | internal error, or an output (`--out`, standard output) that cannot be written |
+//! | 74 | registry or its key cannot be opened, read or written |
 
 use stagegate_core::decision::Outcome;
 use stagegate_load::LoadError;
@@ -25,6 +26,8 @@ pub const CONDITIONAL: u8 = 10;
 pub const BLOCKED: u8 = 20;
 /// Refused by a registry rule.
 pub const REFUSED: u8 = 1;
+/// The registry does not verify.
+pub const TAMPERED: u8 = 3;
 /// Invalid input (sysexits EX_DATAERR).
 pub const INVALID: u8 = 65;
 /// Missing or unreadable input (sysexits EX_NOINPUT).
@@ -54,6 +57,8 @@ pub enum Failure {
     Registry(String),
     /// Exit 1.
     Refused(String),
+    /// Exit 3.
+    Tampered(String),
     /// Exit 70.
     Internal(String),
 }
@@ -66,6 +71,7 @@ impl Failure {
             Failure::NoInput(_) => NO_INPUT,
             Failure::Registry(_) => REGISTRY,
             Failure::Refused(_) => REFUSED,
+            Failure::Tampered(_) => TAMPERED,
             Failure::Internal(_) => INTERNAL,
         }
     }
@@ -76,7 +82,10 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Invalid(m) => write!(f, "invalid input: {m}"),
             Failure::NoInput(m) => write!(f, "{m}"),
-            Failure::Registry(m) | Failure::Refused(m) | Failure::Internal(m) => f.write_str(m),
+            Failure::Registry(m)
+            | Failure::Refused(m)
+            | Failure::Tampered(m)
+            | Failure::Internal(m) => f.write_str(m),
         }
     }
 }
@@ -103,10 +112,11 @@ impl From<TelemetryError> for Failure {
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::Database { .. } => Failure::Registry(e.to_string()),
-            RegistryError::Rule(_) | RegistryError::Tampered { .. } => {
-                Failure::Refused(e.to_string())
+            RegistryError::Database { .. } | RegistryError::Key { .. } => {
+                Failure::Registry(e.to_string())
             }
+            RegistryError::Rule(_) => Failure::Refused(e.to_string()),
+            RegistryError::Tampered { .. } => Failure::Tampered(e.to_string()),
         }
     }
 }

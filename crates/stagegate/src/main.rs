@@ -17,8 +17,10 @@ use std::process::ExitCode;
 #[command(name = "stagegate", version, about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 Cleared (or success), 10 Conditional, 20 Blocked, \
-1 refused by a registry rule, 2 usage error, 65 invalid input, 66 input missing or unreadable, \
-74 registry unreadable or unwritable."
+1 refused by a rule (registry, authority, signature), 2 usage error, 3 registry does not verify \
+(edited, inserted, reordered, deleted or truncated events), 65 invalid input, 66 input missing \
+or unreadable, 70 internal error or an output that cannot be written, 74 registry or its key \
+unreadable or unwritable."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +38,21 @@ pub struct RegistryArg {
         default_value = ".stagegate/registry.db"
     )]
     pub registry: PathBuf,
+    /// The registry key that signs every event (created with the registry; keep it where
+    /// those who can write the database cannot). Default: $STAGEGATE_REGISTRY_KEY, else
+    /// `registry.key` beside the database.
+    #[arg(long, env = "STAGEGATE_REGISTRY_KEY")]
+    pub registry_key: Option<PathBuf>,
+}
+
+/// Where the organisation's allowed-signers file is.
+#[derive(Debug, clap::Args)]
+pub struct SignersArg {
+    /// The allowed-signers file (OpenSSH format: `"Full Name" ssh-ed25519 AAAA…`) mapping each
+    /// person to their public keys. Default: $STAGEGATE_ALLOWED_SIGNERS, else
+    /// `allowed_signers` in the --org folder, else in the agent folder's parent.
+    #[arg(long, env = "STAGEGATE_ALLOWED_SIGNERS")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Options shared by commands that review an agent folder.
@@ -51,7 +68,25 @@ pub struct ReviewArgs {
     #[arg(long)]
     pub org: Option<PathBuf>,
     #[command(flatten)]
+    pub signers: SignersArg,
+    #[command(flatten)]
     pub registry: RegistryArg,
+}
+
+/// How an accountable act gets its SSH signature.
+#[derive(Debug, clap::Args)]
+pub struct SignWith {
+    /// Sign with this SSH key through `ssh-keygen -Y sign` (a private key file, or a public
+    /// key whose private half is in ssh-agent). Default: $STAGEGATE_SIGNING_KEY.
+    #[arg(long, env = "STAGEGATE_SIGNING_KEY", conflicts_with_all = ["signature", "print_statement"])]
+    pub key: Option<PathBuf>,
+    /// Use a signature made elsewhere: `ssh-keygen -Y sign -n stagegate -f KEY statement.txt`
+    /// over the text `--print-statement` prints.
+    #[arg(long, conflicts_with = "print_statement")]
+    pub signature: Option<PathBuf>,
+    /// Print the statement to sign and stop.
+    #[arg(long)]
+    pub print_statement: bool,
 }
 
 /// Output format of a review.
@@ -98,17 +133,57 @@ enum Command {
         #[command(subcommand)]
         command: PilotCommand,
     },
-    /// Record a sign-off over the agent's current review digest (writes
-    /// evidence/signoff-<role>.yaml).
+    /// Sign off the agent's current review (item 10) with your SSH key: the card's person for
+    /// the role signs the review's statement (digest, outcome once signed, item statuses);
+    /// writes evidence/signoff-<role>.yaml and records the sign-off in the registry.
     Signoff {
         #[command(flatten)]
         args: ReviewArgs,
         /// The role signed in.
         #[arg(long, value_enum)]
         role: Role,
-        /// Who signs; must be the person the card names for that role.
+        #[command(flatten)]
+        sign: SignWith,
+    },
+    /// Sign an approval with your SSH key: a criteria change (the sponsor or the CoE lead,
+    /// never the builder) or the sponsor's risk acceptance of open items. Writes
+    /// evidence/approval-<subject>-<date>.yaml.
+    Approve {
+        /// What is approved.
+        #[arg(value_enum)]
+        subject: ApprovalKind,
+        #[command(flatten)]
+        args: ReviewArgs,
+        /// Whose approval it is (from the card's people).
+        #[arg(long = "as", value_enum, default_value = "sponsor")]
+        signer: Approver,
+        /// Items a risk acceptance covers (e.g. `--items 3,9`).
+        #[arg(long, value_delimiter = ',')]
+        items: Vec<u8>,
+        #[command(flatten)]
+        sign: SignWith,
+    },
+    /// Verify the registry: every event's hash, chain and registry signature, the rules of
+    /// the log, and consistency with checkpoints kept elsewhere. Exit 3 names the first
+    /// event that fails.
+    Verify {
+        /// A checkpoint printed earlier by `stagegate checkpoint` (repeatable).
         #[arg(long)]
-        name: String,
+        checkpoint: Vec<PathBuf>,
+        /// Output format (table or json).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Print a signed checkpoint (event count + head hash) to keep outside the registry
+    /// (in git, a ticket, another system); `verify --checkpoint` then detects truncation.
+    Checkpoint {
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArg,
     },
     /// Move an agent from Pilot to Production on the strength of its latest review (Cleared or
     /// Conditional, with valid sign-offs).
@@ -121,6 +196,8 @@ enum Command {
         /// Who promotes. Default: $USER.
         #[arg(long)]
         by: Option<String>,
+        #[command(flatten)]
+        signers: SignersArg,
         #[command(flatten)]
         registry: RegistryArg,
     },
@@ -167,6 +244,26 @@ pub enum Role {
     PeerApprover,
 }
 
+/// What an approval approves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApprovalKind {
+    /// Changed success criteria (the card's current criteria digest).
+    CriteriaChange,
+    /// The sponsor accepts launching with the listed items open.
+    RiskAcceptance,
+}
+
+/// Who approves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approver {
+    /// The executive sponsor.
+    Sponsor,
+    /// The AI CoE lead.
+    CoeLead,
+    /// The builder (always refused: shown so the refusal names the rule).
+    Builder,
+}
+
 /// Which schema to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
@@ -203,18 +300,34 @@ fn main() -> ExitCode {
             Command::Pilot {
                 command: PilotCommand::Start { args, by },
             } => run::pilot_start(&args, by).await,
-            Command::Signoff { args, role, name } => run::signoff(&args, role, &name).await,
+            Command::Signoff { args, role, sign } => run::signoff(&args, role, &sign).await,
+            Command::Approve {
+                args,
+                subject,
+                signer,
+                items,
+                sign,
+            } => run::approve(&args, subject, signer, &items, &sign).await,
             Command::Promote {
                 agent,
                 as_of,
                 by,
+                signers,
                 registry,
-            } => run::promote(&agent, as_of.as_deref(), by, &registry.registry).await,
+            } => run::promote(&agent, as_of.as_deref(), by, &signers, &registry).await,
             Command::History {
                 agent,
                 format,
                 registry,
-            } => run::history(agent.as_deref(), format, &registry.registry).await,
+            } => run::history(agent.as_deref(), format, &registry).await,
+            Command::Verify {
+                checkpoint,
+                format,
+                registry,
+            } => run::verify(&checkpoint, format, &registry).await,
+            Command::Checkpoint { out, registry } => {
+                run::checkpoint(out.as_deref(), &registry).await
+            }
             Command::Schema { what } => run::schema(what),
             Command::Gates => run::gates(),
         }

@@ -1,14 +1,18 @@
 //! The commands.
 
 use crate::exit::{self, Failure};
-use crate::{Format, ReviewArgs, Role, SchemaKind};
+use crate::{
+    ApprovalKind, Approver, Format, RegistryArg, ReviewArgs, Role, SchemaKind, SignWith,
+    SignersArg,
+};
 use jiff::civil::Date;
 use stagegate_core::digest::criteria_digest;
 use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
-use stagegate_core::person::same_person;
+use stagegate_core::evidence::SignoffRole;
 use stagegate_core::review::{self, Review, ReviewInput};
+use stagegate_core::signing::{self, AllowedSigners};
 use stagegate_load::AgentFolder;
-use stagegate_registry::Registry;
+use stagegate_registry::{Act, Clock, Registry};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -39,13 +43,74 @@ fn who(by: Option<String>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The recording time: the machine clock, or `STAGEGATE_NOW` (RFC 3339) — which every
+/// event then records as an override, and reports flag.
+fn clock() -> Result<Clock, Failure> {
+    match std::env::var("STAGEGATE_NOW") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<jiff::Timestamp>()
+            .map(|now| Clock {
+                now,
+                overridden: true,
+            })
+            .map_err(|_| {
+                Failure::Invalid(format!(
+                    "STAGEGATE_NOW {v:?}: expected an RFC 3339 timestamp such as 2026-06-12T09:00:00Z"
+                ))
+            }),
+        _ => Ok(Clock {
+            now: jiff::Timestamp::now(),
+            overridden: false,
+        }),
+    }
+}
+
+fn act(as_of: Option<Date>, by: Option<String>) -> Result<Act, Failure> {
+    Ok(Act {
+        as_of,
+        clock: clock()?,
+        actor: who(by),
+    })
+}
+
 /// Opens the registry only if it exists (reading must never create it).
-async fn open_existing(path: &Path) -> Result<Option<Registry>, Failure> {
-    if path.exists() {
-        Ok(Some(Registry::open(path, false).await?))
+async fn open_existing(r: &RegistryArg) -> Result<Option<Registry>, Failure> {
+    if r.registry.exists() {
+        Ok(Some(open(r, false).await?))
     } else {
         Ok(None)
     }
+}
+
+async fn open(r: &RegistryArg, create: bool) -> Result<Registry, Failure> {
+    Ok(Registry::open(&r.registry, create, r.registry_key.as_deref()).await?)
+}
+
+/// The allowed-signers file: `--allowed-signers`/`$STAGEGATE_ALLOWED_SIGNERS`, else
+/// `allowed_signers` in the org folder, else in the agent folder's parent. `None` when none
+/// exists (then no signature can count).
+fn signers_path(arg: &SignersArg, org: Option<&Path>, agent: Option<&Path>) -> Option<std::path::PathBuf> {
+    if let Some(p) = &arg.allowed_signers {
+        return Some(p.clone());
+    }
+    let candidates = [
+        org.map(|o| o.join("allowed_signers")),
+        agent.and_then(|a| {
+            let a = std::path::absolute(a).ok()?;
+            a.parent().map(|p| p.join("allowed_signers"))
+        }),
+    ];
+    candidates.into_iter().flatten().find(|p| p.is_file())
+}
+
+/// Reads and parses an allowed-signers file; errors name the file and line.
+fn load_signers(path: &Path) -> Result<AllowedSigners, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::NoInput(format!("{}: cannot read the allowed-signers file: {e}", path.display())))?;
+    AllowedSigners::parse(&text).map_err(|e| {
+        Failure::Invalid(format!("{}:{}: allowed signers: {}", path.display(), e.line, e.message))
+    })
 }
 
 /// Loads, measures and reviews an agent folder. Writes nothing.
@@ -53,24 +118,41 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
     let date = as_of(args.as_of.as_deref())?;
     let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
     let card = &folder.card.card;
+    // Telemetry after the review date is not counted, like evidence dated after it: the
+    // measured window is the pilot window cut at the review day.
+    let mut measured_card = card.clone();
+    if date < measured_card.pilot.end {
+        measured_card.pilot.end = date;
+    }
     let from_pg = card
         .telemetry
         .as_ref()
         .is_some_and(|t| t.postgres.is_some());
     let telemetry = if from_pg {
         let url = stagegate_pg::url_for(card).map_err(|e| Failure::NoInput(e.to_string()))?;
-        stagegate_pg::measure(&url, card)
+        stagegate_pg::measure(&url, &measured_card)
             .await
             .map_err(|e| Failure::NoInput(e.to_string()))?
     } else {
         stagegate_telemetry::measure_with(
             &folder.dir,
-            card,
+            &measured_card,
             &crate::progress::Bar::new(),
             stagegate_telemetry::Options::default(),
         )?
     };
-    let registry = open_existing(&args.registry.registry).await?;
+    if let Some(p) = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent))
+        && !p.exists()
+    {
+        return Err(Failure::NoInput(format!(
+            "{}: no such allowed-signers file",
+            p.display()
+        )));
+    }
+    let allowed = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent))
+        .map(|p| load_signers(&p))
+        .transpose()?;
+    let registry = open_existing(&args.registry).await?;
     let lock = match &registry {
         Some(r) => r.criteria_lock(&card.id).await?,
         None => None,
@@ -88,6 +170,7 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
         telemetry_files: telemetry.files.clone(),
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: lock,
+        allowed_signers: allowed.as_ref(),
         inputs,
         as_of: date,
     };
@@ -148,21 +231,27 @@ pub async fn review(
             stagegate_report::json(&review).map_err(|e| Failure::Internal(e.to_string()))?
         }
     };
+    // The report first: an output that cannot be written records nothing.
+    let act = act(Some(review.review_date), by)?;
+    if out.is_some() || no_record {
+        emit(out, &text)?;
+    }
     if !no_record {
         let reg = match registry {
             Some(r) => r,
-            None => Registry::open(&args.registry.registry, true).await?,
+            None => open(&args.registry, true).await?,
         };
-        let now = jiff::Timestamp::now().to_string();
-        let id = reg.record_review(&review, &now, &who(by)).await?;
+        let id = reg.record_review(&review, &act).await?;
         reg.close().await;
         eprintln!(
             "stagegate: recorded review #{id} ({}) in {}",
             review.decision.outcome.as_str(),
             args.registry.registry.display()
         );
+        if out.is_none() {
+            emit(None, &text)?;
+        }
     }
-    emit(out, &text)?;
     Ok(exit::of_outcome(review.decision.outcome))
 }
 
@@ -182,12 +271,14 @@ pub async fn pilot_start(args: &ReviewArgs, by: Option<String>) -> Result<u8, Fa
     let c = &card.card;
     let digest = criteria_digest(&c.success_criteria);
     let json =
-        serde_json::to_string(&c.success_criteria).map_err(|e| Failure::Internal(e.to_string()))?;
-    let by = by.unwrap_or_else(|| c.people.coe_lead.name.clone());
-    let reg = Registry::open(&args.registry.registry, true).await?;
+        serde_json::to_value(&c.success_criteria).map_err(|e| Failure::Internal(e.to_string()))?;
+    let locker = by.clone().unwrap_or_else(|| c.people.coe_lead.name.clone());
+    let act = act(Some(date), by)?;
+    let reg = open(&args.registry, true).await?;
     let new = reg
-        .start_pilot(&c.id, &c.name, &digest, &json, date, &by)
+        .start_pilot(&c.id, &c.name, &digest, json, &locker, &act)
         .await?;
+    let by = locker;
     reg.close().await;
     if new {
         println!(
@@ -203,60 +294,226 @@ pub async fn pilot_start(args: &ReviewArgs, by: Option<String>) -> Result<u8, Fa
     Ok(0)
 }
 
+/// Gets the signature over `statement`: prints it and stops (`None`), reads a signature
+/// file, or runs `ssh-keygen -Y sign -n stagegate -f KEY` on it.
+fn obtain_signature(sign: &SignWith, statement: &str) -> Result<Option<String>, Failure> {
+    if sign.print_statement {
+        emit(None, statement)?;
+        return Ok(None);
+    }
+    if let Some(p) = &sign.signature {
+        return std::fs::read_to_string(p)
+            .map(Some)
+            .map_err(|e| Failure::NoInput(format!("{}: cannot read the signature: {e}", p.display())));
+    }
+    let Some(key) = &sign.key else {
+        return Err(Failure::Invalid(
+            "say how to sign: --key PATH (or $STAGEGATE_SIGNING_KEY), --signature FILE, or --print-statement".into(),
+        ));
+    };
+    use std::io::Write;
+    let mut child = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", signing::ACT_NAMESPACE, "-f"])
+        .arg(key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Failure::NoInput(format!("cannot run ssh-keygen (OpenSSH 8.2+ is needed to sign): {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(statement.as_bytes())
+            .map_err(|e| Failure::Internal(format!("cannot pass the statement to ssh-keygen: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Failure::Internal(format!("ssh-keygen: {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::Refused(format!(
+            "ssh-keygen -Y sign with {} failed: {}",
+            key.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn indent_block(s: &str) -> String {
+    s.trim_end()
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect()
+}
+
 /// `stagegate signoff`.
-pub async fn signoff(args: &ReviewArgs, role: Role, name: &str) -> Result<u8, Failure> {
+pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u8, Failure> {
     let (folder, review, _) = evaluate(args).await?;
     let card = &folder.card.card;
-    let (role_key, expected) = match role {
-        Role::Builder => ("builder", Some(card.people.builder.name.as_str())),
-        Role::CoeLead => ("coe_lead", Some(card.people.coe_lead.name.as_str())),
-        Role::PeerApprover => (
-            "peer_approver",
-            card.people.peer_approver.as_ref().map(|p| p.name.as_str()),
-        ),
+    let role = match role {
+        Role::Builder => SignoffRole::Builder,
+        Role::CoeLead => SignoffRole::CoeLead,
+        Role::PeerApprover => SignoffRole::PeerApprover,
     };
-    match expected {
-        Some(e) if same_person(e, name) => {}
-        Some(e) => {
-            return Err(Failure::Invalid(format!(
-                "--name {name:?}: the card names {e} as {role_key}"
-            )));
-        }
-        None => {
-            return Err(Failure::Invalid(format!("the card names no {role_key}")));
-        }
-    }
-    let items_ok: Vec<String> = review
-        .items
-        .iter()
-        .filter(|i| i.number <= 9)
-        .map(|i| format!("{}{}", i.number, i.status.symbol()))
-        .collect();
+    let person = signing::signer_for(card, role).map_err(Failure::Refused)?;
+    let date = review.review_date;
+    let statement = signing::signoff_statement(&review.signoff_subject, role, &person.name, date);
+    let Some(signature) = obtain_signature(sign, &statement)? else {
+        return Ok(0);
+    };
+    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
+        Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
+    })?;
+    let allowed = load_signers(&path)?;
+    let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
+        .map_err(|why| {
+            Failure::Refused(format!(
+                "the signature does not count as {} {}'s: {why} (checked against {})",
+                role.title(),
+                person.name,
+                path.display()
+            ))
+        })?;
     let yaml = format!(
-        "# Sign-off over review digest {digest} (items {items}).\n\
-         # Any change to the card, evidence, attachments, runbook, telemetry or template changes\n\
-         # the digest and this sign-off stops counting.\n\
-         items: [10]\nkind: signoff\ndate: {date}\nrecorded_by: {name}\n\
+        "# Sign-off by {name} ({title}) over review {digest}: items {items}, {outcome} once signed.\n\
+         # The SSH signature covers exactly that statement (`stagegate signoff --print-statement`);\n\
+         # any change to the card, evidence, attachments, runbook, telemetry or template changes the\n\
+         # digest and this sign-off stops counting.\n\
+         items: [10]\nkind: signoff\ndate: {date}\nrecorded_by: {yname}\n\
          summary: \"{title} reviewed items 1-9 and signs review {short}\"\n\
-         signoff:\n  role: {role_key}\n  name: {name}\n  digest: \"{digest}\"\n",
+         signoff:\n  role: {role_key}\n  name: {yname}\n  digest: \"{digest}\"\n\
+         signature: |\n{sig}",
+        name = person.name,
+        yname = yaml_scalar(&person.name),
+        title = role.title(),
         digest = review.digest,
-        items = items_ok.join(" "),
-        date = review.review_date,
-        name = yaml_scalar(name),
-        title = match role {
-            Role::Builder => "Agent Builder",
-            Role::CoeLead => "AI CoE Lead",
-            Role::PeerApprover => "Peer Approver",
-        },
+        items = review
+            .items
+            .iter()
+            .filter(|i| i.number <= 9)
+            .map(|i| format!("{}{}", i.number, i.status.symbol()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        outcome = review.signoff_subject.decision_when_signed.as_str(),
+        role_key = signing::role_key(role),
         short = stagegate_core::items::short(&review.digest),
+        sig = indent_block(&signature),
     );
     let dir = folder.dir.join("evidence");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    let path = dir.join(format!("signoff-{}.yaml", role_key.replace('_', "-")));
-    write_atomic(&path, &yaml)?;
-    println!("wrote {} over {}", path.display(), review.digest);
+    let file = dir.join(format!("signoff-{}.yaml", signing::role_key(role).replace('_', "-")));
+    write_atomic(&file, &yaml)?;
+    let act = act(Some(date), None)?;
+    let reg = open(&args.registry, true).await?;
+    let id = reg
+        .record_signoff(
+            &card.id,
+            &card.name,
+            signing::role_key(role),
+            &person.name,
+            &review.digest,
+            &statement,
+            &signature,
+            &verified.fingerprint,
+            &act,
+        )
+        .await?;
+    reg.close().await;
+    println!(
+        "wrote {} — {} {} signed {} with key {} (registry event #{id})",
+        file.display(),
+        role.title(),
+        person.name,
+        review.digest,
+        verified.fingerprint
+    );
     Ok(0)
+}
+
+/// `stagegate approve`.
+pub async fn approve(
+    args: &ReviewArgs,
+    subject: ApprovalKind,
+    signer: Approver,
+    items: &[u8],
+    sign: &SignWith,
+) -> Result<u8, Failure> {
+    let date = as_of(args.as_of.as_deref())?;
+    let card_file = stagegate_load::load_card(&args.agent)?;
+    let card = &card_file.card;
+    let name = match signer {
+        Approver::Sponsor => &card.people.sponsor.name,
+        Approver::CoeLead => &card.people.coe_lead.name,
+        Approver::Builder => &card.people.builder.name,
+    };
+    let (person, statement, block, file) = match subject {
+        ApprovalKind::CriteriaChange => {
+            let person = signing::criteria_change_approver(card, name).map_err(Failure::Refused)?;
+            let digest = criteria_digest(&card.success_criteria);
+            (
+                person,
+                signing::criteria_change_statement(&card.id, &digest, &person.name, date),
+                format!("approval:\n  subject: criteria_change\n  by: {}\n  criteria_digest: \"{digest}\"\n", yaml_scalar(&person.name)),
+                format!("approval-criteria-change-{date}.yaml"),
+            )
+        }
+        ApprovalKind::RiskAcceptance => {
+            if items.is_empty() || items.iter().any(|i| !(1..=9).contains(i)) {
+                return Err(Failure::Invalid(
+                    "--items: a risk acceptance names the open items (1–9) it accepts, e.g. --items 3,9".into(),
+                ));
+            }
+            let person = signing::risk_acceptor(card, name).map_err(Failure::Refused)?;
+            let mut items = items.to_vec();
+            items.sort_unstable();
+            items.dedup();
+            let list = items.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
+            (
+                person,
+                signing::risk_acceptance_statement(&card.id, &card.version, &items, &person.name, date),
+                format!("approval:\n  subject: risk_acceptance\n  by: {}\n  items: [{list}]\n", yaml_scalar(&person.name)),
+                format!("approval-risk-acceptance-{date}.yaml"),
+            )
+        }
+    };
+    let Some(signature) = obtain_signature(sign, &statement)? else {
+        return Ok(0);
+    };
+    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
+        Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
+    })?;
+    let allowed = load_signers(&path)?;
+    let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
+        .map_err(|why| Failure::Refused(format!("the signature does not count as {}'s: {why}", person.name)))?;
+    let items_line = match subject {
+        ApprovalKind::CriteriaChange => "items: [1]".to_owned(),
+        ApprovalKind::RiskAcceptance => format!(
+            "items: [{}]",
+            items.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let yaml = format!(
+        "# {what} signed by {name} with key {fp}.\n{items_line}\nkind: approval\ndate: {date}\nrecorded_by: {yname}\nsummary: \"{what} by {name}\"\n{block}signature: |\n{sig}",
+        what = match subject {
+            ApprovalKind::CriteriaChange => "Criteria change re-approved",
+            ApprovalKind::RiskAcceptance => "Risk of a conditional launch accepted",
+        },
+        name = person.name,
+        yname = yaml_scalar(&person.name),
+        fp = verified.fingerprint,
+        sig = indent_block(&signature),
+    );
+    let dir = card_file_dir(&args.agent).join("evidence");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    let out = dir.join(file);
+    write_atomic(&out, &yaml)?;
+    println!("wrote {} — signed by {} with key {}", out.display(), person.name, verified.fingerprint);
+    Ok(0)
+}
+
+fn card_file_dir(agent: &Path) -> std::path::PathBuf {
+    agent.to_path_buf()
 }
 
 fn yaml_scalar(s: &str) -> String {
@@ -274,20 +531,89 @@ pub async fn promote(
     agent: &str,
     date: Option<&str>,
     by: Option<String>,
-    registry: &Path,
+    signers: &SignersArg,
+    registry: &RegistryArg,
 ) -> Result<u8, Failure> {
     let date = as_of(date)?;
-    let reg = Registry::open(registry, false).await?;
-    let id = reg.promote(agent, date, &who(by)).await?;
+    let path = signers_path(signers, None, None).ok_or_else(|| {
+        Failure::NoInput(
+            "promote re-verifies the review's sign-off signatures: give --allowed-signers (or $STAGEGATE_ALLOWED_SIGNERS)".into(),
+        )
+    })?;
+    let allowed = load_signers(&path)?;
+    let act = act(Some(date), by)?;
+    let reg = open(registry, false).await?;
+    let id = reg
+        .promote(agent, &act, |stored| resign(stored, &allowed))
+        .await?;
     reg.close().await;
-    println!("{agent}: Pilot → Production on {date} (review #{id})");
+    println!("{agent}: Pilot → Production on {date} (review #{id}; sign-offs re-verified against {})", path.display());
+    Ok(0)
+}
+
+/// Re-verifies the sign-offs inside a stored review (see [`signing::reverify`]).
+fn resign(stored: &serde_json::Value, allowed: &AllowedSigners) -> Result<Vec<String>, String> {
+    let s: signing::SignedReview = serde_json::from_value(stored.clone())
+        .map_err(|e| format!("the stored review has no sign-off subject: {e}"))?;
+    signing::reverify(&s, allowed)
+}
+
+/// `stagegate verify`.
+pub async fn verify(checkpoints: &[std::path::PathBuf], format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+    let mut kept = Vec::new();
+    for p in checkpoints {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Failure::NoInput(format!("{}: cannot read the checkpoint: {e}", p.display())))?;
+        kept.push(
+            stagegate_registry::Checkpoint::parse(&text)
+                .map_err(|e| Failure::Invalid(format!("{}: {e}", p.display())))?,
+        );
+    }
+    let reg = open(registry, false).await?;
+    let v = reg.verify(&kept).await?;
+    reg.close().await;
+    match format {
+        Format::Json => emit(
+            None,
+            &format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        )?,
+        Format::Table | Format::Markdown => emit(
+            None,
+            &format!(
+                "{}: {} events verified (hashes, chain, registry signatures {}, rules); head {}{}{}\n",
+                registry.registry.display(),
+                v.events,
+                v.key_fingerprint,
+                v.head,
+                if v.checkpoints > 0 {
+                    format!("; consistent with {} kept checkpoint(s)", v.checkpoints)
+                } else {
+                    "; no checkpoint given, so removal of the newest events cannot be ruled out".into()
+                },
+                if v.clock_overrides > 0 {
+                    format!("; {} event(s) recorded with STAGEGATE_NOW", v.clock_overrides)
+                } else {
+                    String::new()
+                }
+            ),
+        )?,
+    }
+    Ok(0)
+}
+
+/// `stagegate checkpoint`.
+pub async fn checkpoint(out: Option<&Path>, registry: &RegistryArg) -> Result<u8, Failure> {
+    let reg = open(registry, false).await?;
+    let c = reg.checkpoint().await?;
+    reg.close().await;
+    emit(out, &c.to_text())?;
     Ok(0)
 }
 
 /// `stagegate history`.
-pub async fn history(agent: Option<&str>, format: Format, registry: &Path) -> Result<u8, Failure> {
-    let reg = Registry::open(registry, false).await?;
-    let verified = reg.verify_chain().await?;
+pub async fn history(agent: Option<&str>, format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+    let reg = open(registry, false).await?;
+    let verified = reg.verify(&[]).await?.events;
     let rows = reg.history(agent).await?;
     let stages = match agent {
         Some(a) => reg.stage_events(a).await?,
@@ -298,7 +624,7 @@ pub async fn history(agent: Option<&str>, format: Format, registry: &Path) -> Re
         Format::Json => {
             let v = serde_json::json!({
                 "schema_version": 1,
-                "chain_verified_reviews": verified,
+                "verified_events": verified,
                 "reviews": rows,
                 "stage_events": stages,
             });
@@ -324,7 +650,7 @@ pub async fn history(agent: Option<&str>, format: Format, registry: &Path) -> Re
                 }
             }
             t.push_str(&format!(
-                "\nHash chain verified over {verified} review(s).\n"
+                "\nRegistry verified: {verified} event(s), hashes, chain and signatures.\n"
             ));
             emit(None, &t)?;
         }

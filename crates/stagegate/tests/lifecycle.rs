@@ -9,8 +9,21 @@ fn run(
     reg: &std::path::Path,
     dir: Option<&std::path::Path>,
 ) -> std::process::Output {
-    let mut c = stagegate();
+    // The recording clock is pinned to the act's date (recorded as an override).
+    let day = args
+        .iter()
+        .position(|a| *a == "--as-of")
+        .map(|i| args[i + 1])
+        .unwrap_or("2026-06-12");
+    let mut c = stagegate_on(day);
     c.args(args).arg("--registry").arg(reg);
+    if args[0] == "promote" {
+        let org = reg
+            .ancestors()
+            .find(|p| p.join("allowed_signers").exists())
+            .expect("an allowed-signers file above the registry");
+        c.arg("--allowed-signers").arg(org.join("allowed_signers"));
+    }
     if let Some(d) = dir {
         c.arg(d);
     }
@@ -21,6 +34,7 @@ fn run(
 fn pilot_to_production_through_the_registry() {
     let (tmp, dir) = worked_example_copy();
     let reg = tmp.path().join("reg/registry.db");
+    assert!(reg.parent().unwrap().parent().unwrap().join("allowed_signers").exists());
 
     // Promotion before any pilot is refused.
     let out = run(
@@ -134,19 +148,21 @@ fn pilot_to_production_through_the_registry() {
     let out = run(&["history", "agent-finance-invoice-recon"], &reg, None);
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
+    // Events: 1 registry, 2 agent, 3 lock, 4 pilot, 5 blocked review, 6 cleared review, 7
+    // production.
     assert!(
-        s.contains("#1 agent-finance-invoice-recon") && s.contains("Blocked"),
+        s.contains("#5 agent-finance-invoice-recon") && s.contains("Blocked"),
         "{s}"
     );
     assert!(
-        s.contains("#2 agent-finance-invoice-recon") && s.contains("Cleared"),
+        s.contains("#6 agent-finance-invoice-recon") && s.contains("Cleared"),
         "{s}"
     );
     assert!(
-        s.contains("2026-06-13 production by Morteza Moradi (review #2)"),
+        s.contains("2026-06-13 production by Morteza Moradi (review #6)"),
         "{s}"
     );
-    assert!(s.contains("Hash chain verified over 2 review(s)"), "{s}");
+    assert!(s.contains("Registry verified: 7 event(s)"), "{s}");
 }
 
 #[test]
@@ -193,15 +209,55 @@ fn moved_goalposts_block_until_reapproved() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be locked again"));
 
+    // The builder cannot re-approve their own change, and a typed approval does not count.
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(&keys, "Morteza Moradi");
+    allow(&allowed, "Morteza Moradi", &morteza);
+    let hannah = ssh_keygen(&keys, "Hannah Okafor");
+    allow(&allowed, "Hannah Okafor", &hannah);
+    let elena = ssh_keygen(&keys, "Elena Petrova");
+    allow(&allowed, "Elena Petrova", &elena);
+    let approve = |who: &str, key: &std::path::Path| {
+        stagegate_on("2026-06-12")
+            .args(["approve", "criteria-change", "--as", who, "--as-of", "2026-06-12", "--key"])
+            .arg(key)
+            .arg("--registry")
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = approve("builder", &morteza);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("never by the builder alone (seed 001 item 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(
         dir.join("evidence/criteria-reapproval.yaml"),
         format!(
-            "items: [1]\nkind: approval\ndate: 2026-06-12\nrecorded_by: Hannah Okafor\n\
-             summary: Re-approved the 85% acceptance threshold at M8\n\
+            "items: [1]\nkind: approval\ndate: 2026-06-12\nrecorded_by: Random Intern\n\
+             summary: Re-approved the 85% acceptance threshold\n\
              approval:\n  subject: criteria_change\n  by: Hannah Okafor\n  criteria_digest: \"{new_digest}\"\n"
         ),
     )
     .unwrap();
+    let out = run(
+        &["review", "--as-of", "2026-06-12", "--format", "json", "--no-record"],
+        &reg,
+        Some(&dir),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(20));
+    assert!(v["items"][0]["reasons"].to_string().contains("unsigned"), "{}", v["items"][0]);
+    std::fs::remove_file(dir.join("evidence/criteria-reapproval.yaml")).unwrap();
+
+    // The sponsor signs the re-approval with her own key (ssh-keygen, through stagegate).
+    let out = approve("sponsor", &hannah);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(
         &["review", "--as-of", "2026-06-12", "--format", "json"],
         &reg,
@@ -223,33 +279,36 @@ fn moved_goalposts_block_until_reapproved() {
     );
     assert_eq!(out.status.code(), Some(20));
 
-    // Signing the new digest clears it.
-    for (role, name) in [
-        ("builder", "Morteza Moradi"),
-        ("coe-lead", "Morteza Moradi"),
-        ("peer-approver", "Elena Petrova"),
-    ] {
-        let out = stagegate()
-            .args([
-                "signoff",
-                "--as-of",
-                "2026-06-12",
-                "--role",
-                role,
-                "--name",
-                name,
-                "--registry",
-            ])
+    // Signing the new review clears it: the builder and the CoE lead through `--key`, the peer
+    // approver by hand with `ssh-keygen -Y sign` over the printed statement.
+    for role in ["builder", "coe-lead"] {
+        let out = stagegate_on("2026-06-12")
+            .args(["signoff", "--as-of", "2026-06-12", "--role", role, "--key"])
+            .arg(&morteza)
+            .arg("--registry")
             .arg(&reg)
             .arg(&dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    let statement = stagegate()
+        .args(["signoff", "--as-of", "2026-06-12", "--role", "peer-approver", "--print-statement"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(statement.status.success());
+    assert!(String::from_utf8_lossy(&statement.stdout).contains("decision-when-signed: Cleared"));
+    let sig = ssh_sign(&elena, &statement.stdout, &keys, "peer-statement.txt");
+    let out = stagegate_on("2026-06-12")
+        .args(["signoff", "--as-of", "2026-06-12", "--role", "peer-approver", "--signature"])
+        .arg(&sig)
+        .arg("--registry")
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["review", "--as-of", "2026-06-12"], &reg, Some(&dir));
     assert_eq!(
         out.status.code(),
@@ -257,28 +316,33 @@ fn moved_goalposts_block_until_reapproved() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let out = run(&["promote", "agent-finance-invoice-recon", "--as-of", "2026-06-13"], &reg, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
-fn signoff_refuses_someone_the_card_does_not_name() {
-    let (_tmp, dir) = worked_example_copy();
+fn signoff_refuses_a_key_that_is_not_the_named_persons() {
+    let (tmp, dir) = worked_example_copy();
+    let mike = ssh_keygen(tmp.path(), "Mike Chen");
+    allow(&tmp.path().join("allowed_signers"), "Mike Chen", &mike);
     let out = stagegate()
-        .args([
-            "signoff",
-            "--as-of",
-            "2026-06-12",
-            "--role",
-            "coe-lead",
-            "--name",
-            "Mike Chen",
-        ])
+        .args(["signoff", "--as-of", "2026-06-12", "--role", "coe-lead", "--key"])
+        .arg(&mike)
+        .arg("--registry")
+        .arg(tmp.path().join("r.db"))
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the card names Morteza Moradi as coe_lead")
+        err.contains("does not count as AI CoE Lead Morteza Moradi's") && err.contains("belongs to Mike Chen"),
+        "{err}"
     );
+    // Nothing was written.
+    assert!(!tmp.path().join("r.db").exists());
+    let before = std::fs::read_to_string(examples().join("finance-invoice-recon/evidence/signoff-coe-lead.yaml")).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("evidence/signoff-coe-lead.yaml")).unwrap(), before);
 }
 
 #[test]

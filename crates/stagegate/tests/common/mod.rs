@@ -13,9 +13,68 @@ pub fn examples() -> PathBuf {
 pub fn stagegate() -> Command {
     let mut c = Command::cargo_bin("stagegate").expect("binary builds");
     c.env_remove("STAGEGATE_REGISTRY")
+        .env_remove("STAGEGATE_REGISTRY_KEY")
+        .env_remove("STAGEGATE_ALLOWED_SIGNERS")
+        .env_remove("STAGEGATE_SIGNING_KEY")
+        .env_remove("STAGEGATE_NOW")
         .env("NO_COLOR", "1")
         .env("USER", "ci");
     c
+}
+
+/// `stagegate` with the recording clock pinned to 09:00 UTC on `day` (`STAGEGATE_NOW`), so a
+/// lock or review recorded "on" a past date is not backdated.
+pub fn stagegate_on(day: &str) -> Command {
+    let mut c = stagegate();
+    c.env("STAGEGATE_NOW", format!("{day}T09:00:00Z"));
+    c
+}
+
+/// A new Ed25519 key made by the real `ssh-keygen` (no passphrase) at `dir/<slug>`; returns
+/// the private key path (the public key is beside it, `.pub`).
+pub fn ssh_keygen(dir: &Path, name: &str) -> PathBuf {
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let k = dir.join(format!("key-{slug}"));
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+        .arg(format!("test key for {name}"))
+        .arg("-f")
+        .arg(&k)
+        .output()
+        .expect("ssh-keygen is installed (OpenSSH client)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    k
+}
+
+/// Adds `"name" <public key>` to an allowed-signers file.
+pub fn allow(allowed: &Path, name: &str, key: &Path) {
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let mut parts = public.split_whitespace();
+    let line = format!(
+        "\"{name}\" {} {}\n",
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    let mut text = std::fs::read_to_string(allowed).unwrap_or_default();
+    text.push_str(&line);
+    std::fs::write(allowed, text).unwrap();
+}
+
+/// Signs `message` with `ssh-keygen -Y sign -n stagegate -f key`; returns the signature file.
+pub fn ssh_sign(key: &Path, message: &[u8], dir: &Path, name: &str) -> PathBuf {
+    let m = dir.join(name);
+    std::fs::write(&m, message).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "stagegate", "-f"])
+        .arg(key)
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    m.with_file_name(format!("{name}.sig"))
 }
 
 /// Copies a folder recursively.
@@ -32,11 +91,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A fresh copy of the self-contained worked example in a temporary folder.
+/// A fresh copy of the self-contained worked example in a temporary folder, with the
+/// examples' allowed-signers file beside it (so its sign-offs verify).
 pub fn worked_example_copy() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("finance-invoice-recon");
     copy_dir(&examples().join("finance-invoice-recon"), &dir);
+    std::fs::copy(
+        examples().join("allowed_signers"),
+        tmp.path().join("allowed_signers"),
+    )
+    .unwrap();
     (tmp, dir)
 }
 

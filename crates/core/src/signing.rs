@@ -1,0 +1,242 @@
+//! Accountable acts: the statements people sign, and who may sign them.
+//!
+//! A sign-off, a criteria-change approval and a risk acceptance count only as an SSH signature
+//! (SSHSIG, namespace [`ACT_NAMESPACE`]) by the named person's own key, listed for them in the
+//! organisation's allowed-signers file, over a statement stagegate builds from the facts the
+//! act is about. A name typed into a record is never enough.
+//!
+//! Statements are plain text, one `field: value` per line, so a signer can read what they
+//! sign (`stagegate signoff --print-statement`) and sign it with `ssh-keygen -Y sign -n
+//! stagegate`. A sign-off statement names the review digest *and* the outcome the review
+//! reaches once signed and every item's status, so a signature cannot be moved to another
+//! review, nor to a stored review whose outcome was edited.
+//!
+//! Authority (seed 001): item 10 "CoE Lead reviews items 1–9 and signs … If CoE Lead is also
+//! the Builder … additionally seek peer review" — the peer approver is someone other than the
+//! builder; item 1 "redefine criteria (with re-approval at M8)" and the pitfall "Moving the
+//! goalposts" — a criteria change is approved by the sponsor or the CoE lead, never by the
+//! builder alone; the decision matrix's "explicit risk acceptance from sponsor" — by the
+//! sponsor only.
+
+use crate::card::{AgentCard, Person};
+use crate::decision::{Outcome, Status};
+use crate::evidence::SignoffRole;
+use crate::person::same_person;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+pub use stagegate_trust::{ACT_NAMESPACE, AllowedSigners, Verified};
+
+/// What a sign-off is about: the review's identity and what it concludes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignoffSubject {
+    /// Agent id.
+    pub agent: String,
+    /// Agent version reviewed.
+    pub version: String,
+    /// The review digest (every input except sign-offs).
+    pub review_digest: String,
+    /// Digest of the success criteria.
+    pub criteria_digest: String,
+    /// The outcome once item 10 holds (the decision matrix with item 10 ✅).
+    pub decision_when_signed: Outcome,
+    /// Status of items 1–9, in order.
+    pub items: Vec<Status>,
+}
+
+/// The text a sign-off signs.
+pub fn signoff_statement(s: &SignoffSubject, role: SignoffRole, person: &str, date: Date) -> String {
+    let items: Vec<String> = s
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, st)| format!("{}:{}", i + 1, st.word()))
+        .collect();
+    format!(
+        "stagegate sign-off v1\nagent: {}\nversion: {}\nreview-digest: {}\ncriteria-digest: {}\ndecision-when-signed: {}\nitems: {}\nrole: {}\nperson: {}\ndate: {date}\n",
+        s.agent,
+        s.version,
+        s.review_digest,
+        s.criteria_digest,
+        s.decision_when_signed.as_str(),
+        items.join(" "),
+        role_key(role),
+        one_line(person),
+    )
+}
+
+/// The text a criteria-change approval signs: the agent and the new criteria digest.
+pub fn criteria_change_statement(agent: &str, criteria_digest: &str, person: &str, date: Date) -> String {
+    format!(
+        "stagegate approval v1\nact: criteria_change\nagent: {agent}\ncriteria-digest: {criteria_digest}\nperson: {}\ndate: {date}\n",
+        one_line(person)
+    )
+}
+
+/// The text a risk acceptance signs: the agent, its version and the items accepted as open.
+pub fn risk_acceptance_statement(
+    agent: &str,
+    version: &str,
+    items: &[u8],
+    person: &str,
+    date: Date,
+) -> String {
+    let mut items = items.to_vec();
+    items.sort_unstable();
+    items.dedup();
+    let items: Vec<String> = items.iter().map(u8::to_string).collect();
+    format!(
+        "stagegate approval v1\nact: risk_acceptance\nagent: {agent}\nversion: {version}\nitems: {}\nperson: {}\ndate: {date}\n",
+        items.join(" "),
+        one_line(person)
+    )
+}
+
+/// `builder`, `coe_lead`, `peer_approver`.
+pub fn role_key(role: SignoffRole) -> &'static str {
+    match role {
+        SignoffRole::Builder => "builder",
+        SignoffRole::CoeLead => "coe_lead",
+        SignoffRole::PeerApprover => "peer_approver",
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The principals a person signs as in the allowed-signers file: their name as the card
+/// writes it, and their e-mail when the card gives one.
+pub fn principals(p: &Person) -> Vec<&str> {
+    let mut v = vec![p.name.as_str()];
+    if let Some(e) = p.email.as_deref() {
+        v.push(e);
+    }
+    v
+}
+
+/// Checks a signature by `person` over `statement`, dated `date` (its validity window in the
+/// allowed-signers file is checked at 00:00 UTC that day).
+///
+/// # Errors
+/// A sentence saying why it does not count: unsigned, no allowed-signers file, or the
+/// verification failure from [`AllowedSigners::verify`].
+pub fn check(
+    allowed: Option<&AllowedSigners>,
+    person: &Person,
+    statement: &str,
+    signature: Option<&str>,
+    date: Date,
+) -> Result<Verified, String> {
+    let Some(sig) = signature.filter(|s| !s.trim().is_empty()) else {
+        return Err("unsigned (a typed name is not a signature: sign with `ssh-keygen -Y sign -n stagegate` or `stagegate signoff --key`)".into());
+    };
+    let Some(allowed) = allowed else {
+        return Err("no allowed-signers file to check the signature against (--allowed-signers)".into());
+    };
+    let at = date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    allowed
+        .verify(&principals(person), ACT_NAMESPACE, statement.as_bytes(), sig, at)
+        .map_err(|e| e.to_string())
+}
+
+/// Who may approve a criteria change: the sponsor or the CoE lead, never the builder (even
+/// when the builder is also the CoE lead). Returns the card's person, or the rule refused.
+///
+/// # Errors
+/// The rule, citing seed 001.
+pub fn criteria_change_approver<'a>(card: &'a AgentCard, by: &str) -> Result<&'a Person, String> {
+    let p = &card.people;
+    if same_person(by, &p.builder.name) {
+        return Err(format!(
+            "{by} is the builder; a criteria change is re-approved by the sponsor or the CoE lead, never by the builder alone (seed 001 item 1: \"redefine criteria (with re-approval at M8)\"; pitfall \"Moving the goalposts\")"
+        ));
+    }
+    if same_person(by, &p.sponsor.name) {
+        return Ok(&p.sponsor);
+    }
+    if same_person(by, &p.coe_lead.name) {
+        return Ok(&p.coe_lead);
+    }
+    Err(format!(
+        "{by} is neither the sponsor ({}) nor the CoE lead ({}); only they re-approve changed criteria (seed 001 item 1, pitfall \"Moving the goalposts\")",
+        p.sponsor.name, p.coe_lead.name
+    ))
+}
+
+/// Who may accept the risk of a conditional launch: the sponsor only.
+///
+/// # Errors
+/// The rule, citing seed 001's decision matrix.
+pub fn risk_acceptor<'a>(card: &'a AgentCard, by: &str) -> Result<&'a Person, String> {
+    if same_person(by, &card.people.sponsor.name) {
+        Ok(&card.people.sponsor)
+    } else {
+        Err(format!(
+            "{by} is not the sponsor ({}); a conditional launch needs \"explicit risk acceptance from sponsor\" (seed 001 decision matrix)",
+            card.people.sponsor.name
+        ))
+    }
+}
+
+/// The person who signs in `role` for this card, or why nobody may (seed 001 item 10: the
+/// peer approver is needed when the CoE lead is the builder, and must be someone else).
+///
+/// # Errors
+/// The rule, citing seed 001 item 10.
+pub fn signer_for(card: &AgentCard, role: SignoffRole) -> Result<&Person, String> {
+    let p = &card.people;
+    match role {
+        SignoffRole::Builder => Ok(&p.builder),
+        SignoffRole::CoeLead => Ok(&p.coe_lead),
+        SignoffRole::PeerApprover => match &p.peer_approver {
+            None => Err("the card names no peer approver (seed 001 item 10)".into()),
+            Some(pa) if same_person(&pa.name, &p.builder.name) => Err(format!(
+                "the peer approver {} is the builder; peer review is by someone other than the builder (seed 001 item 10: \"additionally seek peer review from one of the approvers from M8\")",
+                pa.name
+            )),
+            Some(pa) => Ok(pa),
+        },
+    }
+}
+
+/// The part of a stored review that [`reverify`] needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignedReview {
+    /// What the sign-offs signed.
+    pub signoff_subject: SignoffSubject,
+    /// The sign-off table, with signatures.
+    pub signoffs: Vec<crate::review::SignoffRow>,
+}
+
+/// Re-verifies a stored review's sign-offs against the allowed signers (`stagegate promote`):
+/// every row signed, by a key allowed for its person (name or e-mail), over the statement
+/// rebuilt from the stored subject (digest, outcome once signed, item statuses); the builder
+/// and the CoE lead both present (seed 001 item 10). Returns the signers' key fingerprints.
+///
+/// # Errors
+/// A sentence naming the first row that does not verify.
+pub fn reverify(s: &SignedReview, allowed: &AllowedSigners) -> Result<Vec<String>, String> {
+    for needed in [SignoffRole::Builder, SignoffRole::CoeLead] {
+        if !s.signoffs.iter().any(|r| r.role_key == needed && r.signed) {
+            return Err(format!("no signed {} row", needed.title()));
+        }
+    }
+    let mut fps = Vec::new();
+    for r in &s.signoffs {
+        let (Some(date), true) = (r.date, r.signed) else {
+            return Err(format!("{} {} did not sign", r.role, r.name));
+        };
+        let person = Person {
+            name: r.name.clone(),
+            email: r.email.clone(),
+        };
+        let statement = signoff_statement(&s.signoff_subject, r.role_key, &r.name, date);
+        let v = check(Some(allowed), &person, &statement, r.signature.as_deref(), date)
+            .map_err(|why| format!("{} {}: {why}", r.role, r.name))?;
+        fps.push(v.fingerprint);
+    }
+    Ok(fps)
+}
