@@ -933,7 +933,7 @@ impl Registry {
 
     /// Moves the agent from Pilot to Production on the strength of its latest review, which
     /// must be Cleared or Conditional with item 10 ✅. Before writing, the whole log is
-    /// verified (registry signatures included) and `resign` re-verifies the sign-off
+    /// verified (registry signatures and the kept `checkpoints` included) and `resign` re-verifies the sign-off
     /// signatures inside the stored review, returning the signers' key fingerprints. Returns
     /// the review's event number.
     ///
@@ -941,13 +941,20 @@ impl Registry {
     /// [`RegistryError::Tampered`] when the log does not verify; [`RegistryError::Rule`] when
     /// the agent is not in Pilot, has no review, its latest review does not clear it, or its
     /// signatures do not verify.
-    pub async fn promote<F>(&self, agent: &str, act: &Act, resign: F) -> Result<i64, RegistryError>
+    pub async fn promote<F>(
+        &self,
+        agent: &str,
+        act: &Act,
+        checkpoints: &[Checkpoint],
+        resign: F,
+    ) -> Result<i64, RegistryError>
     where
         F: FnOnce(&serde_json::Value) -> Result<Vec<String>, String>,
     {
-        // The full verification (signatures too) before taking the write lock; `append`
-        // replays again under the lock, and a change in between shows as a different head.
-        let verified = self.verify(&[]).await?;
+        // The full verification (signatures and kept checkpoints too) before taking the write
+        // lock; `append` replays again under the lock, and a change in between shows as a
+        // different head.
+        let verified = self.verify(checkpoints).await?;
         let mut review_id = 0;
         self.append(act, |state, rows| {
             if state.head != verified.head {

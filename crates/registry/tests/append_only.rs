@@ -166,7 +166,7 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
     let on = act("2026-06-13");
     let ok = |_: &serde_json::Value| Ok(vec!["SHA256:x".to_owned()]);
     assert!(matches!(
-        reg.promote(AGENT, &on, ok).await,
+        reg.promote(AGENT, &on, &[], ok).await,
         Err(RegistryError::Rule(_))
     ));
     assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
@@ -176,24 +176,24 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
         Err(RegistryError::Rule(m)) if m.contains("cannot be locked again")
     ));
     assert!(
-        matches!(reg.promote(AGENT, &on, ok).await, Err(RegistryError::Rule(m)) if m.contains("no review"))
+        matches!(reg.promote(AGENT, &on, &[], ok).await, Err(RegistryError::Rule(m)) if m.contains("no review"))
     );
     // A Blocked review does not promote.
     let mut r = example_review();
     r.decision.outcome = stagegate_core::decision::Outcome::Blocked;
     reg.record_review(&r, &act("2026-06-12")).await.unwrap();
     assert!(
-        matches!(reg.promote(AGENT, &on, ok).await, Err(RegistryError::Rule(m)) if m.contains("Blocked"))
+        matches!(reg.promote(AGENT, &on, &[], ok).await, Err(RegistryError::Rule(m)) if m.contains("Blocked"))
     );
     // A Cleared one whose signatures do not verify does not either.
     let r = example_review();
     assert_eq!(r.decision.outcome, stagegate_core::decision::Outcome::Cleared);
     let id = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
     assert!(matches!(
-        reg.promote(AGENT, &on, |_| Err("forged".into())).await,
+        reg.promote(AGENT, &on, &[], |_| Err("forged".into())).await,
         Err(RegistryError::Rule(m)) if m.contains("forged")
     ));
-    assert_eq!(reg.promote(AGENT, &on, ok).await.unwrap(), id);
+    assert_eq!(reg.promote(AGENT, &on, &[], ok).await.unwrap(), id);
     let stages = reg.stage_events(AGENT).await.unwrap();
     assert_eq!(
         stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(),

@@ -196,6 +196,10 @@ enum Command {
         /// Who promotes. Default: $USER.
         #[arg(long)]
         by: Option<String>,
+        /// A checkpoint kept elsewhere (`stagegate checkpoint`); the registry must be
+        /// consistent with it (repeatable).
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
         #[command(flatten)]
         signers: SignersArg,
         #[command(flatten)]
@@ -312,9 +316,10 @@ fn main() -> ExitCode {
                 agent,
                 as_of,
                 by,
+                checkpoint,
                 signers,
                 registry,
-            } => run::promote(&agent, as_of.as_deref(), by, &signers, &registry).await,
+            } => run::promote(&agent, as_of.as_deref(), by, &checkpoint, &signers, &registry).await,
             Command::History {
                 agent,
                 format,

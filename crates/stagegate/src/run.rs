@@ -531,10 +531,12 @@ pub async fn promote(
     agent: &str,
     date: Option<&str>,
     by: Option<String>,
+    checkpoints: &[std::path::PathBuf],
     signers: &SignersArg,
     registry: &RegistryArg,
 ) -> Result<u8, Failure> {
     let date = as_of(date)?;
+    let kept = read_checkpoints(checkpoints)?;
     let path = signers_path(signers, None, None).ok_or_else(|| {
         Failure::NoInput(
             "promote re-verifies the review's sign-off signatures: give --allowed-signers (or $STAGEGATE_ALLOWED_SIGNERS)".into(),
@@ -544,7 +546,7 @@ pub async fn promote(
     let act = act(Some(date), by)?;
     let reg = open(registry, false).await?;
     let id = reg
-        .promote(agent, &act, |stored| resign(stored, &allowed))
+        .promote(agent, &act, &kept, |stored| resign(stored, &allowed))
         .await?;
     reg.close().await;
     println!("{agent}: Pilot → Production on {date} (review #{id}; sign-offs re-verified against {})", path.display());
@@ -558,17 +560,25 @@ fn resign(stored: &serde_json::Value, allowed: &AllowedSigners) -> Result<Vec<St
     signing::reverify(&s, allowed)
 }
 
-/// `stagegate verify`.
-pub async fn verify(checkpoints: &[std::path::PathBuf], format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+fn read_checkpoints(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<stagegate_registry::Checkpoint>, Failure> {
     let mut kept = Vec::new();
-    for p in checkpoints {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| Failure::NoInput(format!("{}: cannot read the checkpoint: {e}", p.display())))?;
+    for p in paths {
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            Failure::NoInput(format!("{}: cannot read the checkpoint: {e}", p.display()))
+        })?;
         kept.push(
             stagegate_registry::Checkpoint::parse(&text)
                 .map_err(|e| Failure::Invalid(format!("{}: {e}", p.display())))?,
         );
     }
+    Ok(kept)
+}
+
+/// `stagegate verify`.
+pub async fn verify(checkpoints: &[std::path::PathBuf], format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+    let kept = read_checkpoints(checkpoints)?;
     let reg = open(registry, false).await?;
     let v = reg.verify(&kept).await?;
     reg.close().await;
