@@ -1,0 +1,283 @@
+//! The ways around the gate an earlier stagegate left open, each shut: a pilot with no data,
+//! a backdated lock, a lock taken after the pilot, telemetry after the review date, an output
+//! that fails after the review was recorded, signatures that are not the named person's or are
+//! over another review, and many writers at once on one registry.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn item<'a>(v: &'a serde_json::Value, n: u64) -> &'a serde_json::Value {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == n)
+        .unwrap()
+}
+
+fn review_with(reg: &Path, dir: &Path, as_of: &str) -> (Option<i32>, serde_json::Value) {
+    let out = stagegate_on(as_of)
+        .args(["review", "--format", "json", "--no-record", "--as-of", as_of, "--registry"])
+        .arg(reg)
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
+#[test]
+fn a_pilot_with_no_data_cannot_clear() {
+    let (_tmp, dir) = worked_example_copy();
+    // Every telemetry row now falls outside the pilot window (moved after the data).
+    edit(&dir.join("agent.yaml"), "start: 2026-05-13\n  end: 2026-06-12", "start: 2026-07-01\n  end: 2026-07-31");
+    edit(&dir.join("agent.yaml"), "target_date: 2026-06-13", "target_date: 2026-08-03");
+    let (code, v, _) = review_json(&dir, "2026-08-01");
+    assert_eq!(v["pilot"]["telemetry_rows"], 0);
+    let sev1 = criterion(&v, "sev1_incidents");
+    assert_eq!(sev1["verdict"], "no_data", "{sev1}");
+    assert_ne!(item(&v, 1)["status"], "pass", "{}", item(&v, 1));
+    assert!(item(&v, 1)["reasons"].to_string().contains("holds no telemetry rows"));
+    assert_ne!(code, Some(0));
+}
+
+#[test]
+fn a_minimum_sample_turns_thin_data_into_no_data() {
+    let (_tmp, dir) = worked_example_copy();
+    edit(
+        &dir.join("agent.yaml"),
+        "  - id: sev1_incidents\n",
+        "  - id: sev1_incidents\n    minimum_sample: 1000000\n",
+    );
+    let (_, v, _) = review_json(&dir, "2026-06-12");
+    let sev1 = criterion(&v, "sev1_incidents");
+    assert_eq!(sev1["verdict"], "no_data");
+    assert!(sev1["note"].as_str().unwrap().contains("fewer than the minimum sample of 1000000"), "{sev1}");
+}
+
+#[test]
+fn backdated_and_late_locks_are_flagged_on_item_1() {
+    // Recorded on 2026-09-01 (the recording clock), dated 2026-05-12: backdated.
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    let out = stagegate_on("2026-09-01")
+        .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, v) = review_with(&reg, &dir, "2026-06-12");
+    assert_ne!(item(&v, 1)["status"], "pass");
+    let r = item(&v, 1)["reasons"].to_string();
+    assert!(r.contains("lock dated 2026-05-12 but recorded on 2026-09-01") && r.contains("backdated"), "{r}");
+    assert_ne!(code, Some(0));
+
+    // Taken after the pilot ended.
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    assert!(stagegate_on("2026-06-20")
+        .args(["pilot", "start", "--as-of", "2026-06-20", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let (_, v) = review_with(&reg, &dir, "2026-06-20");
+    let r = item(&v, 1)["reasons"].to_string();
+    assert_ne!(item(&v, 1)["status"], "pass");
+    assert!(r.contains("locked on 2026-06-20, after the pilot ended on 2026-06-12"), "{r}");
+
+    // Recorded the day it is dated: no flag, and the override is named.
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    assert!(stagegate_on("2026-05-12")
+        .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let (code, v) = review_with(&reg, &dir, "2026-06-12");
+    assert_eq!(code, Some(0), "{}", item(&v, 1));
+    assert!(item(&v, 1)["notes"].to_string().contains("STAGEGATE_NOW"));
+}
+
+#[test]
+fn telemetry_after_the_review_date_is_not_counted() {
+    let (_tmp, dir) = worked_example_copy();
+    let csv = std::fs::read_to_string(dir.join("telemetry/invoices.csv")).unwrap();
+    let expected = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.as_str_between("2026-05-13", "2026-06-02"))
+        .count();
+    let (_, v, _) = review_json(&dir, "2026-06-01");
+    assert_eq!(v["pilot"]["telemetry_rows"], expected as u64);
+    assert!(item(&v, 1)["notes"].to_string().contains("telemetry after 2026-06-01 is not counted"));
+    let (_, full, _) = review_json(&dir, "2026-06-12");
+    assert!(full["pilot"]["telemetry_rows"].as_u64().unwrap() > expected as u64);
+}
+
+trait Between {
+    fn as_str_between(&self, from: &str, to_exclusive: &str) -> bool;
+}
+impl Between for &str {
+    fn as_str_between(&self, from: &str, to_exclusive: &str) -> bool {
+        let ts = &self[..10];
+        ts >= from && ts < to_exclusive
+    }
+}
+
+#[test]
+fn an_output_that_cannot_be_written_records_nothing() {
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    let out = stagegate()
+        .args(["review", "--as-of", "2026-06-12", "--format", "markdown", "--out", "/nonexistent/x.md", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.md"));
+    assert!(!reg.exists(), "the review was recorded although its report was not written");
+}
+
+#[test]
+fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule() {
+    let (tmp, dir) = worked_example_copy();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(&keys, "Morteza Moradi");
+    allow(&allowed, "Morteza Moradi", &morteza);
+    let elena = ssh_keygen(&keys, "Elena Petrova");
+    allow(&allowed, "Elena Petrova", &elena);
+    let stranger = ssh_keygen(&keys, "Stranger");
+    let reg = tmp.path().join("r.db");
+    let signoff = |role: &str, extra: &[&str]| {
+        stagegate()
+            .args(["signoff", "--as-of", "2026-06-12", "--role", role, "--registry"])
+            .arg(&reg)
+            .args(extra)
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let refused = |out: std::process::Output, rule: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(rule), "expected {rule:?} in {err}");
+    };
+    // A key in no line of the allowed-signers file.
+    refused(
+        signoff("builder", &["--key", stranger.to_str().unwrap()]),
+        "is not in the allowed-signers file",
+    );
+    // The peer approver's key used for the builder's role.
+    refused(
+        signoff("builder", &["--key", elena.to_str().unwrap()]),
+        "belongs to Elena Petrova, not to Morteza Moradi",
+    );
+    // A statement signed for this review, then the evidence changes: the old signature is over
+    // another review.
+    let statement = signoff("builder", &["--print-statement"]);
+    assert!(statement.status.success());
+    let sig = ssh_sign(&morteza, &statement.stdout, &keys, "builder-statement.txt");
+    edit(&dir.join("evidence/comms-slack.yaml"), "summary: ", "summary: (edited) ");
+    refused(
+        signoff("builder", &["--signature", sig.to_str().unwrap()]),
+        "does not match the statement",
+    );
+    // A sign-off record copied in by hand with that signature does not count either.
+    let record = format!(
+        "items: [10]\nkind: signoff\ndate: 2026-06-12\nrecorded_by: Morteza Moradi\nsummary: s\nsignoff:\n  role: builder\n  name: Morteza Moradi\n  digest: \"{}\"\nsignature: |\n{}",
+        {
+            let (_, v, _) = review_json(&dir, "2026-06-12");
+            v["digest"].as_str().unwrap().to_owned()
+        },
+        std::fs::read_to_string(&sig)
+            .unwrap()
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    );
+    std::fs::write(dir.join("evidence/signoff-builder.yaml"), record).unwrap();
+    let (code, v, _) = review_json(&dir, "2026-06-12");
+    assert_eq!(code, Some(20));
+    assert!(item(&v, 10)["reasons"].to_string().contains("does not match the statement"), "{}", item(&v, 10));
+
+    // Risk acceptance by someone other than the sponsor.
+    refused(
+        stagegate()
+            .args(["approve", "risk-acceptance", "--as", "coe-lead", "--items", "6", "--as-of", "2026-06-12", "--key"])
+            .arg(&morteza)
+            .arg(&dir)
+            .output()
+            .unwrap(),
+        "not the sponsor",
+    );
+}
+
+#[test]
+fn twenty_reviews_and_five_signoffs_at_once_all_succeed_and_the_chain_verifies() {
+    let (tmp, dir) = worked_example_copy();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(&keys, "Morteza Moradi");
+    allow(&allowed, "Morteza Moradi", &morteza);
+    let elena = ssh_keygen(&keys, "Elena Petrova");
+    allow(&allowed, "Elena Petrova", &elena);
+    let reg = tmp.path().join("shared/registry.db");
+    let mut children = Vec::new();
+    for i in 0..25 {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stagegate"));
+        c.env_remove("STAGEGATE_REGISTRY")
+            .env_remove("STAGEGATE_NOW")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if i < 20 {
+            c.args(["review", "--as-of", "2026-06-12", "--registry"]).arg(&reg).arg(&dir);
+        } else {
+            let (role, key) = [
+                ("builder", &morteza),
+                ("coe-lead", &morteza),
+                ("peer-approver", &elena),
+                ("builder", &morteza),
+                ("coe-lead", &morteza),
+            ][i - 20];
+            c.args(["signoff", "--as-of", "2026-06-12", "--role", role, "--key"])
+                .arg(key)
+                .arg("--registry")
+                .arg(&reg)
+                .arg(&dir);
+        }
+        children.push(c.spawn().unwrap());
+    }
+    for (i, ch) in children.into_iter().enumerate() {
+        let out = ch.wait_with_output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0)),
+            "process {i} exited {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = stagegate()
+        .args(["verify", "--format", "json", "--registry"])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 1 registry + 1 agent + 20 reviews + 5 sign-offs.
+    assert_eq!(v["events"], 27, "{v}");
+    assert_eq!(review_count(&reg), 20);
+}
