@@ -25,5 +25,6 @@ pub mod plan;
 pub mod readiness;
 pub mod review;
 pub mod stage;
+pub mod ymd;
 
 pub use jiff;

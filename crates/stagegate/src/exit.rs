@@ -7,7 +7,7 @@
 //! | 20 | Blocked |
 //! | 1 | refused by a registry rule (promote without a clearing review, re-lock criteria, tampered history) |
 //! | 2 | usage error (clap) |
-//! | 65 | invalid input: malformed YAML, unknown/missing field, wrong type, bad date, bad telemetry row |
+//! | 65 | invalid input: malformed YAML, unknown/missing field, duplicate key, wrong type, bad date, impossible value, path out of the agent folder, review date before the pilot, bad telemetry row |
 //! | 66 | input missing or unreadable |
 //! | 70 | internal error |
 //! | 74 | registry cannot be opened, read or written |

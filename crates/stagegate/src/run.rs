@@ -52,6 +52,7 @@ async fn open_existing(path: &Path) -> Result<Option<Registry>, Failure> {
 async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Registry>), Failure> {
     let date = as_of(args.as_of.as_deref())?;
     let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
+    stagegate_load::check_review_date(&folder.card, date)?;
     let card = &folder.card.card;
     let from_pg = card
         .telemetry
