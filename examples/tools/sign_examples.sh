@@ -28,7 +28,7 @@ EXAMPLES=(
 person_of() { # dir as-of role → the person the card names for it
   local dir=$1 asof=$2 role=$3
   if [[ $role == risk:* ]]; then
-    "$BIN" approve "$dir" risk-acceptance --as sponsor --items "${role#risk:}" --as-of "$asof" \
+    "$BIN" approve risk-acceptance "$dir" --as sponsor --items "${role#risk:}" --as-of "$asof" \
       --print-statement --registry "$REG" | sed -n 's/^person: //p'
   else
     "$BIN" signoff "$dir" --role "$role" --as-of "$asof" --print-statement --registry "$REG" \
@@ -68,7 +68,7 @@ for e in "${EXAMPLES[@]}"; do
     name=$(person_of "$dir" "$asof" "$role")
     k=$(key_of "$name")
     if [[ $role == risk:* ]]; then
-      "$BIN" approve "$dir" risk-acceptance --as sponsor --items "${role#risk:}" --as-of "$asof" \
+      "$BIN" approve risk-acceptance "$dir" --as sponsor --items "${role#risk:}" --as-of "$asof" \
         --key "$k" --allowed-signers "$ALLOWED" --registry "$REG"
     else
       "$BIN" signoff "$dir" --role "$role" --as-of "$asof" --key "$k" \

@@ -122,8 +122,10 @@ pub struct People {
 #[serde(deny_unknown_fields)]
 pub struct Pilot {
     /// First day of the pilot (inclusive, UTC).
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub start: Date,
     /// Last day of the pilot (inclusive, UTC).
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub end: Date,
     /// What the pilot covered.
     pub scope: String,
@@ -299,8 +301,10 @@ pub enum TestKind {
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// First day.
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub start: Date,
     /// Last day.
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub end: Date,
 }
 
@@ -506,7 +510,165 @@ fn validate_unit(
     Ok(())
 }
 
+/// The values a quantity can take, `low..=high` (either end open), and why: a criterion's
+/// threshold, baseline and target outside it could never be met or missed as written (a rate
+/// of −0.5, a "ratio" of 90), so card validation refuses them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueRange {
+    /// Smallest possible value, when bounded.
+    pub low: Option<f64>,
+    /// Largest possible value, when bounded.
+    pub high: Option<f64>,
+    /// Why, in words: "a rate is a share between 0 and 1".
+    pub why: &'static str,
+}
+
+impl ValueRange {
+    const fn new(low: Option<f64>, high: Option<f64>, why: &'static str) -> Self {
+        Self { low, high, why }
+    }
+
+    /// Whether `v` is a possible value (NaN never is).
+    pub fn contains(&self, v: f64) -> bool {
+        !v.is_nan() && self.low.is_none_or(|l| v >= l) && self.high.is_none_or(|h| v <= h)
+    }
+
+    /// The range and its reason, e.g. "must lie between 0 and 1 — a rate is the share of…".
+    pub fn describe(&self) -> String {
+        let bounds = match (self.low, self.high) {
+            (Some(l), Some(h)) => format!("must lie between {l} and {h}"),
+            (Some(l), None) => format!("must be at least {l}"),
+            (None, Some(h)) => format!("must be at most {h}"),
+            (None, None) => "can be any number".to_owned(),
+        };
+        format!("{bounds} — {}", self.why)
+    }
+
+    /// Both ranges at once; the reason of the one that sets the tighter bounds.
+    fn and(self, other: ValueRange) -> ValueRange {
+        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let low = max(self.low, other.low);
+        let high = min(self.high, other.high);
+        let why = if (low, high) == (self.low, self.high) {
+            self.why
+        } else {
+            other.why
+        };
+        ValueRange::new(low, high, why)
+    }
+}
+
+/// What a metric kind's value can be: rates and adoption are shares (0–1), counts and distinct
+/// counts are never negative; sums, means, quantiles and ratios of sums follow their field,
+/// which may be signed.
+fn kind_range(kind: crate::metric::MetricKind) -> Option<ValueRange> {
+    use crate::metric::MetricKind as K;
+    match kind {
+        K::Rate => Some(ValueRange::new(
+            Some(0.0),
+            Some(1.0),
+            "a rate is the share of rows for which its predicate holds (write 0.9 for 90%)",
+        )),
+        K::Adoption => Some(ValueRange::new(
+            Some(0.0),
+            Some(1.0),
+            "adoption is the share of the cohort that used the agent (write 0.8 for 80%)",
+        )),
+        K::Count | K::Distinct => Some(ValueRange::new(
+            Some(0.0),
+            None,
+            "a count is never negative",
+        )),
+        K::Sum | K::Mean | K::Quantile | K::Ratio => None,
+    }
+}
+
+/// Units of time: a value measured in one (a latency, a handle time) is never negative.
+const DURATION_UNITS: &[&str] = &[
+    "ms", "s", "sec", "seconds", "min", "minutes", "h", "hours", "d", "days", "weeks",
+];
+
+/// What a value's `unit` allows: `ratio` (and `fraction`, `share`) 0–1, `%` (`percent`) 0–100,
+/// `count` and durations (`ms`, `s`, `min`, `h`, `d`…) not negative. Other units (money,
+/// points, anything per period) say nothing about the range.
+pub fn unit_range(unit: &str) -> Option<ValueRange> {
+    match unit.trim() {
+        "ratio" | "fraction" | "share" => Some(ValueRange::new(
+            Some(0.0),
+            Some(1.0),
+            "a `ratio` is a fraction between 0 and 1 (write 0.9 for 90%)",
+        )),
+        "%" | "percent" => Some(ValueRange::new(
+            Some(0.0),
+            Some(100.0),
+            "a percentage lies between 0 and 100",
+        )),
+        "count" => Some(ValueRange::new(
+            Some(0.0),
+            None,
+            "a count is never negative",
+        )),
+        u if DURATION_UNITS.contains(&u) => Some(ValueRange::new(
+            Some(0.0),
+            None,
+            "a duration is never negative",
+        )),
+        _ => None,
+    }
+}
+
 impl Criterion {
+    /// What the criterion's measured value can be: the range its metric kind allows (a rate
+    /// 0–1, a count ≥ 0) together with the range its `unit` allows ([`unit_range`]). `None`
+    /// when neither bounds it. A compared criterion's threshold is an effect instead: see
+    /// [`Criterion::threshold_range`].
+    pub fn value_range(&self) -> Option<ValueRange> {
+        let by_kind = self.metric.as_ref().and_then(|m| kind_range(m.kind));
+        let by_unit = self.unit.as_deref().and_then(unit_range);
+        match (by_kind, by_unit) {
+            (Some(k), Some(u)) => Some(k.and(u)),
+            (k, u) => k.or(u),
+        }
+    }
+
+    /// What the threshold can be. Without `compare`, the [`Criterion::value_range`]. With it,
+    /// the threshold applies to the effect: an absolute effect (pilot − reference) of a
+    /// quantity bounded to `low..=high` lies in `low − high ..= high − low` (a difference of two
+    /// rates in −1..1); a relative effect ((pilot − reference) ÷ reference, reference > 0) of a
+    /// quantity never negative is at least −1, and `unit` then names the effect's unit (a
+    /// `ratio`), not the metric's, so only the metric kind bounds it. `None` when unbounded.
+    pub fn threshold_range(&self) -> Option<ValueRange> {
+        let Some(cmp) = &self.compare else {
+            return self.value_range();
+        };
+        match cmp.effect {
+            EffectScale::Absolute => {
+                let r = self.value_range()?;
+                let (l, h) = (r.low?, r.high?);
+                Some(ValueRange::new(
+                    Some(l - h),
+                    Some(h - l),
+                    "a difference of two values that each lie in a bounded range (a difference of two rates lies between −1 and 1)",
+                ))
+            }
+            EffectScale::Relative => {
+                let r = self.metric.as_ref().and_then(|m| kind_range(m.kind))?;
+                (r.low? >= 0.0).then_some(ValueRange::new(
+                    Some(-1.0),
+                    None,
+                    "a relative change of a quantity that is never negative is at least −1 (−100%)",
+                ))
+            }
+        }
+    }
+
     /// What the criterion's interval must do to decide it: exclude the threshold
     /// (superiority), exclude the threshold moved by the margin in the tolerated direction
     /// (non-inferiority), or lie inside or wholly outside `threshold ± margin` (equivalence).
@@ -711,6 +873,7 @@ pub struct RollbackPlan {
 #[serde(deny_unknown_fields)]
 pub struct Launch {
     /// Target production launch date.
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub target_date: Date,
 }
 
@@ -761,6 +924,7 @@ pub struct Scale {
     /// Volume at scale, e.g. "4,000 invoices/month".
     pub target_volume: String,
     /// Date by which the target state should be reached.
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub target_date: Date,
     /// Phases; seed 000's three-phase pattern when empty.
     #[serde(default)]
@@ -932,8 +1096,11 @@ pub struct CardError {
 }
 
 impl AgentCard {
-    /// Checks the rules serde cannot: id shape, pilot window order, unique ids, metrics that
-    /// fit their kind and read declared roles.
+    /// Checks the rules serde cannot: id shape, pilot window order, a cohort of at least one,
+    /// launch after the pilot and scale after the launch, unique ids, metrics that fit their
+    /// kind and read declared roles, thresholds (and baselines, targets) inside the range
+    /// their metric kind and unit allow ([`Criterion::threshold_range`]), economics inputs not
+    /// negative.
     ///
     /// # Errors
     /// The first [`CardError`] found, naming the field.
@@ -974,6 +1141,32 @@ impl AgentCard {
                 format!(
                     "{} is before pilot.start {}",
                     self.pilot.end, self.pilot.start
+                ),
+            ));
+        }
+        if self.pilot.cohort_size == 0 {
+            return Err(err(
+                "pilot.cohort_size",
+                "0 is not a cohort: a pilot has at least one user (adoption divides by it)".into(),
+            ));
+        }
+        if self.launch.target_date < self.pilot.end {
+            return Err(err(
+                "launch.target_date",
+                format!(
+                    "{} is before the pilot ends ({}): production launch follows the pilot",
+                    self.launch.target_date, self.pilot.end
+                ),
+            ));
+        }
+        if let Some(sc) = &self.scale
+            && sc.target_date < self.launch.target_date
+        {
+            return Err(err(
+                "scale.target_date",
+                format!(
+                    "{} is before the production launch ({}): scaling follows the launch",
+                    sc.target_date, self.launch.target_date
                 ),
             ));
         }
@@ -1027,6 +1220,28 @@ impl AgentCard {
                     &format!("{here}.threshold"),
                     "must be a finite number".into(),
                 ));
+            }
+            let out_of_range = |field: &str, v: f64, r: ValueRange| {
+                err(
+                    &format!("{here}.{field}"),
+                    format!("{v} is out of range: it {}", r.describe()),
+                )
+            };
+            if let Some(r) = c.threshold_range() {
+                if !r.contains(c.threshold) {
+                    return Err(out_of_range("threshold", c.threshold, r));
+                }
+                if let Some(v) = c.target_at_scale
+                    && !r.contains(v)
+                {
+                    return Err(out_of_range("target_at_scale", v, r));
+                }
+            }
+            if c.compare.is_none()
+                && let (Some(r), Some(v)) = (c.value_range(), c.baseline)
+                && !r.contains(v)
+            {
+                return Err(out_of_range("baseline", v, r));
             }
             match (c.source, &c.metric) {
                 (CriterionSource::Telemetry, None) => {
@@ -1218,6 +1433,30 @@ impl AgentCard {
             }
         }
         if let Some(e) = &self.economics {
+            for (field, v) in [
+                ("volume_per_month", e.volume_per_month),
+                ("baseline_minutes_per_unit", e.baseline_minutes_per_unit),
+                ("cost_per_minute_usd", e.cost_per_minute_usd),
+                ("annual_run_cost_usd", e.annual_run_cost_usd),
+                ("one_off_costs_usd", e.one_off_costs_usd),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(err(
+                        &format!("economics.{field}"),
+                        format!("{v} is out of range: it must be a number at least 0"),
+                    ));
+                }
+            }
+            if let Some(i) = e.improvement
+                && !(0.0..=1.0).contains(&i)
+            {
+                return Err(err(
+                    "economics.improvement",
+                    format!(
+                        "{i} is out of range: it must lie between 0 and 1 — the fraction of baseline minutes saved"
+                    ),
+                ));
+            }
             match (&e.improvement_criterion, e.improvement) {
                 (Some(id), _) => {
                     let Some(c) = self.success_criteria.iter().find(|c| &c.id == id) else {

@@ -252,7 +252,11 @@ pub struct OpenItemDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// When it closes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::ymd::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub due: Option<Date>,
 }
 
@@ -267,7 +271,11 @@ pub struct CommunicationDetails {
     /// Whether the content is drafted.
     pub drafted: bool,
     /// When it goes out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::ymd::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduled_for: Option<Date>,
 }
 
@@ -285,6 +293,7 @@ pub struct EvidenceRecord {
     /// The kind.
     pub kind: EvidenceKind,
     /// When the evidence was taken (the drill, the rotation, the test…).
+    #[serde(deserialize_with = "crate::ymd::date")]
     pub date: Date,
     /// Named person who recorded it.
     pub recorded_by: String,
@@ -328,16 +337,17 @@ pub struct EvidenceRecord {
 }
 
 impl EvidenceRecord {
-    /// Checks that the record carries the block its kind needs and no other, and that item
-    /// numbers are 1–10.
+    /// Checks that the record carries the block its kind needs and no other, that item
+    /// numbers are 1–10, that durations are not negative and values finite, and that
+    /// attachment digests are sha256 hex.
     ///
     /// # Errors
     /// `(field, message)` naming the offending field.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        for i in &self.items {
+        for (j, i) in self.items.iter().enumerate() {
             if !(1..=10).contains(i) {
                 return Err((
-                    "items".into(),
+                    format!("items[{j}]"),
                     format!("{i} is not a checklist item (1–10)"),
                 ));
             }
@@ -416,6 +426,36 @@ impl EvidenceRecord {
                     self.kind.as_str()
                 ),
             ));
+        }
+        if let Some(d) = &self.drill {
+            for (field, v) in [
+                ("drill.time_to_stop_seconds", d.time_to_stop_seconds),
+                ("drill.duration_minutes", d.duration_minutes),
+            ] {
+                if let Some(v) = v
+                    && !(v.is_finite() && v >= 0.0)
+                {
+                    return Err((
+                        field.into(),
+                        format!("{v} is out of range: a duration is never negative"),
+                    ));
+                }
+            }
+        }
+        if let Some(m) = &self.metric
+            && !m.value.is_finite()
+        {
+            return Err(("metric.value".into(), "must be a finite number".into()));
+        }
+        if let Some(a) = &self.approval {
+            for (j, i) in a.items.iter().enumerate() {
+                if !(1..=10).contains(i) {
+                    return Err((
+                        format!("approval.items[{j}]"),
+                        format!("{i} is not a checklist item (1–10)"),
+                    ));
+                }
+            }
         }
         for (i, a) in self.attachments.iter().enumerate() {
             let hex_ok = a.sha256.len() == 64

@@ -26,5 +26,6 @@ pub mod readiness;
 pub mod review;
 pub mod signing;
 pub mod stage;
+pub mod ymd;
 
 pub use jiff;

@@ -294,5 +294,10 @@ fn an_improvement_criterion_must_have_a_direction_of_benefit() {
     let count = "  - id: tickets\n    description: tickets closed\n    metric: { kind: count }\n    comparator: \">=\"\n    threshold: 10\n";
     let e = with_econ(count, "tickets").unwrap_err();
     assert!(e.contains("only with `unit: ratio`"), "{e}");
-    assert!(with_econ(&format!("{count}    unit: ratio\n"), "tickets").is_ok());
+    // (As a `ratio` its threshold must be a fraction too.)
+    let ratio = format!(
+        "{}    unit: ratio\n",
+        count.replace("threshold: 10", "threshold: 0.5")
+    );
+    assert!(with_econ(&ratio, "tickets").is_ok());
 }

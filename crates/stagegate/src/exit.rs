@@ -8,7 +8,7 @@
 //! | 1 | refused by a rule: promote without a clearing review, re-lock criteria, a signature that does not count, an approver without authority |
 //! | 2 | usage error (clap) |
 //! | 3 | the registry does not verify: an event edited, inserted, reordered or deleted, or truncation against a kept checkpoint |
-//! | 65 | invalid input: malformed YAML, unknown/missing field, wrong type, bad date, bad telemetry row |
+//! | 65 | invalid input: malformed YAML, unknown/missing field, duplicate key, wrong type, bad date, impossible value, path out of the agent folder, review date before the pilot, bad telemetry row |
 //! | 66 | input missing or unreadable |
 //! | 70 | internal error, or an output (`--out`, standard output) that cannot be written |
 //! | 74 | registry or its key cannot be opened, read or written |

@@ -117,6 +117,7 @@ fn load_signers(path: &Path) -> Result<AllowedSigners, Failure> {
 async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Registry>), Failure> {
     let date = as_of(args.as_of.as_deref())?;
     let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
+    stagegate_load::check_review_date(&folder.card, date)?;
     let card = &folder.card.card;
     // Telemetry after the review date is not counted, like evidence dated after it: the
     // measured window is the pilot window cut at the review day.
