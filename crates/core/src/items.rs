@@ -859,6 +859,7 @@ pub fn item10_signoff(
                     date: Some(e.record.date),
                     signed: true,
                     note: None,
+                    key_fingerprint: None,
                 });
             }
             None => {
@@ -895,6 +896,7 @@ pub fn item10_signoff(
                     date: None,
                     signed: false,
                     note: Some(msg),
+                    key_fingerprint: None,
                 });
             }
         }
