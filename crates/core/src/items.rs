@@ -961,7 +961,11 @@ pub fn item10_signoff(
         let mut why = Vec::new();
         let mut good = None;
         for e in &mine {
-            let s = e.record.signoff.as_ref().map(|s| (s.name.as_str(), s.digest.as_str()));
+            let s = e
+                .record
+                .signoff
+                .as_ref()
+                .map(|s| (s.name.as_str(), s.digest.as_str()));
             let Some((signer, digest)) = s else { continue };
             let problem = if !e.is_valid() {
                 Some("is invalid".to_owned())

@@ -2,8 +2,8 @@
 //!
 //! Agent cards ([`card`]), evidence records ([`evidence`]), gate templates ([`gates`]), the
 //! rules that decide each checklist item ([`items`]), the decision matrix ([`decision`]), the
-//! readiness assessment ([`readiness`]), economics ([`economics`]) and the scaling plan
-//! ([`plan`]). [`review::review`] ties them together.
+//! readiness assessment ([`readiness`]), economics ([`economics`]), the scaling plan
+//! ([`plan`]) and values in their units ([`units`]). [`review::review`] ties them together.
 //!
 //! Invariant: this crate does no IO — no files, no clock, no network. Everything arrives as
 //! values (the loader reads files, the telemetry crate measures, the binary injects the date),
@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod review;
 pub mod signing;
 pub mod stage;
+pub mod units;
 pub mod ymd;
 
 pub use jiff;

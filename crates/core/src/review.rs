@@ -4,11 +4,17 @@
 //! same digest). The shape of [`Review`] is the `--format json` output; fields are only ever
 //! added within one `schema_version`.
 
-use crate::card::{AgentCard, Lane, Tier};
+use crate::card::{
+    AgentCard, AuditLog, Dashboard, Guardrail, Identity, Lane, People, RollbackPlan, Tier,
+};
 use crate::decision::{self, MatrixInput, OpenItemFacts, Outcome, Status};
 use crate::digest::InputDigest;
 use crate::economics::{self, EconomicsResult};
-use crate::evidence::{ApprovalSubject, Evidence, EvidenceKind, SignoffRole, Validity};
+use crate::evidence::{
+    AcknowledgmentDetails, ApprovalDetails, ApprovalSubject, CommunicationDetails, DrillDetails,
+    Evidence, EvidenceKind, GuardrailTestDetails, MetricDetails, OpenItemDetails, RotationDetails,
+    SignoffRole, Validity,
+};
 use crate::gates::{GateTemplate, Rule};
 use crate::items::{self, Findings};
 use crate::person::check_named_person;
@@ -502,6 +508,95 @@ pub struct EvidenceSummary {
     pub summary: String,
     /// Valid or why not.
     pub validity: Validity,
+    /// A `metric` record's value and method (seed 001 item 1: "Criteria + actuals").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricDetails>,
+    /// A drill's procedure, timing, in-flight handling and result (seed 001 item 9: "Drill
+    /// date + procedure + result").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillDetails>,
+    /// A rotation's credential and outcome (seed 001 item 5: "rotation dates + result").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationDetails>,
+    /// A guardrail test's scenario and result (seed 001 item 4: "Test date + scenarios +
+    /// results").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail_test: Option<GuardrailTestDetails>,
+    /// An on-call acknowledgment with its comprehension answers (seed 001 item 7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledgment: Option<AcknowledgmentDetails>,
+    /// A communication's channel, audience and schedule (seed 001 item 8: "Channels + content
+    /// + schedule").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub communication: Option<CommunicationDetails>,
+    /// An approval (risk acceptance or criteria re-approval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalDetails>,
+    /// An open item's owner and due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_item: Option<OpenItemDetails>,
+}
+
+/// The card's operating facts that the checklist's evidence column cites (seed 001 blank
+/// template: "Dashboard link + who watches when", "Primary + backup + pager schedule",
+/// "Identity name + rotation dates", "Retention period + storage location", "Runbook link",
+/// "Drill date + procedure + result").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatingFacts {
+    /// Builder, CoE lead, sponsor, peer approver and on-call.
+    pub people: People,
+    /// Dashboards with their URL, watcher and cadence (item 2).
+    pub dashboards: Vec<Dashboard>,
+    /// Runtime guardrails the card declares (Agent Card §6, item 4).
+    pub guardrails: Vec<Guardrail>,
+    /// The agent's identity and credentials (item 5).
+    pub identity: Identity,
+    /// Audit-log stores with their retention in days, and regimes (Agent Card §11, item 6).
+    pub audit_log: AuditLog,
+    /// The retention the tier and regimes require, in days (item 6).
+    pub retention_required_days: u32,
+    /// Which rule sets that minimum, e.g. "sox: SOX §802 / SEC Rule 2-06 …".
+    pub retention_required_by: String,
+    /// The runbook path, relative to the agent folder (item 7).
+    pub runbook: String,
+    /// `sha256:` of the runbook file; `None` when it is missing.
+    pub runbook_sha256: Option<String>,
+    /// Kill switch, procedure, in-flight handling, triggers and decision authority (item 9).
+    pub rollback: RollbackPlan,
+    /// Pilot cohort, e.g. "AP accountants, EMEA".
+    pub pilot_cohort: String,
+    /// Users (or units) in the pilot cohort.
+    pub pilot_cohort_size: u64,
+}
+
+/// One failing item of a Blocked review as open work (seed 001 decision matrix: "Blocked.
+/// Return to pilot or fix items"; blank template "Open items (only if conditional or
+/// blocked)": item, what's missing, owner, due date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MustFix {
+    /// Checklist item, 1–10.
+    pub item: u8,
+    /// Its title.
+    pub title: String,
+    /// ❌ or ⚠️.
+    pub status: Status,
+    /// What is wrong or missing: the item's reasons.
+    pub what: Vec<String>,
+    /// One named person who owns the fix, when the card (or an open-item record) names one.
+    pub owner: Option<String>,
+    /// Why that person: their role on the card, or the open-item record naming them.
+    pub owner_basis: String,
+    /// Due date, from an open-item record for the item; `None` when none gives one.
+    pub due: Option<Date>,
+}
+
+/// One item of the template, as reviewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateItemSummary {
+    /// 1–10.
+    pub number: u8,
+    /// The rule that decided it.
+    pub rule: Rule,
 }
 
 /// The template used.
@@ -515,6 +610,10 @@ pub struct TemplateSummary {
     pub source: String,
     /// Who relaxed the ⚠️ block on items 4/9, if anyone.
     pub relaxed_by: Option<String>,
+    /// Which rule decided each item (a template may assign rules to items 1–9 in any order).
+    pub items: Vec<TemplateItemSummary>,
+    /// Days within which the rollback drill must fall before the review (item 9).
+    pub drill_window_days: u32,
 }
 
 /// A whole review.
@@ -547,6 +646,10 @@ pub struct Review {
     pub decision: DecisionOut,
     /// Open items.
     pub open_items: Vec<OpenItem>,
+    /// A Blocked review: every item not ✅ as open work with its owner (empty otherwise).
+    pub must_fix: Vec<MustFix>,
+    /// The card's operating facts the evidence column cites.
+    pub operations: OperatingFacts,
     /// Readiness assessment.
     pub readiness: Readiness,
     /// Economics, when the card gives inputs.
@@ -797,6 +900,33 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
     if let Some(loss) = economics.as_ref().and_then(|e| e.loss.clone()) {
         decision.reasons.push(loss);
     }
+    let must_fix = if decision.outcome == Outcome::Blocked {
+        must_fix(
+            card,
+            t,
+            &results,
+            &opens,
+            ev,
+            input.runbook_sha256.is_some(),
+        )
+    } else {
+        Vec::new()
+    };
+    let retention = t.retention_minimum(card.tier, &card.audit_log.regimes);
+    let operations = OperatingFacts {
+        people: card.people.clone(),
+        dashboards: card.monitoring.dashboards.clone(),
+        guardrails: card.guardrails.clone(),
+        identity: card.identity.clone(),
+        audit_log: card.audit_log.clone(),
+        retention_required_days: retention.days,
+        retention_required_by: retention.source,
+        runbook: card.runbook.clone(),
+        runbook_sha256: input.runbook_sha256.clone(),
+        rollback: card.rollback.clone(),
+        pilot_cohort: card.pilot.cohort.clone(),
+        pilot_cohort_size: card.pilot.cohort_size,
+    };
     let mut evidence: Vec<EvidenceSummary> = input
         .evidence
         .iter()
@@ -808,6 +938,14 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             recorded_by: e.record.recorded_by.clone(),
             summary: e.record.summary.clone(),
             validity: e.validity.clone(),
+            metric: e.record.metric.clone(),
+            drill: e.record.drill.clone(),
+            rotation: e.record.rotation.clone(),
+            guardrail_test: e.record.guardrail_test.clone(),
+            acknowledgment: e.record.acknowledgment.clone(),
+            communication: e.record.communication.clone(),
+            approval: e.record.approval.clone(),
+            open_item: e.record.open_item.clone(),
         })
         .collect();
     evidence.sort_by(|a, b| a.path.cmp(&b.path));
@@ -839,12 +977,23 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
             version: t.version,
             source: input.template_source.clone(),
             relaxed_by: t.decision.relaxed_by.clone(),
+            items: t
+                .items
+                .iter()
+                .map(|i| TemplateItemSummary {
+                    number: i.number,
+                    rule: i.rule,
+                })
+                .collect(),
+            drill_window_days: t.drill_window_days,
         },
         criteria,
         items: results,
         signoffs,
         decision,
         open_items: opens,
+        must_fix,
+        operations,
         readiness,
         economics,
         data_quality: input.data_quality.clone(),
@@ -866,7 +1015,10 @@ fn sponsor_accepted(
 ) -> (BTreeSet<u8>, Vec<String>) {
     let mut items = BTreeSet::new();
     let mut notes = Vec::new();
-    for e in evidence.iter().filter(|e| e.is_valid() && e.record.date <= as_of) {
+    for e in evidence
+        .iter()
+        .filter(|e| e.is_valid() && e.record.date <= as_of)
+    {
         let Some(a) = e.record.approval.as_ref() else {
             continue;
         };
@@ -881,7 +1033,13 @@ fn sponsor_accepted(
                 &p.name,
                 e.record.date,
             );
-            crate::signing::check(allowed, p, &statement, e.record.signature.as_deref(), e.record.date)
+            crate::signing::check(
+                allowed,
+                p,
+                &statement,
+                e.record.signature.as_deref(),
+                e.record.date,
+            )
         });
         match checked {
             Ok(_) => items.extend(a.items.iter().copied()),
@@ -892,4 +1050,133 @@ fn sponsor_accepted(
         }
     }
     (items, notes)
+}
+
+/// The failing items of a Blocked review as open work, each with one owner where the card
+/// names one (seed 001: "Agent Builder assembles evidence per item. CoE Lead reviews + signs";
+/// decision matrix: "Blocked. Return to pilot or fix items"). Every item not ✅ is listed, in
+/// item order. An open-item record for the item that names one owner and a due date wins;
+/// otherwise the owner follows the item's rule (see [`fix_owner`]).
+pub fn must_fix(
+    card: &AgentCard,
+    template: &GateTemplate,
+    results: &[ItemResult],
+    open_items: &[OpenItem],
+    evidence: &[Evidence],
+    runbook_found: bool,
+) -> Vec<MustFix> {
+    results
+        .iter()
+        .filter(|r| r.status != Status::Pass)
+        .map(|r| {
+            let recorded = open_items
+                .iter()
+                .find(|o| o.item == r.number && o.problems.is_empty());
+            let (owner, owner_basis, due) = match recorded {
+                Some(o) => (
+                    o.owner.clone(),
+                    format!("owner of the open item in {}", o.source),
+                    o.due,
+                ),
+                None => {
+                    let rule = template.item(r.number).map(|i| i.rule);
+                    let (who, why) = fix_owner(card, rule, r.number, evidence, runbook_found);
+                    (who, why, None)
+                }
+            };
+            MustFix {
+                item: r.number,
+                title: r.title.clone(),
+                status: r.status,
+                what: r.reasons.clone(),
+                owner,
+                owner_basis,
+                due,
+            }
+        })
+        .collect()
+}
+
+/// Who should fix item `n` (decided by `rule`) when no open-item record names anyone, and
+/// why: one named person from the card (or from the records for the item), never a team.
+/// Returns `None` as owner when the candidate is not a named person.
+fn fix_owner(
+    card: &AgentCard,
+    rule: Option<Rule>,
+    n: u8,
+    evidence: &[Evidence],
+    runbook_found: bool,
+) -> (Option<String>, String) {
+    let people = &card.people;
+    let named = |name: &str| check_named_person(name).is_ok();
+    let builder = || {
+        (
+            named(&people.builder.name).then(|| people.builder.name.clone()),
+            "agent builder: assembles the evidence for items 1–9 (seed 001 \"Who fills it\")"
+                .to_owned(),
+        )
+    };
+    // The latest record for the item (valid or not) shows who has done this work before.
+    let last_recorder = || {
+        evidence
+            .iter()
+            .filter(|e| e.supports(n))
+            .filter(|e| {
+                !matches!(
+                    e.record.kind,
+                    EvidenceKind::OpenItem | EvidenceKind::Approval | EvidenceKind::Signoff
+                )
+            })
+            .max_by_key(|e| (e.record.date, e.path.clone()))
+            .filter(|e| named(&e.record.recorded_by))
+            .map(|e| (e.record.recorded_by.clone(), e.path.clone()))
+    };
+    let primary = &people.on_call.primary.name;
+    match rule {
+        // On-call (item 3): the named on-call primary keeps the schedule, pager and weekend
+        // cover in order; when the primary is a team ("the team is on call, i.e. no one") the
+        // builder must get a person named.
+        Some(Rule::OnCall) if named(primary) => (
+            Some(primary.clone()),
+            "on-call primary: owns the pager schedule and weekend cover".into(),
+        ),
+        // Runbook (item 7): a missing runbook is the builder's to write; a missing or failed
+        // comprehension check is the on-call primary's to pass (seed 001 "the named on-call
+        // has read it").
+        Some(Rule::Runbook) if runbook_found && named(primary) => (
+            Some(primary.clone()),
+            "on-call primary: must read the runbook and pass the comprehension check".into(),
+        ),
+        // Audit retention (item 6): whoever verified retention last (the platform team's named
+        // person in the worked example) configures it; communication (item 8): whoever drafted
+        // the messages (the finance champion in the worked example); else the builder.
+        Some(r @ (Rule::AuditRetention | Rule::Communication)) => match last_recorder() {
+            Some((who, path)) => (
+                Some(who),
+                format!(
+                    "recorded the item's last evidence ({path}){}",
+                    if r == Rule::AuditRetention {
+                        ": configures and verifies retention"
+                    } else {
+                        ": drafts and schedules the communication"
+                    }
+                ),
+            ),
+            None => builder(),
+        },
+        // Rollback drill (item 9): the on-call primary runs the kill switch at 2 am, so the
+        // drill proves they can; when the primary is not a person, the builder.
+        Some(Rule::RollbackDrill) if named(primary) => (
+            Some(primary.clone()),
+            "on-call primary: executes the rollback, so runs the drill".into(),
+        ),
+        // Sign-off (item 10): the CoE lead signs (seed 001 "CoE Lead reviews + signs").
+        Some(Rule::Signoff) => (
+            named(&people.coe_lead.name).then(|| people.coe_lead.name.clone()),
+            "AI CoE lead: reviews items 1–9 and signs".into(),
+        ),
+        // Success criteria, dashboards, guardrails, identity (items 1, 2, 4, 5) and every
+        // fallback: the builder.
+        _ => builder(),
+    }
 }

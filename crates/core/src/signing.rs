@@ -44,7 +44,12 @@ pub struct SignoffSubject {
 }
 
 /// The text a sign-off signs.
-pub fn signoff_statement(s: &SignoffSubject, role: SignoffRole, person: &str, date: Date) -> String {
+pub fn signoff_statement(
+    s: &SignoffSubject,
+    role: SignoffRole,
+    person: &str,
+    date: Date,
+) -> String {
     let items: Vec<String> = s
         .items
         .iter()
@@ -65,7 +70,12 @@ pub fn signoff_statement(s: &SignoffSubject, role: SignoffRole, person: &str, da
 }
 
 /// The text a criteria-change approval signs: the agent and the new criteria digest.
-pub fn criteria_change_statement(agent: &str, criteria_digest: &str, person: &str, date: Date) -> String {
+pub fn criteria_change_statement(
+    agent: &str,
+    criteria_digest: &str,
+    person: &str,
+    date: Date,
+) -> String {
     format!(
         "stagegate approval v1\nact: criteria_change\nagent: {agent}\ncriteria-digest: {criteria_digest}\nperson: {}\ndate: {date}\n",
         one_line(person)
@@ -131,14 +141,22 @@ pub fn check(
         return Err("unsigned (a typed name is not a signature: sign with `ssh-keygen -Y sign -n stagegate` or `stagegate signoff --key`)".into());
     };
     let Some(allowed) = allowed else {
-        return Err("no allowed-signers file to check the signature against (--allowed-signers)".into());
+        return Err(
+            "no allowed-signers file to check the signature against (--allowed-signers)".into(),
+        );
     };
     let at = date
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map(|z| z.timestamp())
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     allowed
-        .verify(&principals(person), ACT_NAMESPACE, statement.as_bytes(), sig, at)
+        .verify(
+            &principals(person),
+            ACT_NAMESPACE,
+            statement.as_bytes(),
+            sig,
+            at,
+        )
         .map_err(|e| e.to_string())
 }
 
@@ -234,8 +252,14 @@ pub fn reverify(s: &SignedReview, allowed: &AllowedSigners) -> Result<Vec<String
             email: r.email.clone(),
         };
         let statement = signoff_statement(&s.signoff_subject, r.role_key, &r.name, date);
-        let v = check(Some(allowed), &person, &statement, r.signature.as_deref(), date)
-            .map_err(|why| format!("{} {}: {why}", r.role, r.name))?;
+        let v = check(
+            Some(allowed),
+            &person,
+            &statement,
+            r.signature.as_deref(),
+            date,
+        )
+        .map_err(|why| format!("{} {}: {why}", r.role, r.name))?;
         fps.push(v.fingerprint);
     }
     Ok(fps)

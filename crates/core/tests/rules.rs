@@ -48,10 +48,15 @@ fn key(name: &str) -> stagegate_trust::RegistryKey {
 }
 
 fn allowed() -> stagegate_trust::AllowedSigners {
-    let text: String = ["Morteza Moradi", "Elena Petrova", "Hannah Okafor", "Mike Chen"]
-        .iter()
-        .map(|n| format!("\"{n}\" {}\n", key(n).public_openssh()))
-        .collect();
+    let text: String = [
+        "Morteza Moradi",
+        "Elena Petrova",
+        "Hannah Okafor",
+        "Mike Chen",
+    ]
+    .iter()
+    .map(|n| format!("\"{n}\" {}\n", key(n).public_openssh()))
+    .collect();
     stagegate_trust::AllowedSigners::parse(&text).unwrap()
 }
 
@@ -279,7 +284,11 @@ fn goalpost_lock() {
     };
     let (s, reasons) = item1_status(
         &moved,
-        &[approval("Hannah Okafor", Some("Hannah Okafor"), &new_digest)],
+        &[approval(
+            "Hannah Okafor",
+            Some("Hannah Okafor"),
+            &new_digest,
+        )],
         Some(&locked),
     );
     assert_eq!(s, Status::Pass, "{reasons:?}");
@@ -295,10 +304,30 @@ fn goalpost_lock() {
     // another digest; someone who is neither sponsor nor CoE lead.
     for (by, signer, digest, why) in [
         ("Hannah Okafor", None, new_digest.as_str(), "unsigned"),
-        ("Hannah Okafor", Some("Mike Chen"), new_digest.as_str(), "belongs to Mike Chen"),
-        ("Morteza Moradi", Some("Morteza Moradi"), new_digest.as_str(), "never by the builder alone"),
-        ("Hannah Okafor", Some("Hannah Okafor"), "sha256:1234", "does not match the statement"),
-        ("Mike Chen", Some("Mike Chen"), new_digest.as_str(), "neither the sponsor"),
+        (
+            "Hannah Okafor",
+            Some("Mike Chen"),
+            new_digest.as_str(),
+            "belongs to Mike Chen",
+        ),
+        (
+            "Morteza Moradi",
+            Some("Morteza Moradi"),
+            new_digest.as_str(),
+            "never by the builder alone",
+        ),
+        (
+            "Hannah Okafor",
+            Some("Hannah Okafor"),
+            "sha256:1234",
+            "does not match the statement",
+        ),
+        (
+            "Mike Chen",
+            Some("Mike Chen"),
+            new_digest.as_str(),
+            "neither the sponsor",
+        ),
     ] {
         let (s, reasons) = item1_status(&moved, &[approval(by, signer, digest)], Some(&locked));
         assert_eq!(s, Status::Fail, "{by} {signer:?}: {reasons:?}");
@@ -320,14 +349,29 @@ fn locks_that_cannot_show_the_criteria_came_first() {
         clock_overridden: overridden,
     };
     // Recorded the day it is dated, before the pilot: passes.
-    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", false)));
+    let (s, r) = item1_status(
+        &c,
+        &[],
+        Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", false)),
+    );
     assert_eq!(s, Status::Pass, "{r:?}");
     // Dated after the pilot ended.
-    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 6, 20), "2026-06-20T08:00:00Z", false)));
+    let (s, r) = item1_status(
+        &c,
+        &[],
+        Some(&lock(date(2026, 6, 20), "2026-06-20T08:00:00Z", false)),
+    );
     assert_ne!(s, Status::Pass);
-    assert!(r.iter().any(|x| x.contains("after the pilot ended")), "{r:?}");
+    assert!(
+        r.iter().any(|x| x.contains("after the pilot ended")),
+        "{r:?}"
+    );
     // Dated before the pilot but recorded months later: backdated.
-    let (s, r) = item1_status(&c, &[], Some(&lock(date(2026, 4, 1), "2026-09-01T08:00:00Z", false)));
+    let (s, r) = item1_status(
+        &c,
+        &[],
+        Some(&lock(date(2026, 4, 1), "2026-09-01T08:00:00Z", false)),
+    );
     assert_ne!(s, Status::Pass);
     assert!(r.iter().any(|x| x.contains("backdated")), "{r:?}");
     // Recorded under STAGEGATE_NOW: passes, and says so.
@@ -335,15 +379,40 @@ fn locks_that_cannot_show_the_criteria_came_first() {
         let allowed = allowed();
         let mut m = BTreeMap::new();
         for cr in &c.success_criteria {
-            m.insert(cr.id.clone(), Measurement { value: Some(cr.threshold), rows: 10, ..Measurement::default() });
+            m.insert(
+                cr.id.clone(),
+                Measurement {
+                    value: Some(cr.threshold),
+                    rows: 10,
+                    ..Measurement::default()
+                },
+            );
         }
-        items::item1_success_criteria(&c, &[], &m, &[], Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", true)), &criteria_digest(&c.success_criteria), Some(&allowed), 1000).0
+        items::item1_success_criteria(
+            &c,
+            &[],
+            &m,
+            &[],
+            Some(&lock(date(2026, 5, 12), "2026-05-12T08:00:00Z", true)),
+            &criteria_digest(&c.success_criteria),
+            Some(&allowed),
+            1000,
+        )
+        .0
     };
     let r = f.finish(1, "t", &[], true);
-    assert!(r.notes.iter().any(|n| n.contains("STAGEGATE_NOW")), "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.contains("STAGEGATE_NOW")),
+        "{:?}",
+        r.notes
+    );
 }
 
-fn subject(c: &AgentCard, digest: &str, outcome: Outcome) -> stagegate_core::signing::SignoffSubject {
+fn subject(
+    c: &AgentCard,
+    digest: &str,
+    outcome: Outcome,
+) -> stagegate_core::signing::SignoffSubject {
     stagegate_core::signing::SignoffSubject {
         agent: c.id.clone(),
         version: c.version.clone(),
@@ -409,21 +478,56 @@ fn signoff_rules() {
     // person's key; a signature over the same digest but another outcome (a review whose
     // decision was edited); no allowed-signers file.
     for (ev, why_expected) in [
-        (signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", None, &subj), "unsigned"),
-        (signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", Some("Mike Chen"), &subj), "belongs to Mike Chen"),
         (
-            signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", Some("Morteza Moradi"), &subject(&c, d, Outcome::Blocked)),
+            signed_signoff("coe_lead", "Morteza Moradi", d, "2026-06-12", None, &subj),
+            "unsigned",
+        ),
+        (
+            signed_signoff(
+                "coe_lead",
+                "Morteza Moradi",
+                d,
+                "2026-06-12",
+                Some("Mike Chen"),
+                &subj,
+            ),
+            "belongs to Mike Chen",
+        ),
+        (
+            signed_signoff(
+                "coe_lead",
+                "Morteza Moradi",
+                d,
+                "2026-06-12",
+                Some("Morteza Moradi"),
+                &subject(&c, d, Outcome::Blocked),
+            ),
             "does not match the statement",
         ),
     ] {
         let (s, why) = check(&[builder.clone(), ev, peer.clone()], &c);
         assert_eq!(s, Status::Fail, "{why:?}");
-        assert!(why.iter().any(|w| w.contains(why_expected)), "expected {why_expected:?} in {why:?}");
+        assert!(
+            why.iter().any(|w| w.contains(why_expected)),
+            "expected {why_expected:?} in {why:?}"
+        );
     }
-    let (f, _) = items::item10_signoff(&c, &[builder.clone(), lead.clone(), peer.clone()], &subj, day, None);
+    let (f, _) = items::item10_signoff(
+        &c,
+        &[builder.clone(), lead.clone(), peer.clone()],
+        &subj,
+        day,
+        None,
+    );
     let r = f.finish(10, "t", &[], false);
     assert_eq!(r.status, Status::Fail);
-    assert!(r.reasons.iter().any(|w| w.contains("no allowed-signers file")), "{:?}", r.reasons);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|w| w.contains("no allowed-signers file")),
+        "{:?}",
+        r.reasons
+    );
 
     // CoE lead is also the builder: without the peer approver it fails.
     let (s, why) = check(&[builder.clone(), lead.clone()], &c);
@@ -449,7 +553,11 @@ fn signoff_rules() {
     let imposter = signoff("coe_lead", "Mike Chen", d, "2026-06-12");
     let (s, why) = check(&[builder.clone(), imposter, peer.clone()], &c);
     assert_eq!(s, Status::Fail);
-    assert!(why.iter().any(|w| w.contains("the card names Morteza Moradi")), "{why:?}");
+    assert!(
+        why.iter()
+            .any(|w| w.contains("the card names Morteza Moradi")),
+        "{why:?}"
+    );
 
     // Dated after the review: not counted.
     let late = signoff("coe_lead", "Morteza Moradi", d, "2026-06-13");

@@ -599,7 +599,9 @@ impl Registry {
     pub async fn checkpoint(&self) -> Result<Checkpoint, RegistryError> {
         let v = self.verify(&[]).await?;
         if v.events == 0 {
-            return Err(RegistryError::Rule("the registry holds no events yet".into()));
+            return Err(RegistryError::Rule(
+                "the registry holds no events yet".into(),
+            ));
         }
         let key = self.load_key()?;
         if key.fingerprint() != v.key_fingerprint {
@@ -1023,13 +1025,12 @@ impl Registry {
     pub async fn report_json(&self, id: i64) -> Result<Option<String>, RegistryError> {
         let rows = self.rows(&self.pool).await?;
         replay(&rows, false)?;
-        Ok(rows
-            .iter()
-            .find(|r| r.seq == id)
-            .and_then(|r| match serde_json::from_str::<Event>(&r.body) {
+        Ok(rows.iter().find(|r| r.seq == id).and_then(|r| {
+            match serde_json::from_str::<Event>(&r.body) {
                 Ok(Event::ReviewRecorded { review, .. }) => Some(review.to_string()),
                 _ => None,
-            }))
+            }
+        }))
     }
 }
 
@@ -1085,7 +1086,10 @@ fn replay(rows: &[StoredEvent], signatures: bool) -> Result<State, RegistryError
         let ev: Event = serde_json::from_str(&r.body)
             .map_err(|e| tampered(seq, format!("its body is not an event: {e}")))?;
         if ev.kind() != r.kind || ev.agent() != r.agent_id.as_deref() {
-            return Err(tampered(seq, "its kind or agent column disagrees with its body"));
+            return Err(tampered(
+                seq,
+                "its kind or agent column disagrees with its body",
+            ));
         }
         if !matches!(r.clock.as_str(), "system" | "override") {
             return Err(tampered(seq, "its clock is neither system nor override"));
@@ -1273,8 +1277,8 @@ fn apply(
                     ),
                 ));
             }
-            let to_stage = Stage::parse(&to)
-                .ok_or_else(|| tampered(seq, format!("unknown stage {to:?}")))?;
+            let to_stage =
+                Stage::parse(&to).ok_or_else(|| tampered(seq, format!("unknown stage {to:?}")))?;
             match to_stage {
                 Stage::Pilot => {
                     if a.lock.is_none() {
@@ -1328,8 +1332,18 @@ fn check_checkpoint(
             ),
         ));
     }
-    stagegate_trust::verify_with_key(public_key, CHECKPOINT_NAMESPACE, c.body().as_bytes(), &c.signature)
-        .map_err(|e| tampered(c.size, format!("the kept checkpoint's signature does not verify: {e}")))?;
+    stagegate_trust::verify_with_key(
+        public_key,
+        CHECKPOINT_NAMESPACE,
+        c.body().as_bytes(),
+        &c.signature,
+    )
+    .map_err(|e| {
+        tampered(
+            c.size,
+            format!("the kept checkpoint's signature does not verify: {e}"),
+        )
+    })?;
     let n = rows.len() as i64;
     if n < c.size {
         return Err(tampered(

@@ -52,8 +52,15 @@ fn act(day: &str) -> Act {
 const AGENT: &str = "agent-finance-invoice-recon";
 
 async fn start(reg: &Registry, digest: &str, day: &str) -> Result<bool, RegistryError> {
-    reg.start_pilot(AGENT, "Finance", digest, serde_json::json!([]), "M", &act(day))
-        .await
+    reg.start_pilot(
+        AGENT,
+        "Finance",
+        digest,
+        serde_json::json!([]),
+        "M",
+        &act(day),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -187,7 +194,10 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
     );
     // A Cleared one whose signatures do not verify does not either.
     let r = example_review();
-    assert_eq!(r.decision.outcome, stagegate_core::decision::Outcome::Cleared);
+    assert_eq!(
+        r.decision.outcome,
+        stagegate_core::decision::Outcome::Cleared
+    );
     let id = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
     assert!(matches!(
         reg.promote(AGENT, &on, &[], |_| Err("forged".into())).await,

@@ -4,13 +4,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod evidence;
+
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use stagegate_core::card::Hypothesis;
 use stagegate_core::decision::{Outcome, Status};
-use stagegate_core::items::{fmt_money, fmt_value, short};
+use stagegate_core::items::{fmt_value, short};
 use stagegate_core::plan::PlanDocument;
 use stagegate_core::readiness::Rag;
 use stagegate_core::review::{CriterionResult, MoreEvents, Review, Verdict};
+use stagegate_core::units::{self, Precision, Shown};
 use std::fmt::Write as _;
 
 /// Output errors (serialisation only; rendering text cannot fail).
@@ -25,73 +28,68 @@ impl std::fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
-fn value_with_unit(v: f64, unit: Option<&str>) -> String {
-    match unit {
-        Some("ratio") => format!("{}%", fmt_value((v * 10_000.0).round() / 100.0)),
-        // A difference of two rates: percentage points, not a relative change.
-        Some("pp") => format!("{} pp", fmt_value((v * 10_000.0).round() / 100.0)),
-        Some(u) => format!("{} {u}", fmt_value(v)),
-        None => fmt_value(v),
+/// How a criterion's numbers are shown: a difference of two rates in percentage points, else
+/// its card unit ([`stagegate_core::units`]: ratios as percentages, milliseconds as seconds
+/// from a 1 s threshold up, money to cents).
+fn shown(c: &CriterionResult) -> Shown {
+    match (c.unit.as_deref(), &c.comparison) {
+        (Some("ratio"), Some(k)) if k.effect_scale == "absolute" => Shown::PercentPoints,
+        (u, _) => Shown::of(u, c.threshold),
     }
 }
 
-/// The unit a criterion's numbers are shown in: `pp` for the absolute difference of two
-/// rates (`unit: ratio`), else the card's unit.
-fn shown_unit(c: &CriterionResult) -> Option<&str> {
-    match (c.unit.as_deref(), &c.comparison) {
-        (Some("ratio"), Some(k)) if k.effect_scale == "absolute" => Some("pp"),
-        (u, _) => u,
-    }
+fn vu(v: f64, u: &Shown) -> String {
+    u.fmt(v, Precision::Full)
 }
 
 fn target(c: &CriterionResult) -> String {
-    let u = shown_unit(c);
+    let u = shown(c);
     match &c.hypothesis {
         Some(h) => {
             let level = format!("{}%", fmt_value(h.one_sided_confidence * 100.0));
             match (h.kind, h.accept_from, h.accept_to) {
                 (Hypothesis::Equivalence, Some(lo), Some(hi)) => format!(
                     "within [{}, {}] (equivalence: two one-sided tests at {level})",
-                    value_with_unit(lo, u),
-                    value_with_unit(hi, u)
+                    vu(lo, &u),
+                    vu(hi, &u)
                 ),
                 (_, _, Some(hi)) => format!(
                     "{} {} + margin {} = {} (non-inferiority, one-sided {level})",
                     c.comparator,
-                    value_with_unit(c.threshold, u),
-                    value_with_unit(h.margin, u),
-                    value_with_unit(hi, u)
+                    vu(c.threshold, &u),
+                    vu(h.margin, &u),
+                    vu(hi, &u)
                 ),
                 (_, Some(lo), _) => format!(
                     "{} {} − margin {} = {} (non-inferiority, one-sided {level})",
                     c.comparator,
-                    value_with_unit(c.threshold, u),
-                    value_with_unit(h.margin, u),
-                    value_with_unit(lo, u)
+                    vu(c.threshold, &u),
+                    vu(h.margin, &u),
+                    vu(lo, &u)
                 ),
-                _ => format!("{} {}", c.comparator, value_with_unit(c.threshold, u)),
+                _ => format!("{} {}", c.comparator, vu(c.threshold, &u)),
             }
         }
-        None => format!("{} {}", c.comparator, value_with_unit(c.threshold, u)),
+        None => format!("{} {}", c.comparator, vu(c.threshold, &u)),
     }
 }
 
-fn bound_with_unit(v: f64, unit: Option<&str>) -> String {
+fn bound_with_unit(v: f64, unit: &Shown) -> String {
     if v == f64::INFINITY {
         "+∞".into()
     } else if v == f64::NEG_INFINITY {
         "−∞".into()
     } else {
-        value_with_unit(v, unit)
+        vu(v, unit)
     }
 }
 
 /// The actual with its interval, e.g. `92.01% [90.55%, 93.29%]`, and the interval's coverage
 /// when it falls short of the level asked for.
 fn actual(c: &CriterionResult) -> String {
-    let unit = shown_unit(c);
+    let unit = &shown(c);
     let a = match (c.actual, &c.interval) {
-        (Some(a), _) => value_with_unit(a, unit),
+        (Some(a), _) => vu(a, unit),
         (None, Some(_)) => "undefined".into(),
         (None, None) => return "—".into(),
     };
@@ -307,19 +305,13 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
 }
 
 fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
-    let usd = |x: f64| {
-        if x < 0.0 {
-            format!("-${}", fmt_money(-x))
-        } else {
-            format!("${}", fmt_money(x))
-        }
-    };
+    let usd = units::usd;
     let range = |r: &stagegate_core::economics::Estimate| match r.conservative {
         Some(c) if c != r.point => format!("{} (conservatively {})", usd(r.point), usd(c)),
         _ => usd(r.point),
     };
     let months = |m: Option<f64>| {
-        m.map(|m| format!("{} months", fmt_value(m)))
+        m.map(units::months)
             .unwrap_or_else(|| "never (net ≤ 0)".into())
     };
     match (&e.annual_value_usd, &e.net_annual_usd) {
@@ -354,7 +346,24 @@ fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
     }
 }
 
-fn md_cell(s: &str) -> String {
+/// The Signature column: the signer's key fingerprint when the signature verified, else
+/// "(unsigned)" with the reason.
+fn signature(r: &Review, s: &stagegate_core::review::SignoffRow) -> String {
+    match (&s.key_fingerprint, s.signed) {
+        (Some(fp), _) if fp.starts_with("SHA256:") => format!("(signed, {fp})"),
+        (Some(fp), _) => format!("(signed, SHA256:{fp})"),
+        (None, true) => format!(
+            "(unsigned: sign-off record over `{}`, no key signature)",
+            short(&r.digest)
+        ),
+        (None, false) => format!(
+            "(unsigned: {})",
+            s.note.as_deref().unwrap_or("no sign-off over this review")
+        ),
+    }
+}
+
+pub(crate) fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
 }
 
@@ -366,16 +375,28 @@ fn title_case(s: &str) -> String {
     }
 }
 
-/// Markdown in Template 07's layout (seed 001 "Blank template"): header, items with status
-/// and evidence, sign-off table, decision with target launch and 30-day post-launch review,
-/// open items; then the criteria, readiness and economics behind them.
+/// Markdown in Template 07's layout (seed 001 "Blank template"), section by section: the
+/// header (agent ID, version, tier, pilot window, review date); the 10-item table `# | Item |
+/// Status | Evidence` with each item's evidence in the worked example's terms
+/// ([`evidence`](crate::evidence)); the sign-off table `Role | Name | Date | Signature`; the
+/// decision with target launch and 30-day post-launch review; for a Blocked review, what must
+/// be fixed, with owners; the open items with owner and due date. Then the detail behind them:
+/// criteria with intervals, comparisons, series, data quality, readiness (seed 000) and
+/// economics.
 pub fn markdown(r: &Review) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Pilot-to-Prod Checklist — {}\n", r.agent.name);
     let _ = writeln!(o, "**Agent ID:** {}  ", r.agent.id);
     let _ = writeln!(o, "**Agent version:** {}  ", r.agent.version);
     let _ = writeln!(o, "**Tier:** {}  ", title_case(r.agent.tier.as_str()));
-    let _ = writeln!(o, "**Pilot ran:** {} to {}  ", r.pilot.start, r.pilot.end);
+    let _ = writeln!(
+        o,
+        "**Pilot ran:** {} to {} ({} day{})  ",
+        r.pilot.start,
+        r.pilot.end,
+        r.pilot.days,
+        if r.pilot.days == 1 { "" } else { "s" }
+    );
     let _ = writeln!(o, "**Review date:** {}  ", r.review_date);
     let _ = writeln!(o, "**Review digest:** `{}`  ", r.digest);
     let _ = writeln!(
@@ -385,31 +406,106 @@ pub fn markdown(r: &Review) -> String {
     );
     let _ = writeln!(o, "| # | Item | Status | Evidence |\n|---|---|---|---|");
     for it in &r.items {
-        let mut ev = it.reasons.join("; ");
-        if !it.evidence.is_empty() {
-            let _ = write!(
-                ev,
-                " — {}",
-                it.evidence
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        for n in &it.notes {
-            let _ = write!(ev, " _Note: {n}_");
-        }
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} |",
             it.number,
             md_cell(&it.title),
             it.status.symbol(),
-            md_cell(&ev)
+            evidence::cell(r, it)
         );
     }
-    let _ = writeln!(o, "\n## Pilot success criteria\n");
+    let _ = writeln!(
+        o,
+        "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|"
+    );
+    for s in &r.signoffs {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            s.role,
+            md_cell(&s.name),
+            s.date.map(|d| d.to_string()).unwrap_or_default(),
+            md_cell(&signature(r, s))
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n## Decision\n\n{}\n",
+        decision_line(r.decision.outcome)
+    );
+    for reason in &r.decision.reasons {
+        let _ = writeln!(o, "- {}", md_cell(reason));
+    }
+    let _ = writeln!(o, "\nTarget launch date: {}  ", r.decision.target_launch);
+    let _ = writeln!(
+        o,
+        "30-day post-launch review: {}",
+        r.decision.post_launch_review
+    );
+    let _ = writeln!(
+        o,
+        "\n{}",
+        match r.decision.outcome {
+            Outcome::Cleared =>
+                "Status in registry moves from Pilot → Production at launch (`stagegate promote`)."
+                    .to_owned(),
+            Outcome::Conditional => format!(
+                "Status in registry moves from Pilot → Production at launch (`stagegate promote`), with the sponsor's risk acceptance; open items close by {}.",
+                r.decision.open_items_due_by
+            ),
+            Outcome::Blocked =>
+                "Status in registry stays Pilot until a new review clears.".to_owned(),
+        }
+    );
+    if !r.must_fix.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## What must be fixed\n\n| Item # | What's missing | Owner | Due date |\n|---|---|---|---|"
+        );
+        for f in &r.must_fix {
+            let owner = match &f.owner {
+                Some(w) => format!("{w} — {}", f.owner_basis),
+                None => format!("unassigned — {}", f.owner_basis),
+            };
+            let _ = writeln!(
+                o,
+                "| {} {} | {}: {} | {} | {} |",
+                f.item,
+                f.status.symbol(),
+                md_cell(&f.title),
+                md_cell(&f.what.join("; ")),
+                md_cell(&owner),
+                f.due
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "before the next review".into())
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Open items\n");
+    if r.open_items.is_empty() {
+        let _ = writeln!(o, "None.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| Item # | What's missing | Owner | Due date |\n|---|---|---|---|"
+        );
+        for x in &r.open_items {
+            let mut what = x.what.clone();
+            if !x.problems.is_empty() {
+                let _ = write!(what, " (does not count: {})", x.problems.join("; "));
+            }
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                x.item,
+                md_cell(&what),
+                md_cell(x.owner.as_deref().unwrap_or("—")),
+                x.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Pilot success criteria — detail\n");
     let _ = writeln!(
         o,
         "| Criterion | Metric | Target | Actual [interval] | Rows | Result |\n|---|---|---|---|---|---|"
@@ -503,13 +599,7 @@ pub fn markdown(r: &Review) -> String {
             let points = c
                 .series
                 .iter()
-                .map(|p| {
-                    format!(
-                        "{} {}",
-                        p.bucket,
-                        value_with_unit(p.value, c.unit.as_deref())
-                    )
-                })
+                .map(|p| format!("{} {}", p.bucket, vu(p.value, &shown(c))))
                 .collect::<Vec<_>>()
                 .join(" · ");
             let tag = match c.indicator {
@@ -545,61 +635,6 @@ pub fn markdown(r: &Review) -> String {
         }
         for f in &r.data_quality.flags {
             let _ = writeln!(o, "\n- ⚠️ {}", md_cell(f));
-        }
-    }
-    let _ = writeln!(
-        o,
-        "\n## Sign-off\n\n| Role | Name | Date | Signature |\n|---|---|---|---|"
-    );
-    for s in &r.signoffs {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} |",
-            s.role,
-            md_cell(&s.name),
-            s.date.map(|d| d.to_string()).unwrap_or_default(),
-            if s.signed {
-                format!("(signed over `{}`)", short(&r.digest))
-            } else {
-                "(not signed)".to_owned()
-            }
-        );
-    }
-    let _ = writeln!(
-        o,
-        "\n## Decision\n\n{}\n",
-        decision_line(r.decision.outcome)
-    );
-    for reason in &r.decision.reasons {
-        let _ = writeln!(o, "- {}", md_cell(reason));
-    }
-    let _ = writeln!(o, "\nTarget launch date: {}  ", r.decision.target_launch);
-    let _ = writeln!(
-        o,
-        "30-day post-launch review: {}",
-        r.decision.post_launch_review
-    );
-    let _ = writeln!(o, "\n## Open items\n");
-    if r.open_items.is_empty() {
-        let _ = writeln!(o, "None.");
-    } else {
-        let _ = writeln!(
-            o,
-            "| Item # | What's missing | Owner | Due date |\n|---|---|---|---|"
-        );
-        for x in &r.open_items {
-            let mut what = x.what.clone();
-            if !x.problems.is_empty() {
-                let _ = write!(what, " (does not count: {})", x.problems.join("; "));
-            }
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                x.item,
-                md_cell(&what),
-                md_cell(x.owner.as_deref().unwrap_or("—")),
-                x.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into())
-            );
         }
     }
     let _ = writeln!(

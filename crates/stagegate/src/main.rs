@@ -319,7 +319,17 @@ fn main() -> ExitCode {
                 checkpoint,
                 signers,
                 registry,
-            } => run::promote(&agent, as_of.as_deref(), by, &checkpoint, &signers, &registry).await,
+            } => {
+                run::promote(
+                    &agent,
+                    as_of.as_deref(),
+                    by,
+                    &checkpoint,
+                    &signers,
+                    &registry,
+                )
+                .await
+            }
             Command::History {
                 agent,
                 format,

@@ -2,13 +2,12 @@
 
 use crate::exit::{self, Failure};
 use crate::{
-    ApprovalKind, Approver, Format, RegistryArg, ReviewArgs, Role, SchemaKind, SignWith,
-    SignersArg,
+    ApprovalKind, Approver, Format, RegistryArg, ReviewArgs, Role, SchemaKind, SignWith, SignersArg,
 };
 use jiff::civil::Date;
 use stagegate_core::digest::criteria_digest;
-use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
 use stagegate_core::evidence::SignoffRole;
+use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
 use stagegate_core::review::{self, Review, ReviewInput};
 use stagegate_core::signing::{self, AllowedSigners};
 use stagegate_load::AgentFolder;
@@ -90,7 +89,11 @@ async fn open(r: &RegistryArg, create: bool) -> Result<Registry, Failure> {
 /// The allowed-signers file: `--allowed-signers`/`$STAGEGATE_ALLOWED_SIGNERS`, else
 /// `allowed_signers` in the org folder, else in the agent folder's parent. `None` when none
 /// exists (then no signature can count).
-fn signers_path(arg: &SignersArg, org: Option<&Path>, agent: Option<&Path>) -> Option<std::path::PathBuf> {
+fn signers_path(
+    arg: &SignersArg,
+    org: Option<&Path>,
+    agent: Option<&Path>,
+) -> Option<std::path::PathBuf> {
     if let Some(p) = &arg.allowed_signers {
         return Some(p.clone());
     }
@@ -106,10 +109,19 @@ fn signers_path(arg: &SignersArg, org: Option<&Path>, agent: Option<&Path>) -> O
 
 /// Reads and parses an allowed-signers file; errors name the file and line.
 fn load_signers(path: &Path) -> Result<AllowedSigners, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::NoInput(format!("{}: cannot read the allowed-signers file: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::NoInput(format!(
+            "{}: cannot read the allowed-signers file: {e}",
+            path.display()
+        ))
+    })?;
     AllowedSigners::parse(&text).map_err(|e| {
-        Failure::Invalid(format!("{}:{}: allowed signers: {}", path.display(), e.line, e.message))
+        Failure::Invalid(format!(
+            "{}:{}: allowed signers: {}",
+            path.display(),
+            e.line,
+            e.message
+        ))
     })
 }
 
@@ -303,9 +315,9 @@ fn obtain_signature(sign: &SignWith, statement: &str) -> Result<Option<String>, 
         return Ok(None);
     }
     if let Some(p) = &sign.signature {
-        return std::fs::read_to_string(p)
-            .map(Some)
-            .map_err(|e| Failure::NoInput(format!("{}: cannot read the signature: {e}", p.display())));
+        return std::fs::read_to_string(p).map(Some).map_err(|e| {
+            Failure::NoInput(format!("{}: cannot read the signature: {e}", p.display()))
+        });
     }
     let Some(key) = &sign.key else {
         return Err(Failure::Invalid(
@@ -320,11 +332,15 @@ fn obtain_signature(sign: &SignWith, statement: &str) -> Result<Option<String>, 
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::NoInput(format!("cannot run ssh-keygen (OpenSSH 8.2+ is needed to sign): {e}")))?;
+        .map_err(|e| {
+            Failure::NoInput(format!(
+                "cannot run ssh-keygen (OpenSSH 8.2+ is needed to sign): {e}"
+            ))
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(statement.as_bytes())
-            .map_err(|e| Failure::Internal(format!("cannot pass the statement to ssh-keygen: {e}")))?;
+        stdin.write_all(statement.as_bytes()).map_err(|e| {
+            Failure::Internal(format!("cannot pass the statement to ssh-keygen: {e}"))
+        })?;
     }
     let out = child
         .wait_with_output()
@@ -340,10 +356,7 @@ fn obtain_signature(sign: &SignWith, statement: &str) -> Result<Option<String>, 
 }
 
 fn indent_block(s: &str) -> String {
-    s.trim_end()
-        .lines()
-        .map(|l| format!("  {l}\n"))
-        .collect()
+    s.trim_end().lines().map(|l| format!("  {l}\n")).collect()
 }
 
 /// `stagegate signoff`.
@@ -402,7 +415,10 @@ pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u
     let dir = folder.dir.join("evidence");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    let file = dir.join(format!("signoff-{}.yaml", signing::role_key(role).replace('_', "-")));
+    let file = dir.join(format!(
+        "signoff-{}.yaml",
+        signing::role_key(role).replace('_', "-")
+    ));
     write_atomic(&file, &yaml)?;
     let act = act(Some(date), None)?;
     let reg = open(&args.registry, true).await?;
@@ -454,7 +470,10 @@ pub async fn approve(
             (
                 person,
                 signing::criteria_change_statement(&card.id, &digest, &person.name, date),
-                format!("approval:\n  subject: criteria_change\n  by: {}\n  criteria_digest: \"{digest}\"\n", yaml_scalar(&person.name)),
+                format!(
+                    "approval:\n  subject: criteria_change\n  by: {}\n  criteria_digest: \"{digest}\"\n",
+                    yaml_scalar(&person.name)
+                ),
                 format!("approval-criteria-change-{date}.yaml"),
             )
         }
@@ -468,11 +487,24 @@ pub async fn approve(
             let mut items = items.to_vec();
             items.sort_unstable();
             items.dedup();
-            let list = items.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
+            let list = items
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             (
                 person,
-                signing::risk_acceptance_statement(&card.id, &card.version, &items, &person.name, date),
-                format!("approval:\n  subject: risk_acceptance\n  by: {}\n  items: [{list}]\n", yaml_scalar(&person.name)),
+                signing::risk_acceptance_statement(
+                    &card.id,
+                    &card.version,
+                    &items,
+                    &person.name,
+                    date,
+                ),
+                format!(
+                    "approval:\n  subject: risk_acceptance\n  by: {}\n  items: [{list}]\n",
+                    yaml_scalar(&person.name)
+                ),
                 format!("approval-risk-acceptance-{date}.yaml"),
             )
         }
@@ -485,12 +517,21 @@ pub async fn approve(
     })?;
     let allowed = load_signers(&path)?;
     let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
-        .map_err(|why| Failure::Refused(format!("the signature does not count as {}'s: {why}", person.name)))?;
+        .map_err(|why| {
+            Failure::Refused(format!(
+                "the signature does not count as {}'s: {why}",
+                person.name
+            ))
+        })?;
     let items_line = match subject {
         ApprovalKind::CriteriaChange => "items: [1]".to_owned(),
         ApprovalKind::RiskAcceptance => format!(
             "items: [{}]",
-            items.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let yaml = format!(
@@ -509,7 +550,12 @@ pub async fn approve(
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
     let out = dir.join(file);
     write_atomic(&out, &yaml)?;
-    println!("wrote {} — signed by {} with key {}", out.display(), person.name, verified.fingerprint);
+    println!(
+        "wrote {} — signed by {} with key {}",
+        out.display(),
+        person.name,
+        verified.fingerprint
+    );
     Ok(0)
 }
 
@@ -550,7 +596,10 @@ pub async fn promote(
         .promote(agent, &act, &kept, |stored| resign(stored, &allowed))
         .await?;
     reg.close().await;
-    println!("{agent}: Pilot → Production on {date} (review #{id}; sign-offs re-verified against {})", path.display());
+    println!(
+        "{agent}: Pilot → Production on {date} (review #{id}; sign-offs re-verified against {})",
+        path.display()
+    );
     Ok(0)
 }
 
@@ -578,7 +627,11 @@ fn read_checkpoints(
 }
 
 /// `stagegate verify`.
-pub async fn verify(checkpoints: &[std::path::PathBuf], format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+pub async fn verify(
+    checkpoints: &[std::path::PathBuf],
+    format: Format,
+    registry: &RegistryArg,
+) -> Result<u8, Failure> {
     let kept = read_checkpoints(checkpoints)?;
     let reg = open(registry, false).await?;
     let v = reg.verify(&kept).await?;
@@ -599,10 +652,14 @@ pub async fn verify(checkpoints: &[std::path::PathBuf], format: Format, registry
                 if v.checkpoints > 0 {
                     format!("; consistent with {} kept checkpoint(s)", v.checkpoints)
                 } else {
-                    "; no checkpoint given, so removal of the newest events cannot be ruled out".into()
+                    "; no checkpoint given, so removal of the newest events cannot be ruled out"
+                        .into()
                 },
                 if v.clock_overrides > 0 {
-                    format!("; {} event(s) recorded with STAGEGATE_NOW", v.clock_overrides)
+                    format!(
+                        "; {} event(s) recorded with STAGEGATE_NOW",
+                        v.clock_overrides
+                    )
                 } else {
                     String::new()
                 }
@@ -622,7 +679,11 @@ pub async fn checkpoint(out: Option<&Path>, registry: &RegistryArg) -> Result<u8
 }
 
 /// `stagegate history`.
-pub async fn history(agent: Option<&str>, format: Format, registry: &RegistryArg) -> Result<u8, Failure> {
+pub async fn history(
+    agent: Option<&str>,
+    format: Format,
+    registry: &RegistryArg,
+) -> Result<u8, Failure> {
     let reg = open(registry, false).await?;
     let verified = reg.verify(&[]).await?.events;
     let rows = reg.history(agent).await?;

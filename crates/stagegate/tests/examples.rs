@@ -196,8 +196,77 @@ fn plan_is_seed_000_yaml_with_economics() {
         "target_at_scale:",
         "economics:",
         "payback_months:",
+        "rollback_plan:",
+        "triggers:",
+        "immediate:",
+        "if_needed:",
+        "decision_authority:",
+        "scale_metrics:",
+        "adoption:",
+        "performance:",
+        "quality:",
+        "value:",
     ] {
         assert!(s.contains(key), "plan lacks {key}:\n{s}");
+    }
+}
+
+/// The Markdown report follows Template 07 (seed 001) section by section: header fields, the
+/// 10-item table with every item of the template in full, sign-off, decision, open items — and
+/// a Blocked report says what must be fixed, with owners.
+#[test]
+fn markdown_follows_template_07_section_by_section() {
+    let template = stagegate_load::builtin_template().unwrap();
+    for (folder, blocked) in [
+        ("finance-invoice-recon", false),
+        ("finance-invoice-recon-no-drill", true),
+    ] {
+        let out = stagegate()
+            .args([
+                "review",
+                "--format",
+                "markdown",
+                "--no-record",
+                "--as-of",
+                "2026-06-12",
+            ])
+            .arg(examples().join(folder))
+            .output()
+            .unwrap();
+        let md = String::from_utf8(out.stdout).unwrap();
+        let mut at = 0;
+        for part in [
+            "# Pilot-to-Prod Checklist — ",
+            "**Agent ID:** ",
+            "**Agent version:** ",
+            "**Tier:** ",
+            "**Pilot ran:** ",
+            "**Review date:** ",
+            "| # | Item | Status | Evidence |",
+            "\n## Sign-off\n",
+            "| Role | Name | Date | Signature |",
+            "\n## Decision\n",
+            "Target launch date: ",
+            "30-day post-launch review: ",
+            "\n## Open items\n",
+        ] {
+            let found = md[at..]
+                .find(part)
+                .unwrap_or_else(|| panic!("{folder}: `{part}` missing or out of order:\n{md}"));
+            at += found + part.len();
+        }
+        for it in &template.items {
+            assert!(
+                md.contains(&format!("| {} | {} |", it.number, it.title)),
+                "{folder}: item {} titled as the template writes it",
+                it.number
+            );
+        }
+        assert_eq!(
+            md.contains("\n## What must be fixed\n"),
+            blocked,
+            "{folder}"
+        );
     }
 }
 

@@ -34,7 +34,14 @@ fn run(
 fn pilot_to_production_through_the_registry() {
     let (tmp, dir) = worked_example_copy();
     let reg = tmp.path().join("reg/registry.db");
-    assert!(reg.parent().unwrap().parent().unwrap().join("allowed_signers").exists());
+    assert!(
+        reg.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("allowed_signers")
+            .exists()
+    );
 
     // Promotion before any pilot is refused.
     let out = run(
@@ -221,7 +228,15 @@ fn moved_goalposts_block_until_reapproved() {
     allow(&allowed, "Elena Petrova", &elena);
     let approve = |who: &str, key: &std::path::Path| {
         stagegate_on("2026-06-12")
-            .args(["approve", "criteria-change", "--as", who, "--as-of", "2026-06-12", "--key"])
+            .args([
+                "approve",
+                "criteria-change",
+                "--as",
+                who,
+                "--as-of",
+                "2026-06-12",
+                "--key",
+            ])
             .arg(key)
             .arg("--registry")
             .arg(&reg)
@@ -232,7 +247,8 @@ fn moved_goalposts_block_until_reapproved() {
     let out = approve("builder", &morteza);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("never by the builder alone (seed 001 item 1"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("never by the builder alone (seed 001 item 1"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -246,18 +262,33 @@ fn moved_goalposts_block_until_reapproved() {
     )
     .unwrap();
     let out = run(
-        &["review", "--as-of", "2026-06-12", "--format", "json", "--no-record"],
+        &[
+            "review",
+            "--as-of",
+            "2026-06-12",
+            "--format",
+            "json",
+            "--no-record",
+        ],
         &reg,
         Some(&dir),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(20));
-    assert!(v["items"][0]["reasons"].to_string().contains("unsigned"), "{}", v["items"][0]);
+    assert!(
+        v["items"][0]["reasons"].to_string().contains("unsigned"),
+        "{}",
+        v["items"][0]
+    );
     std::fs::remove_file(dir.join("evidence/criteria-reapproval.yaml")).unwrap();
 
     // The sponsor signs the re-approval with her own key (ssh-keygen, through stagegate).
     let out = approve("sponsor", &hannah);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(
         &["review", "--as-of", "2026-06-12", "--format", "json"],
         &reg,
@@ -290,10 +321,21 @@ fn moved_goalposts_block_until_reapproved() {
             .arg(&dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let statement = stagegate()
-        .args(["signoff", "--as-of", "2026-06-12", "--role", "peer-approver", "--print-statement"])
+        .args([
+            "signoff",
+            "--as-of",
+            "2026-06-12",
+            "--role",
+            "peer-approver",
+            "--print-statement",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
@@ -301,14 +343,25 @@ fn moved_goalposts_block_until_reapproved() {
     assert!(String::from_utf8_lossy(&statement.stdout).contains("decision-when-signed: Cleared"));
     let sig = ssh_sign(&elena, &statement.stdout, &keys, "peer-statement.txt");
     let out = stagegate_on("2026-06-12")
-        .args(["signoff", "--as-of", "2026-06-12", "--role", "peer-approver", "--signature"])
+        .args([
+            "signoff",
+            "--as-of",
+            "2026-06-12",
+            "--role",
+            "peer-approver",
+            "--signature",
+        ])
         .arg(&sig)
         .arg("--registry")
         .arg(&reg)
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&["review", "--as-of", "2026-06-12"], &reg, Some(&dir));
     assert_eq!(
         out.status.code(),
@@ -316,8 +369,21 @@ fn moved_goalposts_block_until_reapproved() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = run(&["promote", "agent-finance-invoice-recon", "--as-of", "2026-06-13"], &reg, None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "promote",
+            "agent-finance-invoice-recon",
+            "--as-of",
+            "2026-06-13",
+        ],
+        &reg,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -326,7 +392,14 @@ fn signoff_refuses_a_key_that_is_not_the_named_persons() {
     let mike = ssh_keygen(tmp.path(), "Mike Chen");
     allow(&tmp.path().join("allowed_signers"), "Mike Chen", &mike);
     let out = stagegate()
-        .args(["signoff", "--as-of", "2026-06-12", "--role", "coe-lead", "--key"])
+        .args([
+            "signoff",
+            "--as-of",
+            "2026-06-12",
+            "--role",
+            "coe-lead",
+            "--key",
+        ])
         .arg(&mike)
         .arg("--registry")
         .arg(tmp.path().join("r.db"))
@@ -336,13 +409,20 @@ fn signoff_refuses_a_key_that_is_not_the_named_persons() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("does not count as AI CoE Lead Morteza Moradi's") && err.contains("belongs to Mike Chen"),
+        err.contains("does not count as AI CoE Lead Morteza Moradi's")
+            && err.contains("belongs to Mike Chen"),
         "{err}"
     );
     // Nothing was written.
     assert!(!tmp.path().join("r.db").exists());
-    let before = std::fs::read_to_string(examples().join("finance-invoice-recon/evidence/signoff-coe-lead.yaml")).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("evidence/signoff-coe-lead.yaml")).unwrap(), before);
+    let before = std::fs::read_to_string(
+        examples().join("finance-invoice-recon/evidence/signoff-coe-lead.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("evidence/signoff-coe-lead.yaml")).unwrap(),
+        before
+    );
 }
 
 #[test]

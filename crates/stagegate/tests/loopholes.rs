@@ -18,7 +18,15 @@ fn item<'a>(v: &'a serde_json::Value, n: u64) -> &'a serde_json::Value {
 
 fn review_with(reg: &Path, dir: &Path, as_of: &str) -> (Option<i32>, serde_json::Value) {
     let out = stagegate_on(as_of)
-        .args(["review", "--format", "json", "--no-record", "--as-of", as_of, "--registry"])
+        .args([
+            "review",
+            "--format",
+            "json",
+            "--no-record",
+            "--as-of",
+            as_of,
+            "--registry",
+        ])
         .arg(reg)
         .arg(dir)
         .output()
@@ -32,14 +40,26 @@ fn review_with(reg: &Path, dir: &Path, as_of: &str) -> (Option<i32>, serde_json:
 fn a_pilot_with_no_data_cannot_clear() {
     let (_tmp, dir) = worked_example_copy();
     // Every telemetry row now falls outside the pilot window (moved after the data).
-    edit(&dir.join("agent.yaml"), "start: 2026-05-13\n  end: 2026-06-12", "start: 2026-07-01\n  end: 2026-07-31");
-    edit(&dir.join("agent.yaml"), "target_date: 2026-06-13", "target_date: 2026-08-03");
+    edit(
+        &dir.join("agent.yaml"),
+        "start: 2026-05-13\n  end: 2026-06-12",
+        "start: 2026-07-01\n  end: 2026-07-31",
+    );
+    edit(
+        &dir.join("agent.yaml"),
+        "target_date: 2026-06-13",
+        "target_date: 2026-08-03",
+    );
     let (code, v, _) = review_json(&dir, "2026-08-01");
     assert_eq!(v["pilot"]["telemetry_rows"], 0);
     let sev1 = criterion(&v, "sev1_incidents");
     assert_eq!(sev1["verdict"], "no_data", "{sev1}");
     assert_ne!(item(&v, 1)["status"], "pass", "{}", item(&v, 1));
-    assert!(item(&v, 1)["reasons"].to_string().contains("holds no telemetry rows"));
+    assert!(
+        item(&v, 1)["reasons"]
+            .to_string()
+            .contains("holds no telemetry rows")
+    );
     assert_ne!(code, Some(0));
 }
 
@@ -54,7 +74,13 @@ fn a_minimum_sample_turns_thin_data_into_no_data() {
     let (_, v, _) = review_json(&dir, "2026-06-12");
     let sev1 = criterion(&v, "sev1_incidents");
     assert_eq!(sev1["verdict"], "no_data");
-    assert!(sev1["note"].as_str().unwrap().contains("fewer than the minimum sample of 1000000"), "{sev1}");
+    assert!(
+        sev1["note"]
+            .as_str()
+            .unwrap()
+            .contains("fewer than the minimum sample of 1000000"),
+        "{sev1}"
+    );
 }
 
 #[test]
@@ -72,36 +98,46 @@ fn backdated_and_late_locks_are_flagged_on_item_1() {
     let (code, v) = review_with(&reg, &dir, "2026-06-12");
     assert_ne!(item(&v, 1)["status"], "pass");
     let r = item(&v, 1)["reasons"].to_string();
-    assert!(r.contains("lock dated 2026-05-12 but recorded on 2026-09-01") && r.contains("backdated"), "{r}");
+    assert!(
+        r.contains("lock dated 2026-05-12 but recorded on 2026-09-01") && r.contains("backdated"),
+        "{r}"
+    );
     assert_ne!(code, Some(0));
 
     // Taken after the pilot ended.
     let (tmp, dir) = worked_example_copy();
     let reg = tmp.path().join("r.db");
-    assert!(stagegate_on("2026-06-20")
-        .args(["pilot", "start", "--as-of", "2026-06-20", "--registry"])
-        .arg(&reg)
-        .arg(&dir)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    assert!(
+        stagegate_on("2026-06-20")
+            .args(["pilot", "start", "--as-of", "2026-06-20", "--registry"])
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let (_, v) = review_with(&reg, &dir, "2026-06-20");
     let r = item(&v, 1)["reasons"].to_string();
     assert_ne!(item(&v, 1)["status"], "pass");
-    assert!(r.contains("locked on 2026-06-20, after the pilot ended on 2026-06-12"), "{r}");
+    assert!(
+        r.contains("locked on 2026-06-20, after the pilot ended on 2026-06-12"),
+        "{r}"
+    );
 
     // Recorded the day it is dated: no flag, and the override is named.
     let (tmp, dir) = worked_example_copy();
     let reg = tmp.path().join("r.db");
-    assert!(stagegate_on("2026-05-12")
-        .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
-        .arg(&reg)
-        .arg(&dir)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    assert!(
+        stagegate_on("2026-05-12")
+            .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let (code, v) = review_with(&reg, &dir, "2026-06-12");
     assert_eq!(code, Some(0), "{}", item(&v, 1));
     assert!(item(&v, 1)["notes"].to_string().contains("STAGEGATE_NOW"));
@@ -118,7 +154,11 @@ fn telemetry_after_the_review_date_is_not_counted() {
         .count();
     let (_, v, _) = review_json(&dir, "2026-06-01");
     assert_eq!(v["pilot"]["telemetry_rows"], expected as u64);
-    assert!(item(&v, 1)["notes"].to_string().contains("telemetry after 2026-06-01 is not counted"));
+    assert!(
+        item(&v, 1)["notes"]
+            .to_string()
+            .contains("telemetry after 2026-06-01 is not counted")
+    );
     let (_, full, _) = review_json(&dir, "2026-06-12");
     assert!(full["pilot"]["telemetry_rows"].as_u64().unwrap() > expected as u64);
 }
@@ -138,14 +178,31 @@ fn an_output_that_cannot_be_written_records_nothing() {
     let (tmp, dir) = worked_example_copy();
     let reg = tmp.path().join("r.db");
     let out = stagegate()
-        .args(["review", "--as-of", "2026-06-12", "--format", "markdown", "--out", "/nonexistent/x.md", "--registry"])
+        .args([
+            "review",
+            "--as-of",
+            "2026-06-12",
+            "--format",
+            "markdown",
+            "--out",
+            "/nonexistent/x.md",
+            "--registry",
+        ])
         .arg(&reg)
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(70), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(70),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.md"));
-    assert!(!reg.exists(), "the review was recorded although its report was not written");
+    assert!(
+        !reg.exists(),
+        "the review was recorded although its report was not written"
+    );
 }
 
 #[test]
@@ -162,7 +219,14 @@ fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule(
     let reg = tmp.path().join("r.db");
     let signoff = |role: &str, extra: &[&str]| {
         stagegate()
-            .args(["signoff", "--as-of", "2026-06-12", "--role", role, "--registry"])
+            .args([
+                "signoff",
+                "--as-of",
+                "2026-06-12",
+                "--role",
+                role,
+                "--registry",
+            ])
             .arg(&reg)
             .args(extra)
             .arg(&dir)
@@ -170,7 +234,12 @@ fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule(
             .unwrap()
     };
     let refused = |out: std::process::Output, rule: &str| {
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(rule), "expected {rule:?} in {err}");
     };
@@ -189,7 +258,11 @@ fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule(
     let statement = signoff("builder", &["--print-statement"]);
     assert!(statement.status.success());
     let sig = ssh_sign(&morteza, &statement.stdout, &keys, "builder-statement.txt");
-    edit(&dir.join("evidence/comms-slack.yaml"), "summary: ", "summary: (edited) ");
+    edit(
+        &dir.join("evidence/comms-slack.yaml"),
+        "summary: ",
+        "summary: (edited) ",
+    );
     refused(
         signoff("builder", &["--signature", sig.to_str().unwrap()]),
         "does not match the statement",
@@ -210,12 +283,28 @@ fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule(
     std::fs::write(dir.join("evidence/signoff-builder.yaml"), record).unwrap();
     let (code, v, _) = review_json(&dir, "2026-06-12");
     assert_eq!(code, Some(20));
-    assert!(item(&v, 10)["reasons"].to_string().contains("does not match the statement"), "{}", item(&v, 10));
+    assert!(
+        item(&v, 10)["reasons"]
+            .to_string()
+            .contains("does not match the statement"),
+        "{}",
+        item(&v, 10)
+    );
 
     // Risk acceptance by someone other than the sponsor.
     refused(
         stagegate()
-            .args(["approve", "risk-acceptance", "--as", "coe-lead", "--items", "6", "--as-of", "2026-06-12", "--key"])
+            .args([
+                "approve",
+                "risk-acceptance",
+                "--as",
+                "coe-lead",
+                "--items",
+                "6",
+                "--as-of",
+                "2026-06-12",
+                "--key",
+            ])
             .arg(&morteza)
             .arg(&dir)
             .output()
@@ -244,7 +333,9 @@ fn twenty_reviews_and_five_signoffs_at_once_all_succeed_and_the_chain_verifies()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         if i < 20 {
-            c.args(["review", "--as-of", "2026-06-12", "--registry"]).arg(&reg).arg(&dir);
+            c.args(["review", "--as-of", "2026-06-12", "--registry"])
+                .arg(&reg)
+                .arg(&dir);
         } else {
             let (role, key) = [
                 ("builder", &morteza),
@@ -275,7 +366,11 @@ fn twenty_reviews_and_five_signoffs_at_once_all_succeed_and_the_chain_verifies()
         .arg(&reg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // 1 registry + 1 agent + 20 reviews + 5 sign-offs.
     assert_eq!(v["events"], 27, "{v}");

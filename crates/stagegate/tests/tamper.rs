@@ -128,7 +128,9 @@ fn events(db: &Path) -> Vec<StoredEvent> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let r = stagegate_registry::Registry::open(db, false, None).await.unwrap();
+        let r = stagegate_registry::Registry::open(db, false, None)
+            .await
+            .unwrap();
         r.events().await.unwrap()
     })
 }
@@ -166,7 +168,11 @@ fn rewrite(db: &Path, rows: &[StoredEvent]) {
 /// `key` is given, then they re-sign too).
 fn rechain(rows: &mut [StoredEvent], from: usize, key: Option<&stagegate_trust::RegistryKey>) {
     for i in from..rows.len() {
-        rows[i].prev_hash = if i == 0 { String::new() } else { rows[i - 1].hash.clone() };
+        rows[i].prev_hash = if i == 0 {
+            String::new()
+        } else {
+            rows[i - 1].hash.clone()
+        };
         rows[i].hash = event_hash(&rows[i]);
         if let Some(k) = key {
             rows[i].registry_sig = k
@@ -179,7 +185,11 @@ fn rechain(rows: &mut [StoredEvent], from: usize, key: Option<&stagegate_trust::
 fn assert_caught(b: &Built, db: &Path, seq: i64, what: &str) {
     let out = verify(b, db);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{what}: verify did not fail: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{what}: verify did not fail: {err}"
+    );
     assert!(
         err.contains(&format!("event #{seq}:")),
         "{what}: expected event #{seq} named in {err}"
@@ -205,16 +215,56 @@ fn every_manipulation_is_named_and_blocks_promotion() {
     ok(&promote(&b, &clean));
 
     let edits: &[(&str, i64, &str)] = &[
-        ("body", 5, "UPDATE events SET body = replace(body, '\"decision\":\"Blocked\"', '\"decision\":\"Cleared\"') WHERE seq = 5"),
-        ("kind", 6, "UPDATE events SET kind = 'stage-changed' WHERE seq = 6"),
-        ("agent_id", 3, "UPDATE events SET agent_id = 'agent-other-x' WHERE seq = 3"),
-        ("as_of (backdate the lock)", 3, "UPDATE events SET as_of = '2026-01-01' WHERE seq = 3"),
-        ("recorded_at", 3, "UPDATE events SET recorded_at = '2026-01-01T00:00:00Z' WHERE seq = 3"),
-        ("clock", 6, "UPDATE events SET clock = 'system' WHERE seq = 6"),
-        ("actor", 4, "UPDATE events SET actor = 'mallory' WHERE seq = 4"),
-        ("prev_hash", 6, "UPDATE events SET prev_hash = 'sha256:00' WHERE seq = 6"),
-        ("registry_sig", 6, "UPDATE events SET registry_sig = (SELECT registry_sig FROM events WHERE seq = 5) WHERE seq = 6"),
-        ("hash", 6, "UPDATE events SET hash = 'sha256:ff' WHERE seq = 6"),
+        (
+            "body",
+            5,
+            "UPDATE events SET body = replace(body, '\"decision\":\"Blocked\"', '\"decision\":\"Cleared\"') WHERE seq = 5",
+        ),
+        (
+            "kind",
+            6,
+            "UPDATE events SET kind = 'stage-changed' WHERE seq = 6",
+        ),
+        (
+            "agent_id",
+            3,
+            "UPDATE events SET agent_id = 'agent-other-x' WHERE seq = 3",
+        ),
+        (
+            "as_of (backdate the lock)",
+            3,
+            "UPDATE events SET as_of = '2026-01-01' WHERE seq = 3",
+        ),
+        (
+            "recorded_at",
+            3,
+            "UPDATE events SET recorded_at = '2026-01-01T00:00:00Z' WHERE seq = 3",
+        ),
+        (
+            "clock",
+            6,
+            "UPDATE events SET clock = 'system' WHERE seq = 6",
+        ),
+        (
+            "actor",
+            4,
+            "UPDATE events SET actor = 'mallory' WHERE seq = 4",
+        ),
+        (
+            "prev_hash",
+            6,
+            "UPDATE events SET prev_hash = 'sha256:00' WHERE seq = 6",
+        ),
+        (
+            "registry_sig",
+            6,
+            "UPDATE events SET registry_sig = (SELECT registry_sig FROM events WHERE seq = 5) WHERE seq = 6",
+        ),
+        (
+            "hash",
+            6,
+            "UPDATE events SET hash = 'sha256:ff' WHERE seq = 6",
+        ),
     ];
     for (i, (what, seq, stmt)) in edits.iter().enumerate() {
         let db = copy(&b, &format!("edit{i}"));
@@ -224,7 +274,13 @@ fn every_manipulation_is_named_and_blocks_promotion() {
 
     // Delete a middle event.
     let db = copy(&b, "delete");
-    sql(&db, &["DROP TRIGGER events_no_delete", "DELETE FROM events WHERE seq = 5"]);
+    sql(
+        &db,
+        &[
+            "DROP TRIGGER events_no_delete",
+            "DELETE FROM events WHERE seq = 5",
+        ],
+    );
     assert_caught(&b, &db, 6, "deleted event");
 
     // Reorder the two reviews.
@@ -242,8 +298,18 @@ fn every_manipulation_is_named_and_blocks_promotion() {
 
     // Truncate the newest event: consistent on its own, caught against the kept checkpoint.
     let db = copy(&b, "truncate");
-    sql(&db, &["DROP TRIGGER events_no_delete", "DELETE FROM events WHERE seq = 6"]);
-    ok(&stagegate().args(["verify", "--registry"]).arg(&db).output().unwrap());
+    sql(
+        &db,
+        &[
+            "DROP TRIGGER events_no_delete",
+            "DELETE FROM events WHERE seq = 6",
+        ],
+    );
+    ok(&stagegate()
+        .args(["verify", "--registry"])
+        .arg(&db)
+        .output()
+        .unwrap());
     assert_caught(&b, &db, 6, "truncation");
 
     // Raw byte patch of the database file: "Blocked" → "Cleared" inside review #5.
@@ -296,7 +362,11 @@ fn every_manipulation_is_named_and_blocks_promotion() {
     rechain(&mut rows, 4, Some(&key));
     rewrite(&db, &rows);
     // Consistent on its own: only the kept checkpoint tells.
-    ok(&stagegate().args(["verify", "--registry"]).arg(&db).output().unwrap());
+    ok(&stagegate()
+        .args(["verify", "--registry"])
+        .arg(&db)
+        .output()
+        .unwrap());
     assert_caught(&b, &db, 6, "re-signed forgery");
 
     // A registry rebuilt from scratch under a new key.
@@ -336,7 +406,11 @@ fn a_forged_cleared_review_cannot_promote_without_its_signers_keys() {
     rechain(&mut rows, 6, Some(&key));
     rewrite(&db, &rows);
     // Self-consistent: verify (without the checkpoint) passes…
-    ok(&stagegate().args(["verify", "--registry"]).arg(&db).output().unwrap());
+    ok(&stagegate()
+        .args(["verify", "--registry"])
+        .arg(&db)
+        .output()
+        .unwrap());
     // …but promote re-verifies the sign-offs and refuses.
     let out = stagegate_on("2026-06-13")
         .args(["promote", AGENT, "--as-of", "2026-06-13", "--registry"])

@@ -79,7 +79,9 @@ pub enum SignatureError {
         why: String,
     },
     /// The cryptographic check failed: the message is not what was signed.
-    #[error("the signature by key {fingerprint} does not match the statement (it was made over something else)")]
+    #[error(
+        "the signature by key {fingerprint} does not match the statement (it was made over something else)"
+    )]
     Invalid {
         /// `SHA256:…` of the signing key.
         fingerprint: String,
@@ -144,7 +146,7 @@ impl AllowedSigners {
                     .map_err(|e| err(format!("public key: {e}")))?,
                 _ => {
                     return Err(err(
-                        "expected `principals [options] key-type base64-key`".into(),
+                        "expected `principals [options] key-type base64-key`".into()
                     ));
                 }
             };
@@ -250,11 +252,7 @@ impl AllowedSigners {
             if let Some(ns) = &e.namespaces
                 && !ns.iter().any(|n| n == namespace)
             {
-                why = format!(
-                    "line {} allows namespaces {} only",
-                    e.line,
-                    ns.join(",")
-                );
+                why = format!("line {} allows namespaces {} only", e.line, ns.join(","));
                 continue;
             }
             if e.valid_after.is_some_and(|t| at < t) || e.valid_before.is_some_and(|t| at > t) {
@@ -321,7 +319,8 @@ fn split_principals(l: &str) -> Result<(Vec<String>, &str), String> {
 /// Splits an options field (comma-separated, quotes may hold spaces) off the key, which
 /// starts with its type (`ssh-…`, `ecdsa-…`, `sk-…`).
 fn split_options(l: &str) -> (&str, &str) {
-    let is_key_type = |t: &str| t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-");
+    let is_key_type =
+        |t: &str| t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-");
     if is_key_type(l) {
         return ("", l);
     }

@@ -45,7 +45,11 @@ pub fn ssh_keygen(dir: &Path, name: &str) -> PathBuf {
         .arg(&k)
         .output()
         .expect("ssh-keygen is installed (OpenSSH client)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     k
 }
 
@@ -73,7 +77,11 @@ pub fn ssh_sign(key: &Path, message: &[u8], dir: &Path, name: &str) -> PathBuf {
         .arg(&m)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     m.with_file_name(format!("{name}.sig"))
 }
 
