@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn item<'a>(v: &'a serde_json::Value, n: u64) -> &'a serde_json::Value {
+fn item(v: &serde_json::Value, n: u64) -> &serde_json::Value {
     v["items"]
         .as_array()
         .unwrap()
