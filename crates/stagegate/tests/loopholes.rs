@@ -258,6 +258,38 @@ fn signatures_by_the_wrong_key_or_over_another_review_are_refused_with_the_rule(
     let statement = signoff("builder", &["--print-statement"]);
     assert!(statement.status.success());
     let sig = ssh_sign(&morteza, &statement.stdout, &keys, "builder-statement.txt");
+    // OpenSSH itself agrees the signature is Morteza Moradi's under this allowed-signers file…
+    let mut v = std::process::Command::new("ssh-keygen")
+        .args([
+            "-Y",
+            "verify",
+            "-n",
+            "stagegate",
+            "-I",
+            "Morteza Moradi",
+            "-f",
+        ])
+        .arg(&allowed)
+        .arg("-s")
+        .arg(&sig)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    v.stdin
+        .take()
+        .unwrap()
+        .write_all(&statement.stdout)
+        .unwrap();
+    assert!(v.wait_with_output().unwrap().status.success());
+    // …and so does stagegate, for this review.
+    let out = signoff("builder", &["--signature", sig.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     edit(
         &dir.join("evidence/comms-slack.yaml"),
         "summary: ",
