@@ -1047,6 +1047,26 @@ pub fn item10_signoff(
             }
         }
     }
+    // Different people sign with different keys: one key behind two people's sign-offs (a
+    // card e-mail or an allowed-signers line pointing at the builder's key) is one signer.
+    for (i, a) in rows.iter().enumerate() {
+        for b in &rows[i + 1..] {
+            if a.signed
+                && b.signed
+                && !same_person(&a.name, &b.name)
+                && a.key_fingerprint == b.key_fingerprint
+            {
+                f.violation(format!(
+                    "{} {} and {} {} signed with the same key {}: the peer review must come from someone other than the builder (seed 001 item 10)",
+                    a.role,
+                    a.name,
+                    b.role,
+                    b.name,
+                    a.key_fingerprint.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+    }
     for e in evidence
         .iter()
         .filter(|e| e.record.kind == EvidenceKind::Signoff)

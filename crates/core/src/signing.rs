@@ -260,6 +260,16 @@ pub fn reverify(s: &SignedReview, allowed: &AllowedSigners) -> Result<Vec<String
             date,
         )
         .map_err(|why| format!("{} {}: {why}", r.role, r.name))?;
+        if let Some((other, _)) =
+            s.signoffs.iter().zip(&fps).find(|(o, fp)| {
+                **fp == v.fingerprint && !crate::person::same_person(&o.name, &r.name)
+            })
+        {
+            return Err(format!(
+                "{} {} and {} {} signed with the same key {}",
+                other.role, other.name, r.role, r.name, v.fingerprint
+            ));
+        }
         fps.push(v.fingerprint);
     }
     Ok(fps)

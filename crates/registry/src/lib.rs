@@ -293,6 +293,8 @@ pub struct AgentState {
     pub stage: Option<Stage>,
     /// The criteria lock.
     pub lock: Option<CriteriaLock>,
+    /// The event number of the lock.
+    pub lock_seq: Option<i64>,
     /// Reviews, oldest first.
     pub reviews: Vec<HistoryEntry>,
     /// Stage changes, oldest first.
@@ -990,6 +992,31 @@ impl Registry {
                     if signed { "" } else { " without valid sign-offs" }
                 )));
             }
+            // The review must come after the lock it was judged against, be the latest by
+            // date as well as by recording, and precede the promotion.
+            if a.and_then(|a| a.lock_seq).is_none_or(|l| l > id) {
+                return Err(RegistryError::Rule(format!(
+                    "{agent}'s latest review #{id} was recorded before its criteria were locked; review again now that they are"
+                )));
+            }
+            if let Some(later) = a
+                .map(|a| a.reviews.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .find(|r| r.review_date > last.review_date)
+            {
+                return Err(RegistryError::Rule(format!(
+                    "{agent}'s latest review #{id} is dated {}, before review #{} dated {} ({}); an earlier-dated review cannot overrule a later one",
+                    last.review_date, later.id, later.review_date, later.decision
+                )));
+            }
+            if act.as_of.is_some_and(|d| d.to_string() < last.review_date) {
+                return Err(RegistryError::Rule(format!(
+                    "promotion dated {} is before the review it rests on ({})",
+                    act.as_of.map(|d| d.to_string()).unwrap_or_default(),
+                    last.review_date
+                )));
+            }
             let row = &rows[(id - 1) as usize];
             let review = match serde_json::from_str::<Event>(&row.body) {
                 Ok(Event::ReviewRecorded { review, .. }) => review,
@@ -1176,6 +1203,7 @@ fn apply(
             let Some(locked_at) = as_of else {
                 return Err(tampered(seq, "a criteria lock without a date"));
             };
+            a.lock_seq = Some(seq);
             a.lock = Some(CriteriaLock {
                 digest,
                 locked_at,

@@ -83,9 +83,9 @@ fn pilot_to_production_through_the_registry() {
         .success()
     );
 
-    // A blocked review (drill too old for this date) cannot promote.
+    // A blocked review (the sign-offs are dated after it) cannot promote.
     let out = run(
-        &["review", "--as-of", "2026-07-30", "--format", "json"],
+        &["review", "--as-of", "2026-06-11", "--format", "json"],
         &reg,
         Some(&dir),
     );
@@ -95,7 +95,7 @@ fn pilot_to_production_through_the_registry() {
             "promote",
             "agent-finance-invoice-recon",
             "--as-of",
-            "2026-07-30",
+            "2026-06-11",
         ],
         &reg,
         None,

@@ -408,3 +408,132 @@ fn twenty_reviews_and_five_signoffs_at_once_all_succeed_and_the_chain_verifies()
     assert_eq!(v["events"], 27, "{v}");
     assert_eq!(review_count(&reg), 20);
 }
+
+#[test]
+fn promotion_needs_a_lock_before_the_review_and_no_later_dated_review() {
+    // Reviewed (and signed) before any lock, then locked: the review predates the lock.
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    let allowed = tmp.path().join("allowed_signers");
+    let step = |args: &[&str], day: &str| {
+        stagegate_on(day)
+            .args(args)
+            .arg("--registry")
+            .arg(&reg)
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let promote = |day: &str| {
+        stagegate_on(day)
+            .args([
+                "promote",
+                "agent-finance-invoice-recon",
+                "--as-of",
+                day,
+                "--allowed-signers",
+            ])
+            .arg(&allowed)
+            .arg("--registry")
+            .arg(&reg)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        step(&["review", "--as-of", "2026-06-12"], "2026-06-12")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(
+        step(&["pilot", "start", "--as-of", "2026-05-12"], "2026-05-12")
+            .status
+            .success()
+    );
+    let out = promote("2026-06-13");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("recorded before its criteria were locked")
+    );
+
+    // A later-dated Blocked review is not overruled by re-recording an earlier-dated one.
+    assert_eq!(
+        step(&["review", "--as-of", "2026-07-20"], "2026-07-20")
+            .status
+            .code(),
+        Some(20)
+    );
+    assert_eq!(
+        step(&["review", "--as-of", "2026-06-12"], "2026-07-20")
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = promote("2026-07-21");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("an earlier-dated review cannot overrule a later one"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn one_key_cannot_sign_for_two_people() {
+    // The builder's key also listed for the peer approver.
+    let (tmp, dir) = worked_example_copy();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(tmp.path(), "Morteza Moradi");
+    allow(&allowed, "Morteza Moradi", &morteza);
+    allow(&allowed, "Elena Petrova", &morteza);
+    let out = stagegate()
+        .args([
+            "signoff",
+            "--as-of",
+            "2026-06-12",
+            "--role",
+            "peer-approver",
+            "--key",
+        ])
+        .arg(&morteza)
+        .arg("--registry")
+        .arg(tmp.path().join("r.db"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one key stands for one person"));
+    // The card gives the peer approver the builder's name as an e-mail: the same key then signs
+    // both roles, and item 10 refuses it.
+    let (tmp, dir) = worked_example_copy();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(tmp.path(), "Morteza Moradi");
+    std::fs::write(&allowed, "").unwrap();
+    allow(&allowed, "Morteza Moradi", &morteza);
+    edit(
+        &dir.join("agent.yaml"),
+        "peer_approver: { name: Elena Petrova }",
+        "peer_approver: { name: Elena Petrova, email: Morteza Moradi }",
+    );
+    for role in ["builder", "coe-lead", "peer-approver"] {
+        let out = stagegate()
+            .args(["signoff", "--as-of", "2026-06-12", "--role", role, "--key"])
+            .arg(&morteza)
+            .arg("--registry")
+            .arg(tmp.path().join("r.db"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let _ = out;
+    }
+    let (code, v, _) = review_json(&dir, "2026-06-12");
+    assert_ne!(code, Some(0));
+    assert!(
+        item(&v, 10)["reasons"]
+            .to_string()
+            .contains("signed with the same key"),
+        "{}",
+        item(&v, 10)
+    );
+}

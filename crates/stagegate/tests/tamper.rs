@@ -29,8 +29,8 @@ fn ok(out: &std::process::Output) {
     );
 }
 
-/// 1 registry-created, 2 agent, 3 criteria lock, 4 pilot stage, 5 review Blocked (2026-07-30:
-/// the drill is too old), 6 review Cleared (2026-06-12). A checkpoint of the 6 events is kept.
+/// 1 registry-created, 2 agent, 3 criteria lock, 4 pilot stage, 5 review Blocked (2026-06-11:
+/// the sign-offs are dated after it), 6 review Cleared (2026-06-12). A checkpoint of the 6 events is kept.
 fn build() -> Built {
     let (tmp, dir) = worked_example_copy();
     let root = tmp.path().to_path_buf();
@@ -41,8 +41,8 @@ fn build() -> Built {
         .arg(&dir)
         .output()
         .unwrap());
-    let out = stagegate_on("2026-07-30")
-        .args(["review", "--as-of", "2026-07-30", "--registry"])
+    let out = stagegate_on("2026-06-11")
+        .args(["review", "--as-of", "2026-06-11", "--registry"])
         .arg(&db)
         .arg(&dir)
         .output()

@@ -247,6 +247,28 @@ impl AllowedSigners {
                 wanted: principals.join(" or "),
             });
         };
+        // A key listed for anyone else too cannot stand for this person alone.
+        // (Principals on one line are one person's aliases; another line is another person.)
+        let mut others: Vec<&str> = mine
+            .iter()
+            .filter(|e| {
+                !e.principals
+                    .iter()
+                    .any(|p| principals.contains(&p.as_str()))
+            })
+            .flat_map(|e| e.principals.iter().map(String::as_str))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        if !others.is_empty() {
+            return Err(SignatureError::Restricted {
+                fingerprint,
+                why: format!(
+                    "the allowed-signers file also lists it for {}; one key stands for one person",
+                    others.join(", ")
+                ),
+            });
+        }
         let mut why = String::new();
         for (e, principal) in theirs {
             if let Some(ns) = &e.namespaces
@@ -507,8 +529,10 @@ mod tests {
     fn allowed_signers_lines() {
         let k = RegistryKey::from_seed(&[1; 32]);
         let pk = k.public_openssh();
+        let p = RegistryKey::from_seed(&[2; 32]);
+        let ppk = p.public_openssh();
         let text = format!(
-            "# people\n\n\"Daniel Ortiz,daniel@example.com\" namespaces=\"stagegate\" {pk}\npriya@example.com valid-after=20260101,valid-before=20261231Z {pk}\n"
+            "# people\n\n\"Daniel Ortiz,daniel@example.com\" namespaces=\"stagegate\" {pk}\npriya@example.com valid-after=20260101,valid-before=20261231Z {ppk}\n"
         );
         let a = AllowedSigners::parse(&text).unwrap();
         assert_eq!(a.len(), 2);
@@ -524,8 +548,17 @@ mod tests {
             Err(SignatureError::NotThisPerson { .. })
         ));
         let late: Timestamp = "2027-06-01T00:00:00Z".parse().unwrap();
+        let psig = p.sign(ACT_NAMESPACE, b"m").unwrap();
+        a.verify(&["priya@example.com"], ACT_NAMESPACE, b"m", &psig, t)
+            .unwrap();
         assert!(matches!(
-            a.verify(&["priya@example.com"], ACT_NAMESPACE, b"m", &sig, late),
+            a.verify(&["priya@example.com"], ACT_NAMESPACE, b"m", &psig, late),
+            Err(SignatureError::Restricted { .. })
+        ));
+        // One key for two people is refused for either.
+        let shared = AllowedSigners::parse(&format!("a {pk}\nb {pk}\n")).unwrap();
+        assert!(matches!(
+            shared.verify(&["a"], ACT_NAMESPACE, b"m", &sig, t),
             Err(SignatureError::Restricted { .. })
         ));
         for bad in [
