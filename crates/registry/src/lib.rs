@@ -1044,21 +1044,6 @@ impl Registry {
         .await?;
         Ok(review_id)
     }
-
-    /// The stored JSON report of a review event.
-    ///
-    /// # Errors
-    /// [`RegistryError::Tampered`], [`RegistryError::Database`].
-    pub async fn report_json(&self, id: i64) -> Result<Option<String>, RegistryError> {
-        let rows = self.rows(&self.pool).await?;
-        replay(&rows, false)?;
-        Ok(rows.iter().find(|r| r.seq == id).and_then(|r| {
-            match serde_json::from_str::<Event>(&r.body) {
-                Ok(Event::ReviewRecorded { review, .. }) => Some(review.to_string()),
-                _ => None,
-            }
-        }))
-    }
 }
 
 fn items_line(review: &Review) -> String {

@@ -154,14 +154,6 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
             stagegate_telemetry::Options::default(),
         )?
     };
-    if let Some(p) = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent))
-        && !p.exists()
-    {
-        return Err(Failure::NoInput(format!(
-            "{}: no such allowed-signers file",
-            p.display()
-        )));
-    }
     let allowed = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent))
         .map(|p| load_signers(&p))
         .transpose()?;
@@ -359,6 +351,15 @@ fn indent_block(s: &str) -> String {
     s.trim_end().lines().map(|l| format!("  {l}\n")).collect()
 }
 
+/// The allowed signers a new signature is checked against before anything is written.
+fn required_signers(args: &ReviewArgs) -> Result<(std::path::PathBuf, AllowedSigners), Failure> {
+    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
+        Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
+    })?;
+    let allowed = load_signers(&path)?;
+    Ok((path, allowed))
+}
+
 /// `stagegate signoff`.
 pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u8, Failure> {
     let (folder, review, _) = evaluate(args).await?;
@@ -374,10 +375,7 @@ pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u
     let Some(signature) = obtain_signature(sign, &statement)? else {
         return Ok(0);
     };
-    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
-        Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
-    })?;
-    let allowed = load_signers(&path)?;
+    let (path, allowed) = required_signers(args)?;
     let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
         .map_err(|why| {
             Failure::Refused(format!(
@@ -512,10 +510,7 @@ pub async fn approve(
     let Some(signature) = obtain_signature(sign, &statement)? else {
         return Ok(0);
     };
-    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
-        Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
-    })?;
-    let allowed = load_signers(&path)?;
+    let (_, allowed) = required_signers(args)?;
     let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
         .map_err(|why| {
             Failure::Refused(format!(
@@ -545,7 +540,7 @@ pub async fn approve(
         fp = verified.fingerprint,
         sig = indent_block(&signature),
     );
-    let dir = card_file_dir(&args.agent).join("evidence");
+    let dir = args.agent.join("evidence");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
     let out = dir.join(file);
@@ -557,10 +552,6 @@ pub async fn approve(
         verified.fingerprint
     );
     Ok(0)
-}
-
-fn card_file_dir(agent: &Path) -> std::path::PathBuf {
-    agent.to_path_buf()
 }
 
 fn yaml_scalar(s: &str) -> String {

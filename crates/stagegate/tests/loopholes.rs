@@ -525,7 +525,13 @@ fn one_key_cannot_sign_for_two_people() {
             .arg(&dir)
             .output()
             .unwrap();
-        let _ = out;
+        // Each sign-off verifies on its own (the key is "Morteza Moradi"'s, the card's e-mail
+        // for Elena points at him); only together do they show one signer.
+        assert!(
+            out.status.success(),
+            "{role}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let (code, v, _) = review_json(&dir, "2026-06-12");
     assert_ne!(code, Some(0));
