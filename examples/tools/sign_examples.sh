@@ -60,7 +60,9 @@ for e in "${EXAMPLES[@]}"; do
 done
 cp "$WORK/allowed" "$ALLOWED"
 
-# Pass 2: sign, approvals before sign-offs.
+# Pass 2: sign, approvals before sign-offs. `approve` never replaces an earlier approval, so
+# the old risk acceptances go first.
+rm -f examples/*/evidence/approval-risk-acceptance-*.yaml
 for e in "${EXAMPLES[@]}"; do
   read -r folder asof roles <<< "$e"
   dir="examples/$folder"

@@ -1096,7 +1096,8 @@ pub struct CardError {
 }
 
 impl AgentCard {
-    /// Checks the rules serde cannot: id shape, pilot window order, a cohort of at least one,
+    /// Checks the rules serde cannot: id shape, one e-mail per person (an e-mail is a signing
+    /// principal), pilot window order, a cohort of at least one,
     /// launch after the pilot and scale after the launch, unique ids, metrics that fit their
     /// kind and read declared roles, thresholds (and baselines, targets) inside the range
     /// their metric kind and unit allow ([`Criterion::threshold_range`]), economics inputs not
@@ -1143,6 +1144,38 @@ impl AgentCard {
                     self.pilot.end, self.pilot.start
                 ),
             ));
+        }
+        // An e-mail is a principal a person may sign as (crate::signing::principals): two
+        // different people sharing one would let either sign as the other.
+        let people = &self.people;
+        let mut named: Vec<(&str, &Person)> = vec![
+            ("people.builder", &people.builder),
+            ("people.coe_lead", &people.coe_lead),
+            ("people.sponsor", &people.sponsor),
+            ("people.on_call.primary", &people.on_call.primary),
+            ("people.on_call.backup", &people.on_call.backup),
+        ];
+        if let Some(p) = &people.peer_approver {
+            named.push(("people.peer_approver", p));
+        }
+        for (i, (field, p)) in named.iter().enumerate() {
+            let Some(email) = p.email.as_deref() else {
+                continue;
+            };
+            if let Some((other_field, other)) = named[..i].iter().find(|(_, o)| {
+                o.email
+                    .as_deref()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()))
+                    && !crate::person::same_person(&o.name, &p.name)
+            }) {
+                return Err(err(
+                    &format!("{field}.email"),
+                    format!(
+                        "{email} is also {other_field}'s ({}): one e-mail stands for one person, and a sign-off may be signed as the e-mail",
+                        other.name
+                    ),
+                ));
+            }
         }
         if self.pilot.cohort_size == 0 {
             return Err(err(

@@ -444,7 +444,7 @@ fn lock_timing(f: &mut Findings, card: &AgentCard, l: &CriteriaLock) {
     }
     if l.clock_overridden {
         f.note(format!(
-            "the criteria lock's recording time{} came from STAGEGATE_NOW, not the machine clock",
+            "the criteria lock's recording time{} came from STAGEGATE_NOW, not the machine clock: a replay registry (a registry kept on the machine clock refuses STAGEGATE_NOW)",
             l.recorded_at.map(|t| format!(" {t}")).unwrap_or_default()
         ));
     }

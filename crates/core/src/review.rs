@@ -229,6 +229,8 @@ pub struct ReviewInput<'a> {
     pub criteria_lock: Option<CriteriaLock>,
     /// The organisation's allowed-signers file; without it no signature can count.
     pub allowed_signers: Option<&'a crate::signing::AllowedSigners>,
+    /// Where that file was found and its digest, for the report.
+    pub allowed_signers_file: Option<crate::signing::SignersFile>,
     /// Every input file with its digest.
     pub inputs: Vec<InputDigest>,
     /// The review date (the `--as-of` day, UTC).
@@ -642,6 +644,9 @@ pub struct Review {
     pub items: Vec<ItemResult>,
     /// Sign-off table.
     pub signoffs: Vec<SignoffRow>,
+    /// The allowed-signers file the sign-offs and approvals were checked against; `None`
+    /// when there was none (then no signature counts).
+    pub allowed_signers: Option<crate::signing::SignersFile>,
     /// The decision.
     pub decision: DecisionOut,
     /// Open items.
@@ -990,6 +995,7 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
         criteria,
         items: results,
         signoffs,
+        allowed_signers: input.allowed_signers_file.clone(),
         decision,
         open_items: opens,
         must_fix,
@@ -1004,7 +1010,8 @@ pub fn review(input: &ReviewInput<'_>) -> Review {
 
 /// Items the sponsor's risk acceptance covers: valid `approval` records with subject
 /// `risk_acceptance`, dated on or before the review, signed by the card's sponsor over
-/// [`crate::signing::risk_acceptance_statement`]. Returns the items and, for every record
+/// [`crate::signing::risk_acceptance_statement`] (with the open-item records of the review's
+/// evidence for the accepted items). Returns the items and, for every record
 /// that does not count, why (seed 001 decision matrix: "explicit risk acceptance from
 /// sponsor").
 fn sponsor_accepted(
@@ -1015,6 +1022,7 @@ fn sponsor_accepted(
 ) -> (BTreeSet<u8>, Vec<String>) {
     let mut items = BTreeSet::new();
     let mut notes = Vec::new();
+    let recorded_opens = open_items(evidence);
     for e in evidence
         .iter()
         .filter(|e| e.is_valid() && e.record.date <= as_of)
@@ -1030,6 +1038,7 @@ fn sponsor_accepted(
                 &card.id,
                 &card.version,
                 &a.items,
+                &recorded_opens,
                 &p.name,
                 e.record.date,
             );

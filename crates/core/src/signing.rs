@@ -82,23 +82,58 @@ pub fn criteria_change_statement(
     )
 }
 
-/// The text a risk acceptance signs: the agent, its version and the items accepted as open.
+/// The text a risk acceptance signs: the agent, its version, the items accepted as open and,
+/// for each of them, every open-item record the sponsor saw (item, owner, due date, record,
+/// what is missing), so changing an open item's owner, due date or content after the
+/// acceptance, or adding one, stops it counting (seed 001 decision matrix: Conditional is
+/// "minor gaps with owned open items + explicit risk acceptance from sponsor"). `open_items`
+/// may hold items not accepted; they are left out.
 pub fn risk_acceptance_statement(
     agent: &str,
     version: &str,
     items: &[u8],
+    open_items: &[crate::review::OpenItem],
     person: &str,
     date: Date,
 ) -> String {
     let mut items = items.to_vec();
     items.sort_unstable();
     items.dedup();
+    let mut opens: Vec<&crate::review::OpenItem> = open_items
+        .iter()
+        .filter(|o| items.contains(&o.item))
+        .collect();
+    opens.sort_by(|a, b| (a.item, &a.source).cmp(&(b.item, &b.source)));
+    let opens: String = opens
+        .iter()
+        .map(|o| {
+            format!(
+                "open-item: {} | owner: {} | due: {} | record: {} | what: {}\n",
+                o.item,
+                one_line(o.owner.as_deref().unwrap_or("-")),
+                o.due.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+                one_line(&o.source),
+                one_line(&o.what)
+            )
+        })
+        .collect();
     let items: Vec<String> = items.iter().map(u8::to_string).collect();
     format!(
-        "stagegate approval v1\nact: risk_acceptance\nagent: {agent}\nversion: {version}\nitems: {}\nperson: {}\ndate: {date}\n",
+        "stagegate approval v1\nact: risk_acceptance\nagent: {agent}\nversion: {version}\nitems: {}\n{opens}person: {}\ndate: {date}\n",
         items.join(" "),
         one_line(person)
     )
+}
+
+/// Which allowed-signers file a review checked signatures against, so a reader sees the trust
+/// root behind every ✅ on item 10 (`promote` checks again against the file it is given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignersFile {
+    /// The path as found: as given (`--allowed-signers`, `$STAGEGATE_ALLOWED_SIGNERS`),
+    /// `<org>/allowed_signers`, or `../allowed_signers` beside the agent folder.
+    pub path: String,
+    /// `sha256:<hex>` of the file's bytes.
+    pub sha256: String,
 }
 
 /// `builder`, `coe_lead`, `peer_approver`.
@@ -158,6 +193,30 @@ pub fn check(
             at,
         )
         .map_err(|e| e.to_string())
+}
+
+/// [`check`] at the statement's `date`, and again at `recorded`, the day the signature was
+/// first on record (the machine clock when `stagegate signoff`/`approve` ran, the registry's
+/// recording time at `promote`): a key outside its `valid-after`/`valid-before` window on
+/// either day does not count, so a revoked key cannot sign a statement it dates back into its
+/// window (OpenSSH checks validity at the time of verification; git at the commit's time).
+///
+/// # Errors
+/// As [`check`]; a failure on the recording day says so.
+pub fn check_recorded(
+    allowed: Option<&AllowedSigners>,
+    person: &Person,
+    statement: &str,
+    signature: Option<&str>,
+    date: Date,
+    recorded: Date,
+) -> Result<Verified, String> {
+    let v = check(allowed, person, statement, signature, date)?;
+    if recorded != date {
+        check(allowed, person, statement, signature, recorded)
+            .map_err(|why| format!("on {recorded}, when it was recorded: {why}"))?;
+    }
+    Ok(v)
 }
 
 /// Who may approve a criteria change: the sponsor or the CoE lead, never the builder (even
@@ -232,11 +291,17 @@ pub struct SignedReview {
 /// Re-verifies a stored review's sign-offs against the allowed signers (`stagegate promote`):
 /// every row signed, by a key allowed for its person (name or e-mail), over the statement
 /// rebuilt from the stored subject (digest, outcome once signed, item statuses); the builder
-/// and the CoE lead both present (seed 001 item 10). Returns the signers' key fingerprints.
+/// and the CoE lead both present (seed 001 item 10). Each key must be valid on the statement's
+/// date and on the day `recorded` gives for its signature (when the registry first held it;
+/// see [`check_recorded`]). Returns the signers' key fingerprints.
 ///
 /// # Errors
 /// A sentence naming the first row that does not verify.
-pub fn reverify(s: &SignedReview, allowed: &AllowedSigners) -> Result<Vec<String>, String> {
+pub fn reverify(
+    s: &SignedReview,
+    allowed: &AllowedSigners,
+    recorded: impl Fn(&str) -> Date,
+) -> Result<Vec<String>, String> {
     for needed in [SignoffRole::Builder, SignoffRole::CoeLead] {
         if !s.signoffs.iter().any(|r| r.role_key == needed && r.signed) {
             return Err(format!("no signed {} row", needed.title()));
@@ -252,12 +317,13 @@ pub fn reverify(s: &SignedReview, allowed: &AllowedSigners) -> Result<Vec<String
             email: r.email.clone(),
         };
         let statement = signoff_statement(&s.signoff_subject, r.role_key, &r.name, date);
-        let v = check(
+        let v = check_recorded(
             Some(allowed),
             &person,
             &statement,
             r.signature.as_deref(),
             date,
+            recorded(r.signature.as_deref().unwrap_or_default()),
         )
         .map_err(|why| format!("{} {}: {why}", r.role, r.name))?;
         if let Some((other, _)) =

@@ -65,6 +65,7 @@ fn run(c: &AgentCard, evidence: &[Evidence]) -> review::Review {
         runbook_sha256: None,
         criteria_lock: None,
         allowed_signers: None,
+        allowed_signers_file: None,
         inputs: vec![InputDigest {
             role: InputRole::Card,
             path: "agent.yaml".into(),

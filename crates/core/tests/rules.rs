@@ -188,6 +188,7 @@ fn run(
         runbook_sha256: None,
         criteria_lock: lock,
         allowed_signers: None,
+        allowed_signers_file: None,
         inputs: vec![InputDigest {
             role: InputRole::Card,
             path: "agent.yaml".into(),
@@ -711,4 +712,32 @@ fn missing_evidence_with_an_owned_open_item_is_open() {
         "{:?}",
         parsed[0].problems
     );
+}
+
+#[test]
+fn a_key_must_be_valid_on_the_day_its_signature_was_recorded() {
+    use stagegate_core::card::Person;
+    use stagegate_core::signing::check_recorded;
+    // Mike Chen's key stopped being valid on 2026-06-01 (e.g. he left the team).
+    let k = key("Mike Chen");
+    let allowed = stagegate_trust::AllowedSigners::parse(&format!(
+        "\"Mike Chen\" valid-before=\"20260601\" {}\n",
+        k.public_openssh()
+    ))
+    .unwrap();
+    let mike = Person {
+        name: "Mike Chen".into(),
+        email: None,
+    };
+    let statement = "stagegate test statement\n";
+    let sig = sign("Mike Chen", statement);
+    let (may31, jun12) = (date(2026, 5, 31), date(2026, 6, 12));
+    // Dated and recorded inside the window: counts.
+    assert!(check_recorded(Some(&allowed), &mike, statement, Some(&sig), may31, may31).is_ok());
+    // Dated back into the window but recorded after it closed: refused, and it says when.
+    let why =
+        check_recorded(Some(&allowed), &mike, statement, Some(&sig), may31, jun12).unwrap_err();
+    assert!(why.contains("on 2026-06-12, when it was recorded"), "{why}");
+    // Dated after the window: refused on its own date.
+    assert!(check_recorded(Some(&allowed), &mike, statement, Some(&sig), jun12, may31).is_err());
 }

@@ -64,6 +64,9 @@ pub enum RegistryError {
     /// The operation breaks a registry rule (e.g. promoting without a Cleared review).
     #[error("{0}")]
     Rule(String),
+    /// There is no registry at this path (and the command does not create one).
+    #[error("no registry at {0} (a review or `pilot start` creates it)")]
+    Missing(String),
     /// The log does not verify: an event was edited, inserted, reordered or deleted.
     #[error("registry does not verify at event #{seq}: {why}")]
     Tampered {
@@ -312,6 +315,10 @@ pub struct State {
     pub size: i64,
     /// Hash of the newest event.
     pub head: String,
+    /// Whether the registry was created with its clock overridden (`STAGEGATE_NOW`): a test or
+    /// replay registry, whose recording times are not the machine's. Fixed by the first event;
+    /// a registry kept on the machine clock never accepts an overridden one.
+    pub replay_clock: bool,
 }
 
 /// What `verify` established.
@@ -327,6 +334,9 @@ pub struct Verification {
     pub checkpoints: usize,
     /// Events whose recording time came from `STAGEGATE_NOW`.
     pub clock_overrides: i64,
+    /// Whether this is a replay registry (created under `STAGEGATE_NOW`; see
+    /// [`State::replay_clock`]).
+    pub replay_clock: bool,
 }
 
 /// A signed statement of the log's size and head (Certificate Transparency's signed tree head,
@@ -431,10 +441,7 @@ impl Registry {
         key_path: Option<&Path>,
     ) -> Result<Registry, RegistryError> {
         if !create && !path.exists() {
-            return Err(RegistryError::Rule(format!(
-                "no registry at {} (a review or `pilot start` creates it)",
-                path.display()
-            )));
+            return Err(RegistryError::Missing(path.display().to_string()));
         }
         if create
             && let Some(parent) = path.parent()
@@ -590,6 +597,7 @@ impl Registry {
             key_fingerprint,
             checkpoints: checkpoints.len(),
             clock_overrides: rows.iter().filter(|r| r.clock == "override").count() as i64,
+            replay_clock: state.replay_clock,
         })
     }
 
@@ -678,6 +686,12 @@ impl Registry {
             .map_err(|e| self.db(e))?;
         let rows = self.rows(&mut *tx).await?;
         let state = replay(&rows, false)?;
+        if !rows.is_empty() && act.clock.overridden && !state.replay_clock {
+            return Err(RegistryError::Rule(format!(
+                "{} records the machine clock; STAGEGATE_NOW is refused here (it is for test and replay registries, marked as such from their first event)",
+                self.path.display()
+            )));
+        }
         let mut events = decide(&state, &rows)?;
         if events.is_empty() {
             return Ok(state.size);
@@ -937,9 +951,12 @@ impl Registry {
 
     /// Moves the agent from Pilot to Production on the strength of its latest review, which
     /// must be Cleared or Conditional with item 10 ✅. Before writing, the whole log is
-    /// verified (registry signatures and the kept `checkpoints` included) and `resign` re-verifies the sign-off
-    /// signatures inside the stored review, returning the signers' key fingerprints. Returns
-    /// the review's event number.
+    /// verified (registry signatures and the kept `checkpoints` included) and `resign`
+    /// re-verifies the sign-off signatures inside the stored review, returning the signers' key
+    /// fingerprints. `resign` is also given, for a signature's armored text, the UTC day it was
+    /// first on record: its earliest sign-off event for this agent, or the day the review was
+    /// recorded, whichever is earlier (a key must be valid then). Returns the review's event
+    /// number.
     ///
     /// # Errors
     /// [`RegistryError::Tampered`] when the log does not verify; [`RegistryError::Rule`] when
@@ -953,7 +970,7 @@ impl Registry {
         resign: F,
     ) -> Result<i64, RegistryError>
     where
-        F: FnOnce(&serde_json::Value) -> Result<Vec<String>, String>,
+        F: FnOnce(&serde_json::Value, &dyn Fn(&str) -> Date) -> Result<Vec<String>, String>,
     {
         // The full verification (signatures and kept checkpoints too) before taking the write
         // lock; `append` replays again under the lock, and a change in between shows as a
@@ -987,7 +1004,7 @@ impl Registry {
                 || last.decision == Outcome::Conditional.as_str();
             if !clears || !signed {
                 return Err(RegistryError::Rule(format!(
-                    "{agent}'s latest review #{id} is {}{}; only a Cleared or Conditional review with valid sign-offs moves it to production",
+                    "{agent}'s latest review (event #{id}) is {}{}; only a Cleared or Conditional review with valid sign-offs moves it to production",
                     last.decision,
                     if signed { "" } else { " without valid sign-offs" }
                 )));
@@ -996,7 +1013,7 @@ impl Registry {
             // date as well as by recording, and precede the promotion.
             if a.and_then(|a| a.lock_seq).is_none_or(|l| l > id) {
                 return Err(RegistryError::Rule(format!(
-                    "{agent}'s latest review #{id} was recorded before its criteria were locked; review again now that they are"
+                    "{agent}'s latest review (event #{id}) was recorded before its criteria were locked; review again now that they are"
                 )));
             }
             if let Some(later) = a
@@ -1006,7 +1023,7 @@ impl Registry {
                 .find(|r| r.review_date > last.review_date)
             {
                 return Err(RegistryError::Rule(format!(
-                    "{agent}'s latest review #{id} is dated {}, before review #{} dated {} ({}); an earlier-dated review cannot overrule a later one",
+                    "{agent}'s latest review (event #{id}) is dated {}, before the review of event #{} dated {} ({}); an earlier-dated review cannot overrule a later one",
                     last.review_date, later.id, later.review_date, later.decision
                 )));
             }
@@ -1027,9 +1044,31 @@ impl Registry {
                     });
                 }
             };
-            let signers = resign(&review).map_err(|why| {
+            // When each signature was first on record: its sign-off event, else the review
+            // that carries it.
+            let day = |t: &str| {
+                t.parse::<Timestamp>()
+                    .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+                    .ok()
+            };
+            let review_day = day(&row.recorded_at).ok_or_else(|| tampered(id, "its recorded_at is not a timestamp"))?;
+            let mut first_seen: BTreeMap<String, Date> = BTreeMap::new();
+            for r in rows.iter().filter(|r| r.kind == "signoff-recorded" && r.agent_id.as_deref() == Some(agent)) {
+                if let (Ok(Event::SignoffRecorded { signature, .. }), Some(d)) =
+                    (serde_json::from_str::<Event>(&r.body), day(&r.recorded_at))
+                {
+                    first_seen.entry(signature.trim().to_owned()).or_insert(d);
+                }
+            }
+            let recorded = |sig: &str| {
+                first_seen
+                    .get(sig.trim())
+                    .copied()
+                    .map_or(review_day, |d| d.min(review_day))
+            };
+            let signers = resign(&review, &recorded).map_err(|why| {
                 RegistryError::Rule(format!(
-                    "{agent}'s latest review #{id} cannot promote: its sign-offs do not verify ({why})"
+                    "{agent}'s latest review (event #{id}) cannot promote: its sign-offs do not verify ({why})"
                 ))
             })?;
             review_id = id;
@@ -1119,9 +1158,17 @@ fn replay(rows: &[StoredEvent], signatures: bool) -> Result<State, RegistryError
         };
         if i == 0 {
             match &ev {
-                Event::RegistryCreated { public_key } => st.public_key = public_key.clone(),
+                Event::RegistryCreated { public_key } => {
+                    st.public_key = public_key.clone();
+                    st.replay_clock = r.clock == "override";
+                }
                 _ => return Err(tampered(seq, "the first event must create the registry")),
             }
+        } else if r.clock == "override" && !st.replay_clock {
+            return Err(tampered(
+                seq,
+                "its clock is overridden in a registry kept on the machine clock",
+            ));
         }
         if signatures {
             stagegate_trust::verify_with_key(

@@ -33,6 +33,7 @@ fn example_review() -> Review {
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: None,
         allowed_signers: Some(allowed),
+        allowed_signers_file: None,
         inputs,
         as_of: date(2026, 6, 12),
     })
@@ -171,7 +172,9 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
         .await
         .unwrap();
     let on = act("2026-06-13");
-    let ok = |_: &serde_json::Value| Ok(vec!["SHA256:x".to_owned()]);
+    let ok = |_: &serde_json::Value, _: &dyn Fn(&str) -> jiff::civil::Date| {
+        Ok(vec!["SHA256:x".to_owned()])
+    };
     assert!(matches!(
         reg.promote(AGENT, &on, &[], ok).await,
         Err(RegistryError::Rule(_))
@@ -200,10 +203,20 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
     );
     let id = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
     assert!(matches!(
-        reg.promote(AGENT, &on, &[], |_| Err("forged".into())).await,
+        reg.promote(AGENT, &on, &[], |_, _| Err("forged".into())).await,
         Err(RegistryError::Rule(m)) if m.contains("forged")
     ));
-    assert_eq!(reg.promote(AGENT, &on, &[], ok).await.unwrap(), id);
+    // The re-verification learns when each signature was first on record: with no sign-off
+    // event, the day the review carrying it was recorded.
+    assert_eq!(
+        reg.promote(AGENT, &on, &[], |_, recorded| {
+            assert_eq!(recorded("any signature"), date(2026, 6, 12));
+            ok(&serde_json::Value::Null, recorded)
+        })
+        .await
+        .unwrap(),
+        id
+    );
     let stages = reg.stage_events(AGENT).await.unwrap();
     assert_eq!(
         stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(),
@@ -236,4 +249,44 @@ async fn a_registry_refuses_a_key_it_was_not_created_with() {
         reg.record_review(&example_review(), &act("2026-06-12")).await,
         Err(RegistryError::Key { message, .. }) if message.contains("not the one")
     ));
+}
+
+#[tokio::test]
+async fn the_clock_mode_is_fixed_by_the_first_event() {
+    let machine = |day: &str| Act {
+        clock: Clock {
+            overridden: false,
+            ..act(day).clock
+        },
+        ..act(day)
+    };
+    // Kept on the machine clock: an overridden recording time is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::open(&tmp.path().join("r.db"), true, None)
+        .await
+        .unwrap();
+    reg.record_review(&example_review(), &machine("2026-06-12"))
+        .await
+        .unwrap();
+    match reg
+        .record_review(&example_review(), &act("2026-06-12"))
+        .await
+    {
+        Err(RegistryError::Rule(m)) => assert!(m.contains("STAGEGATE_NOW is refused"), "{m}"),
+        other => panic!("an overridden clock was accepted: {other:?}"),
+    }
+    let v = reg.verify(&[]).await.unwrap();
+    assert!(!v.replay_clock);
+    assert_eq!((v.events, v.clock_overrides), (3, 0));
+    // Created under an override: a replay registry, and it says so.
+    let reg = Registry::open(&tmp.path().join("replay.db"), true, None)
+        .await
+        .unwrap();
+    reg.record_review(&example_review(), &act("2026-06-12"))
+        .await
+        .unwrap();
+    reg.record_review(&example_review(), &machine("2026-06-13"))
+        .await
+        .unwrap();
+    assert!(reg.verify(&[]).await.unwrap().replay_clock);
 }

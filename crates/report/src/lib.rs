@@ -248,6 +248,7 @@ pub fn terminal(r: &Review, color: bool, width: Option<u16>) -> String {
         ]);
     }
     let _ = writeln!(out, "\nPilot-to-Prod checklist\n{items}");
+    let _ = writeln!(out, "{}", signers_line(r));
     if !r.open_items.is_empty() {
         let mut t = mk();
         t.set_header(vec!["Item #", "What's missing", "Owner", "Due", "Counts?"]);
@@ -346,6 +347,18 @@ fn economics_line(e: &stagegate_core::economics::EconomicsResult) -> String {
     }
 }
 
+/// Which allowed-signers file the signatures were checked against, with its digest.
+fn signers_line(r: &Review) -> String {
+    match &r.allowed_signers {
+        Some(f) => format!(
+            "Signatures checked against the allowed-signers file {} ({}).",
+            f.path,
+            short(&f.sha256)
+        ),
+        None => "No allowed-signers file was found: no signature counts.".into(),
+    }
+}
+
 /// The Signature column: the signer's key fingerprint when the signature verified, else
 /// "(unsigned)" with the reason.
 fn signature(r: &Review, s: &stagegate_core::review::SignoffRow) -> String {
@@ -378,7 +391,8 @@ fn title_case(s: &str) -> String {
 /// Markdown in Template 07's layout (seed 001 "Blank template"), section by section: the
 /// header (agent ID, version, tier, pilot window, review date); the 10-item table `# | Item |
 /// Status | Evidence` with each item's evidence in the worked example's terms
-/// ([`evidence`](crate::evidence)); the sign-off table `Role | Name | Date | Signature`; the
+/// ([`evidence`](crate::evidence)); the sign-off table `Role | Name | Date | Signature` and the
+/// allowed-signers file (path and digest) its signatures were checked against; the
 /// decision with target launch and 30-day post-launch review; for a Blocked review, what must
 /// be fixed, with owners; the open items with owner and due date. Then the detail behind them:
 /// criteria with intervals, comparisons, series, data quality, readiness (seed 000) and
@@ -429,6 +443,7 @@ pub fn markdown(r: &Review) -> String {
             md_cell(&signature(r, s))
         );
     }
+    let _ = writeln!(o, "\n{}", signers_line(r));
     let _ = writeln!(
         o,
         "\n## Decision\n\n{}\n",

@@ -112,9 +112,9 @@ impl From<TelemetryError> for Failure {
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::Database { .. } | RegistryError::Key { .. } => {
-                Failure::Registry(e.to_string())
-            }
+            RegistryError::Database { .. }
+            | RegistryError::Key { .. }
+            | RegistryError::Missing(_) => Failure::Registry(e.to_string()),
             RegistryError::Rule(_) => Failure::Refused(e.to_string()),
             RegistryError::Tampered { .. } => Failure::Tampered(e.to_string()),
         }

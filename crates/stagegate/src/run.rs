@@ -5,11 +5,11 @@ use crate::{
     ApprovalKind, Approver, Format, RegistryArg, ReviewArgs, Role, SchemaKind, SignWith, SignersArg,
 };
 use jiff::civil::Date;
-use stagegate_core::digest::criteria_digest;
+use stagegate_core::digest::{criteria_digest, sha256_tagged};
 use stagegate_core::evidence::SignoffRole;
 use stagegate_core::gates::{BUILTIN_TEMPLATE_YAML, GateTemplate};
 use stagegate_core::review::{self, Review, ReviewInput};
-use stagegate_core::signing::{self, AllowedSigners};
+use stagegate_core::signing::{self, AllowedSigners, SignersFile};
 use stagegate_load::AgentFolder;
 use stagegate_registry::{Act, Clock, Registry};
 use std::io::IsTerminal;
@@ -65,6 +65,11 @@ fn clock() -> Result<Clock, Failure> {
     }
 }
 
+/// The recording clock's UTC day.
+fn clock_day() -> Result<Date, Failure> {
+    Ok(clock()?.now.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
 fn act(as_of: Option<Date>, by: Option<String>) -> Result<Act, Failure> {
     Ok(Act {
         as_of,
@@ -87,42 +92,60 @@ async fn open(r: &RegistryArg, create: bool) -> Result<Registry, Failure> {
 }
 
 /// The allowed-signers file: `--allowed-signers`/`$STAGEGATE_ALLOWED_SIGNERS`, else
-/// `allowed_signers` in the org folder, else in the agent folder's parent. `None` when none
-/// exists (then no signature can count).
+/// `allowed_signers` in the org folder, else in the agent folder's parent. Returns the path
+/// to read and the path to show (`../allowed_signers` for the last). `None` when none exists
+/// (then no signature can count).
 fn signers_path(
     arg: &SignersArg,
     org: Option<&Path>,
     agent: Option<&Path>,
-) -> Option<std::path::PathBuf> {
+) -> Option<(std::path::PathBuf, String)> {
     if let Some(p) = &arg.allowed_signers {
-        return Some(p.clone());
+        return Some((p.clone(), p.display().to_string()));
     }
-    let candidates = [
-        org.map(|o| o.join("allowed_signers")),
-        agent.and_then(|a| {
-            let a = std::path::absolute(a).ok()?;
-            a.parent().map(|p| p.join("allowed_signers"))
-        }),
-    ];
-    candidates.into_iter().flatten().find(|p| p.is_file())
+    if let Some(p) = org
+        .map(|o| o.join("allowed_signers"))
+        .filter(|p| p.is_file())
+    {
+        let shown = p.display().to_string();
+        return Some((p, shown));
+    }
+    let beside = std::path::absolute(agent?)
+        .ok()?
+        .parent()?
+        .join("allowed_signers");
+    beside.is_file().then(|| {
+        (
+            beside,
+            "../allowed_signers, beside the agent folder".to_owned(),
+        )
+    })
 }
 
-/// Reads and parses an allowed-signers file; errors name the file and line.
-fn load_signers(path: &Path) -> Result<AllowedSigners, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Reads and parses an allowed-signers file; errors name the file and line. Returns it with
+/// its `sha256:` digest.
+fn load_signers(path: &Path) -> Result<(AllowedSigners, String), Failure> {
+    let bytes = std::fs::read(path).map_err(|e| {
         Failure::NoInput(format!(
             "{}: cannot read the allowed-signers file: {e}",
             path.display()
         ))
     })?;
-    AllowedSigners::parse(&text).map_err(|e| {
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Failure::Invalid(format!(
+            "{}: the allowed-signers file is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    let allowed = AllowedSigners::parse(&text).map_err(|e| {
         Failure::Invalid(format!(
             "{}:{}: allowed signers: {}",
             path.display(),
             e.line,
             e.message
         ))
-    })
+    })?;
+    Ok((allowed, sha256_tagged(text.as_bytes())))
 }
 
 /// Loads, measures and reviews an agent folder. Writes nothing.
@@ -154,9 +177,20 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
             stagegate_telemetry::Options::default(),
         )?
     };
-    let allowed = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent))
-        .map(|p| load_signers(&p))
-        .transpose()?;
+    let (allowed, allowed_file) =
+        match signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)) {
+            Some((path, shown)) => {
+                let (allowed, sha256) = load_signers(&path)?;
+                (
+                    Some(allowed),
+                    Some(SignersFile {
+                        path: shown,
+                        sha256,
+                    }),
+                )
+            }
+            None => (None, None),
+        };
     let registry = open_existing(&args.registry).await?;
     let lock = match &registry {
         Some(r) => r.criteria_lock(&card.id).await?,
@@ -176,6 +210,7 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
         runbook_sha256: folder.runbook_sha256.clone(),
         criteria_lock: lock,
         allowed_signers: allowed.as_ref(),
+        allowed_signers_file: allowed_file,
         inputs,
         as_of: date,
     };
@@ -216,6 +251,33 @@ fn write_atomic(p: &Path, text: &str) -> Result<(), Failure> {
         })
 }
 
+/// Writes `text` to a new file `<stem>.yaml` in `dir`, or `<stem>-2.yaml`, `-3`… when that
+/// exists: an accountable act never replaces an earlier one. Complete or absent: the text goes
+/// to a temporary file first, then is hard-linked under a name that must not exist yet.
+fn write_new(dir: &Path, stem: &str, text: &str) -> Result<std::path::PathBuf, Failure> {
+    let tmp = dir.join(format!(".{stem}.tmp-{}", std::process::id()));
+    let fail = |p: &Path, e: std::io::Error| {
+        Failure::Internal(format!("cannot write {}: {e}", p.display()))
+    };
+    std::fs::write(&tmp, text).map_err(|e| fail(&tmp, e))?;
+    let mut n = 1;
+    let result = loop {
+        let name = if n == 1 {
+            format!("{stem}.yaml")
+        } else {
+            format!("{stem}-{n}.yaml")
+        };
+        let p = dir.join(name);
+        match std::fs::hard_link(&tmp, &p) {
+            Ok(()) => break Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => break Err(fail(&p, e)),
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 /// `stagegate review`.
 pub async fn review(
     args: &ReviewArgs,
@@ -249,7 +311,7 @@ pub async fn review(
         let id = reg.record_review(&review, &act).await?;
         reg.close().await;
         eprintln!(
-            "stagegate: recorded review #{id} ({}) in {}",
+            "stagegate: recorded the review ({}) as event #{id} in {}",
             review.decision.outcome.as_str(),
             args.registry.registry.display()
         );
@@ -353,10 +415,10 @@ fn indent_block(s: &str) -> String {
 
 /// The allowed signers a new signature is checked against before anything is written.
 fn required_signers(args: &ReviewArgs) -> Result<(std::path::PathBuf, AllowedSigners), Failure> {
-    let path = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
+    let (path, _) = signers_path(&args.signers, args.org.as_deref(), Some(&args.agent)).ok_or_else(|| {
         Failure::NoInput("no allowed-signers file: give --allowed-signers (the signature is checked before it is recorded)".into())
     })?;
-    let allowed = load_signers(&path)?;
+    let (allowed, _) = load_signers(&path)?;
     Ok((path, allowed))
 }
 
@@ -376,15 +438,22 @@ pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u
         return Ok(0);
     };
     let (path, allowed) = required_signers(args)?;
-    let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
-        .map_err(|why| {
-            Failure::Refused(format!(
-                "the signature does not count as {} {}'s: {why} (checked against {})",
-                role.title(),
-                person.name,
-                path.display()
-            ))
-        })?;
+    let verified = signing::check_recorded(
+        Some(&allowed),
+        person,
+        &statement,
+        Some(&signature),
+        date,
+        clock_day()?,
+    )
+    .map_err(|why| {
+        Failure::Refused(format!(
+            "the signature does not count as {} {}'s: {why} (checked against {})",
+            role.title(),
+            person.name,
+            path.display()
+        ))
+    })?;
     let yaml = format!(
         "# Sign-off by {name} ({title}) over review {digest}: items {items}, {outcome} once signed.\n\
          # The SSH signature covers exactly that statement (`stagegate signoff --print-statement`);\n\
@@ -472,7 +541,7 @@ pub async fn approve(
                     "approval:\n  subject: criteria_change\n  by: {}\n  criteria_digest: \"{digest}\"\n",
                     yaml_scalar(&person.name)
                 ),
-                format!("approval-criteria-change-{date}.yaml"),
+                format!("approval-criteria-change-{date}"),
             )
         }
         ApprovalKind::RiskAcceptance => {
@@ -485,6 +554,21 @@ pub async fn approve(
             let mut items = items.to_vec();
             items.sort_unstable();
             items.dedup();
+            // The open items the sponsor accepts, as the evidence holds them on this date.
+            let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
+            let seen: Vec<_> = folder
+                .evidence
+                .records
+                .iter()
+                .filter(|e| e.record.date <= date)
+                .cloned()
+                .collect();
+            let opens = stagegate_core::review::open_items(&seen);
+            if let Some(bare) = items.iter().find(|i| !opens.iter().any(|o| o.item == **i)) {
+                return Err(Failure::Refused(format!(
+                    "item {bare} has no open-item record dated on or before {date}: record what is missing, its owner and due date first; a sponsor accepts owned open items (seed 001 decision matrix: Conditional)"
+                )));
+            }
             let list = items
                 .iter()
                 .map(u8::to_string)
@@ -496,6 +580,7 @@ pub async fn approve(
                     &card.id,
                     &card.version,
                     &items,
+                    &opens,
                     &person.name,
                     date,
                 ),
@@ -503,7 +588,7 @@ pub async fn approve(
                     "approval:\n  subject: risk_acceptance\n  by: {}\n  items: [{list}]\n",
                     yaml_scalar(&person.name)
                 ),
-                format!("approval-risk-acceptance-{date}.yaml"),
+                format!("approval-risk-acceptance-{date}"),
             )
         }
     };
@@ -511,13 +596,20 @@ pub async fn approve(
         return Ok(0);
     };
     let (_, allowed) = required_signers(args)?;
-    let verified = signing::check(Some(&allowed), person, &statement, Some(&signature), date)
-        .map_err(|why| {
-            Failure::Refused(format!(
-                "the signature does not count as {}'s: {why}",
-                person.name
-            ))
-        })?;
+    let verified = signing::check_recorded(
+        Some(&allowed),
+        person,
+        &statement,
+        Some(&signature),
+        date,
+        clock_day()?,
+    )
+    .map_err(|why| {
+        Failure::Refused(format!(
+            "the signature does not count as {}'s: {why}",
+            person.name
+        ))
+    })?;
     let items_line = match subject {
         ApprovalKind::CriteriaChange => "items: [1]".to_owned(),
         ApprovalKind::RiskAcceptance => format!(
@@ -543,8 +635,7 @@ pub async fn approve(
     let dir = args.agent.join("evidence");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    let out = dir.join(file);
-    write_atomic(&out, &yaml)?;
+    let out = write_new(&dir, &file, &yaml)?;
     println!(
         "wrote {} — signed by {} with key {}",
         out.display(),
@@ -575,30 +666,36 @@ pub async fn promote(
 ) -> Result<u8, Failure> {
     let date = as_of(date)?;
     let kept = read_checkpoints(checkpoints)?;
-    let path = signers_path(signers, None, None).ok_or_else(|| {
+    let (path, _) = signers_path(signers, None, None).ok_or_else(|| {
         Failure::NoInput(
             "promote re-verifies the review's sign-off signatures: give --allowed-signers (or $STAGEGATE_ALLOWED_SIGNERS)".into(),
         )
     })?;
-    let allowed = load_signers(&path)?;
+    let (allowed, _) = load_signers(&path)?;
     let act = act(Some(date), by)?;
     let reg = open(registry, false).await?;
     let id = reg
-        .promote(agent, &act, &kept, |stored| resign(stored, &allowed))
+        .promote(agent, &act, &kept, |stored, recorded| {
+            resign(stored, &allowed, recorded)
+        })
         .await?;
     reg.close().await;
     println!(
-        "{agent}: Pilot → Production on {date} (review #{id}; sign-offs re-verified against {})",
+        "{agent}: Pilot → Production on {date} (review: event #{id}; sign-offs re-verified against {})",
         path.display()
     );
     Ok(0)
 }
 
 /// Re-verifies the sign-offs inside a stored review (see [`signing::reverify`]).
-fn resign(stored: &serde_json::Value, allowed: &AllowedSigners) -> Result<Vec<String>, String> {
+fn resign(
+    stored: &serde_json::Value,
+    allowed: &AllowedSigners,
+    recorded: &dyn Fn(&str) -> Date,
+) -> Result<Vec<String>, String> {
     let s: signing::SignedReview = serde_json::from_value(stored.clone())
         .map_err(|e| format!("the stored review has no sign-off subject: {e}"))?;
-    signing::reverify(&s, allowed)
+    signing::reverify(&s, allowed, recorded)
 }
 
 fn read_checkpoints(
@@ -646,11 +743,8 @@ pub async fn verify(
                     "; no checkpoint given, so removal of the newest events cannot be ruled out"
                         .into()
                 },
-                if v.clock_overrides > 0 {
-                    format!(
-                        "; {} event(s) recorded with STAGEGATE_NOW",
-                        v.clock_overrides
-                    )
+                if v.replay_clock {
+                    "; a replay registry: created under STAGEGATE_NOW, so its recording times are not the machine clock's".to_owned()
                 } else {
                     String::new()
                 }
@@ -707,7 +801,7 @@ pub async fn history(
                         s.stage,
                         s.by,
                         s.review_id
-                            .map(|r| format!(" (review #{r})"))
+                            .map(|r| format!(" (review: event #{r})"))
                             .unwrap_or_default()
                     ));
                 }

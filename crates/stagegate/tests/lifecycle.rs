@@ -43,7 +43,7 @@ fn pilot_to_production_through_the_registry() {
             .exists()
     );
 
-    // Promotion before any pilot is refused.
+    // Promotion before any pilot is refused: there is no registry yet (exit 74).
     let out = run(
         &[
             "promote",
@@ -56,10 +56,11 @@ fn pilot_to_production_through_the_registry() {
     );
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(74),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no registry at"));
 
     let out = run(
         &["pilot", "start", "--as-of", "2026-05-12"],
@@ -166,7 +167,7 @@ fn pilot_to_production_through_the_registry() {
         "{s}"
     );
     assert!(
-        s.contains("2026-06-13 production by Morteza Moradi (review #6)"),
+        s.contains("2026-06-13 production by Morteza Moradi (review: event #6)"),
         "{s}"
     );
     assert!(s.contains("Registry verified: 7 event(s)"), "{s}");

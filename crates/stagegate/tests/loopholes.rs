@@ -1,7 +1,9 @@
 //! The ways around the gate an earlier stagegate left open, each shut: a pilot with no data,
 //! a backdated lock, a lock taken after the pilot, telemetry after the review date, an output
 //! that fails after the review was recorded, signatures that are not the named person's or are
-//! over another review, and many writers at once on one registry.
+//! over another review, many writers at once on one registry, STAGEGATE_NOW on a registry
+//! kept on the machine clock, a risk acceptance outliving the open items it accepted, a
+//! revoked key dating a signature back into its window, and two people sharing one e-mail.
 
 mod common;
 use common::*;
@@ -542,4 +544,274 @@ fn one_key_cannot_sign_for_two_people() {
         "{}",
         item(&v, 10)
     );
+}
+
+#[test]
+fn a_registry_on_the_machine_clock_refuses_stagegate_now() {
+    // The organisation's registry records the machine clock; someone sets STAGEGATE_NOW to
+    // make a late lock or review look timely.
+    let (tmp, dir) = worked_example_copy();
+    let reg = tmp.path().join("r.db");
+    let out = stagegate()
+        .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = stagegate_on("2026-06-12")
+        .args(["review", "--as-of", "2026-06-12", "--registry"])
+        .arg(&reg)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("STAGEGATE_NOW is refused"), "{err}");
+    let out = stagegate()
+        .args(["verify", "--format", "json", "--registry"])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["events"].as_i64(), v["replay_clock"].as_bool()),
+        (Some(4), Some(false))
+    );
+    // A registry created under STAGEGATE_NOW says it is a replay registry.
+    let replay = tmp.path().join("replay.db");
+    assert!(
+        stagegate_on("2026-05-12")
+            .args(["pilot", "start", "--as-of", "2026-05-12", "--registry"])
+            .arg(&replay)
+            .arg(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = stagegate()
+        .args(["verify", "--registry"])
+        .arg(&replay)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a replay registry"));
+}
+
+/// The conditional example (and the worked example whose telemetry it reads) in a temporary
+/// folder, with the examples' allowed signers.
+fn conditional_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, _) = worked_example_copy();
+    let dir = tmp.path().join("finance-invoice-recon-conditional");
+    copy_dir(&examples().join("finance-invoice-recon-conditional"), &dir);
+    (tmp, dir)
+}
+
+#[test]
+fn a_risk_acceptance_covers_the_open_items_as_the_sponsor_saw_them() {
+    let (_tmp, dir) = conditional_copy();
+    let (code, v, _) = review_json(&dir, "2026-06-12");
+    assert_eq!(code, Some(10), "{}", v["decision"]);
+    let reasons = v["decision"]["reasons"].to_string();
+    assert!(!reasons.contains("does not count"), "{reasons}");
+    // The statement the sponsor signs names each accepted open item's owner and due date.
+    let out = stagegate()
+        .args([
+            "approve",
+            "risk-acceptance",
+            "--as",
+            "sponsor",
+            "--items",
+            "6,8",
+            "--as-of",
+            "2026-06-12",
+            "--print-statement",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let statement = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        statement.contains("open-item: 6 | owner: Priya Nair | due: 2026-06-24"),
+        "{statement}"
+    );
+    // Moving the due date after the acceptance: it no longer counts.
+    edit(
+        &dir.join("evidence/open-item-retention.yaml"),
+        "due: 2026-06-24",
+        "due: 2026-12-24",
+    );
+    let (code, v, _) = review_json(&dir, "2026-06-12");
+    assert_eq!(code, Some(20));
+    let reasons = v["decision"]["reasons"].to_string();
+    assert!(
+        reasons.contains("risk acceptance evidence/approval-risk-acceptance-2026-06-12.yaml by Hannah Okafor does not count"),
+        "{reasons}"
+    );
+    // Accepting an item nobody owns is refused before anything is signed.
+    let out = stagegate()
+        .args([
+            "approve",
+            "risk-acceptance",
+            "--as",
+            "sponsor",
+            "--items",
+            "3",
+            "--as-of",
+            "2026-06-12",
+            "--print-statement",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("item 3 has no open-item record"));
+}
+
+#[test]
+fn a_key_outside_its_validity_window_when_recorded_cannot_sign() {
+    let (tmp, dir) = worked_example_copy();
+    let allowed = tmp.path().join("allowed_signers");
+    let morteza = ssh_keygen(tmp.path(), "Morteza Moradi");
+    let public = std::fs::read_to_string(morteza.with_extension("pub")).unwrap();
+    let mut p = public.split_whitespace();
+    std::fs::write(
+        &allowed,
+        format!(
+            "\"Morteza Moradi\" valid-before=\"20260601\" {} {}\n",
+            p.next().unwrap(),
+            p.next().unwrap()
+        ),
+    )
+    .unwrap();
+    let signoff = |day: &str| {
+        stagegate_on(day)
+            .args([
+                "signoff",
+                "--as-of",
+                "2026-05-31",
+                "--role",
+                "builder",
+                "--key",
+            ])
+            .arg(&morteza)
+            .arg("--registry")
+            .arg(tmp.path().join(format!("r-{day}.db")))
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    // Signed on 2026-06-12 with a key that expired on 2026-06-01, dated back to 2026-05-31:
+    // refused, and the example's sign-off record is left as it was.
+    let record = dir.join("evidence/signoff-builder.yaml");
+    let before = std::fs::read_to_string(&record).unwrap();
+    let out = signoff("2026-06-12");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("on 2026-06-12, when it was recorded"), "{err}");
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), before);
+    // Signed while the key was valid: counts.
+    let out = signoff("2026-05-31");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn small_trust_edges() {
+    let (tmp, dir) = conditional_copy();
+    // A file that is not a signature says so, in our words.
+    let bogus = tmp.path().join("not-a-signature.txt");
+    std::fs::write(&bogus, "hello\n").unwrap();
+    let out = stagegate()
+        .args([
+            "signoff",
+            "--as-of",
+            "2026-06-12",
+            "--role",
+            "builder",
+            "--signature",
+        ])
+        .arg(&bogus)
+        .arg("--registry")
+        .arg(tmp.path().join("r.db"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not an SSH signature (expected the armored output of `ssh-keygen -Y sign`"),
+        "{err}"
+    );
+    assert!(!err.contains("PEM"), "{err}");
+
+    // A second approval the same day is kept beside the first, never over it.
+    let hannah = ssh_keygen(tmp.path(), "Hannah Okafor");
+    let allowed = tmp.path().join("allowed_signers");
+    allow(&allowed, "Hannah Okafor", &hannah);
+    let first =
+        std::fs::read_to_string(dir.join("evidence/approval-risk-acceptance-2026-06-12.yaml"))
+            .unwrap();
+    let out = stagegate()
+        .args([
+            "approve",
+            "risk-acceptance",
+            "--as",
+            "sponsor",
+            "--items",
+            "6,8",
+            "--as-of",
+            "2026-06-12",
+            "--key",
+        ])
+        .arg(&hannah)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("evidence/approval-risk-acceptance-2026-06-12.yaml"))
+            .unwrap(),
+        first
+    );
+    assert!(
+        dir.join("evidence/approval-risk-acceptance-2026-06-12-2.yaml")
+            .exists()
+    );
+
+    // Verifying a registry that is not there: exit 74, named.
+    let out = stagegate()
+        .args(["verify", "--registry"])
+        .arg(tmp.path().join("nowhere.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no registry at"));
+
+    // Two people with one e-mail: the card is refused, naming the field.
+    edit(
+        &dir.join("agent.yaml"),
+        "sponsor: { name: Hannah Okafor }",
+        "sponsor: { name: Hannah Okafor, email: mike.chen@acme.example }",
+    );
+    let out = stagegate()
+        .args(["review", "--no-record", "--as-of", "2026-06-12"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("people.on_call.primary.email") || err.contains("people.sponsor.email"),
+        "{err}"
+    );
+    assert!(err.contains("one e-mail stands for one person"), "{err}");
 }

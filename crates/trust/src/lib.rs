@@ -43,8 +43,9 @@ pub struct ParseError {
 /// Why a signature does not count.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    /// Not an armored SSHSIG (`-----BEGIN SSH SIGNATURE-----`).
-    #[error("not an SSH signature ({0})")]
+    /// Not an armored SSHSIG (`-----BEGIN SSH SIGNATURE-----`), or a public key that does not
+    /// parse; the message says which.
+    #[error("{0}")]
     Malformed(String),
     /// Signed for another purpose (`-n` of `ssh-keygen -Y sign`).
     #[error("signed in namespace {found:?}, not {expected:?}")]
@@ -306,8 +307,16 @@ pub fn signer_fingerprint(armored: &str) -> Result<String, SignatureError> {
 }
 
 fn parse_sig(armored: &str) -> Result<SshSig, SignatureError> {
-    SshSig::from_pem(armored.trim().as_bytes())
-        .map_err(|e| SignatureError::Malformed(e.to_string()))
+    let armored = armored.trim();
+    if !armored.starts_with("-----BEGIN SSH SIGNATURE-----")
+        || !armored.ends_with("-----END SSH SIGNATURE-----")
+    {
+        return Err(SignatureError::Malformed(
+            "not an SSH signature (expected the armored output of `ssh-keygen -Y sign`, from -----BEGIN SSH SIGNATURE----- to -----END SSH SIGNATURE-----)".into(),
+        ));
+    }
+    SshSig::from_pem(armored.as_bytes())
+        .map_err(|e| SignatureError::Malformed(format!("a damaged SSH signature ({e})")))
 }
 
 /// Splits the leading principals field (quoted, or up to the first space) off a line.
@@ -463,7 +472,7 @@ impl RegistryKey {
 pub fn public_fingerprint(public_openssh: &str) -> Result<String, SignatureError> {
     PublicKey::from_openssh(public_openssh.trim())
         .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
-        .map_err(|e| SignatureError::Malformed(e.to_string()))
+        .map_err(|e| SignatureError::Malformed(format!("not an OpenSSH public key ({e})")))
 }
 
 /// Verifies an SSHSIG over `msg` in `namespace` by exactly the key `public_openssh`.
@@ -478,7 +487,7 @@ pub fn verify_with_key(
     armored: &str,
 ) -> Result<(), SignatureError> {
     let key = PublicKey::from_openssh(public_openssh.trim())
-        .map_err(|e| SignatureError::Malformed(format!("public key: {e}")))?;
+        .map_err(|e| SignatureError::Malformed(format!("not an OpenSSH public key ({e})")))?;
     let sig = parse_sig(armored)?;
     let fingerprint = sig.public_key().fingerprint(HashAlg::Sha256).to_string();
     if sig.namespace() != namespace {
