@@ -27,28 +27,24 @@
 mod checkpoint;
 mod event;
 mod replay;
+mod store;
 
 pub use checkpoint::{Checkpoint, Verification};
 pub use event::{Act, Clock, Event, StoredEvent, event_hash};
 pub use replay::{AgentState, HistoryEntry, StageEvent, State};
+pub use store::Location;
 
 use checkpoint::check_checkpoint;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use replay::{replay, tampered};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use stagegate_core::decision::Outcome;
 use stagegate_core::review::{CriteriaLock, Review};
 use stagegate_core::stage::Stage;
 use stagegate_trust::{CHECKPOINT_NAMESPACE, EVENT_NAMESPACE, RegistryKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The schema, applied when the registry is created (idempotent).
-const SCHEMA: &str = include_str!("schema.sql");
-/// `PRAGMA user_version` of this schema.
-const SCHEMA_VERSION: i64 = 2;
+use store::Store;
 
 /// Registry failures.
 #[derive(Debug, thiserror::Error)]
@@ -88,145 +84,74 @@ pub enum RegistryError {
 /// An open registry.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    pool: SqlitePool,
-    path: PathBuf,
-    key_path: PathBuf,
+    store: Store,
+    location: Location,
+    /// `None` for a PostgreSQL registry opened without `--registry-key`: it can be read and
+    /// verified (the public key is in the log) but not written.
+    key_path: Option<PathBuf>,
 }
 
 impl Registry {
-    /// The default key file of a registry: `registry.key` beside `registry.db`.
+    /// The default key file of an SQLite registry: `registry.key` beside `registry.db`.
     pub fn default_key_path(db: &Path) -> PathBuf {
         db.with_extension("key")
     }
 
-    /// Opens (and creates, with its folder, when `create`) the database at `path`. Writes
-    /// sign with the key at `key_path` (default [`Registry::default_key_path`]), created with
-    /// the registry.
+    /// Opens the registry at `location` (and, when `create`, creates an SQLite file with its
+    /// folder); applies the backend's migrations. Writes sign with the key at `key_path`
+    /// (default for SQLite: [`Registry::default_key_path`]; a PostgreSQL registry has no
+    /// default), created with the registry.
     ///
     /// # Errors
-    /// [`RegistryError::Database`]; [`RegistryError::Rule`] when it does not exist and
-    /// `create` is false, or when it is an older format.
+    /// [`RegistryError::Missing`] when it does not exist and `create` is false;
+    /// [`RegistryError::Database`] when it cannot be opened or migrated;
+    /// [`RegistryError::Rule`] for an older format.
     pub async fn open(
-        path: &Path,
+        location: &Location,
         create: bool,
         key_path: Option<&Path>,
     ) -> Result<Registry, RegistryError> {
-        if !create && !path.exists() {
-            return Err(RegistryError::Missing(path.display().to_string()));
-        }
-        if create
-            && let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| RegistryError::Database {
-                path: path.display().to_string(),
-                source: sqlx::Error::Io(e),
-            })?;
-        }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(create)
-            .foreign_keys(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(60));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .map_err(|source| RegistryError::Database {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let reg = Registry {
-            pool,
-            path: path.to_path_buf(),
-            key_path: key_path
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| Self::default_key_path(path)),
-        };
-        let old: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'reviews'",
-        )
-        .fetch_optional(&reg.pool)
-        .await
-        .map_err(|e| reg.db(e))?;
-        if old.is_some() {
-            return Err(RegistryError::Rule(format!(
-                "{} is a version 1 registry (separate tables, only reviews chained); this stagegate keeps every fact in one signed event log. Start a new registry and re-run `pilot start` and the reviews",
-                path.display()
-            )));
-        }
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&reg.pool)
-            .await
-            .map_err(|e| reg.db(e))?;
-        if version != SCHEMA_VERSION {
-            if version != 0 {
-                return Err(RegistryError::Rule(format!(
-                    "{} has schema version {version}; this stagegate reads version {SCHEMA_VERSION}",
-                    path.display()
-                )));
-            }
-            let mut tx = reg
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(|e| reg.db(e))?;
-            sqlx::raw_sql(SCHEMA)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| reg.db(e))?;
-            tx.commit().await.map_err(|e| reg.db(e))?;
-        }
-        Ok(reg)
+        let store = Store::open(location, create).await?;
+        let key_path = key_path.map(Path::to_path_buf).or(match location {
+            Location::Sqlite(p) => Some(Self::default_key_path(p)),
+            Location::Postgres(_) => None,
+        });
+        Ok(Registry {
+            store,
+            location: location.clone(),
+            key_path,
+        })
+    }
+
+    /// Where the registry is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     fn db(&self, source: sqlx::Error) -> RegistryError {
         RegistryError::Database {
-            path: self.path.display().to_string(),
+            path: self.location.shown(),
             source,
         }
     }
 
     fn key_err(&self, message: impl Into<String>) -> RegistryError {
         RegistryError::Key {
-            path: self.key_path.display().to_string(),
+            path: self
+                .key_path
+                .as_ref()
+                .map_or_else(|| "(none given)".to_owned(), |p| p.display().to_string()),
             message: message.into(),
         }
     }
 
-    /// Closes the pool, flushing the WAL.
+    /// Closes the pool (flushing SQLite's WAL).
     pub async fn close(self) {
-        self.pool.close().await;
+        self.store.close().await;
     }
 
-    async fn rows<'e, E>(&self, exec: E) -> Result<Vec<StoredEvent>, RegistryError>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    {
-        let rows = sqlx::query(
-            "SELECT seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig FROM events ORDER BY seq",
-        )
-        .fetch_all(exec)
-        .await
-        .map_err(|e| self.db(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredEvent {
-                seq: r.get(0),
-                kind: r.get(1),
-                agent_id: r.get(2),
-                as_of: r.get(3),
-                recorded_at: r.get(4),
-                clock: r.get(5),
-                actor: r.get(6),
-                body: r.get(7),
-                prev_hash: r.get(8),
-                hash: r.get(9),
-                registry_sig: r.get(10),
-            })
-            .collect())
+    async fn all_rows(&self) -> Result<Vec<StoredEvent>, RegistryError> {
+        self.store.rows().await.map_err(|e| self.db(e))
     }
 
     /// Every event, oldest first, as stored (not verified).
@@ -234,7 +159,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Database`].
     pub async fn events(&self) -> Result<Vec<StoredEvent>, RegistryError> {
-        self.rows(&self.pool).await
+        self.all_rows().await
     }
 
     /// Replays the log into [`State`], checking the chain, every hash and the rules (not the
@@ -243,7 +168,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Tampered`] at the first event that does not hold.
     pub async fn state(&self) -> Result<State, RegistryError> {
-        replay(&self.rows(&self.pool).await?, false)
+        replay(&self.all_rows().await?, false)
     }
 
     /// Verifies the whole log — sequence, chain, hashes, registry signatures, rules — and its
@@ -252,7 +177,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Tampered`] naming the first event (or checkpoint) that fails.
     pub async fn verify(&self, checkpoints: &[Checkpoint]) -> Result<Verification, RegistryError> {
-        let rows = self.rows(&self.pool).await?;
+        let rows = self.all_rows().await?;
         let state = replay(&rows, true)?;
         let key_fingerprint = if state.public_key.is_empty() {
             String::new()
@@ -306,22 +231,32 @@ impl Registry {
         Ok(c)
     }
 
+    /// The key file, or the refusal for a PostgreSQL registry opened without one.
+    fn key_file(&self) -> Result<&Path, RegistryError> {
+        self.key_path.as_deref().ok_or_else(|| {
+            self.key_err(
+                "a PostgreSQL registry has no key file by default: give --registry-key or $STAGEGATE_REGISTRY_KEY (keep it where those who can write the database cannot)",
+            )
+        })
+    }
+
     fn load_key(&self) -> Result<RegistryKey, RegistryError> {
-        let text = std::fs::read_to_string(&self.key_path)
+        let text = std::fs::read_to_string(self.key_file()?)
             .map_err(|e| self.key_err(format!("cannot read it: {e}")))?;
         RegistryKey::from_openssh(&text).map_err(|e| self.key_err(e.to_string()))
     }
 
     /// Loads the key, or creates it (mode 0600, never overwriting) when the registry is new.
     fn load_or_create_key(&self) -> Result<RegistryKey, RegistryError> {
-        if self.key_path.exists() {
+        let key_path = self.key_file()?;
+        if key_path.exists() {
             return self.load_key();
         }
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| self.key_err(format!("no randomness: {e}")))?;
         let key = RegistryKey::from_seed(&seed);
         let text = key.to_openssh().map_err(|e| self.key_err(e.to_string()))?;
-        if let Some(parent) = self.key_path.parent()
+        if let Some(parent) = key_path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent).map_err(|e| self.key_err(e.to_string()))?;
@@ -331,7 +266,7 @@ impl Registry {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
         use std::io::Write;
-        match o.open(&self.key_path) {
+        match o.open(key_path) {
             Ok(mut f) => {
                 f.write_all(text.as_bytes())
                     .and_then(|()| f.sync_all())
@@ -350,17 +285,13 @@ impl Registry {
     where
         F: FnOnce(&State, &[StoredEvent]) -> Result<Vec<Event>, RegistryError>,
     {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.db(e))?;
-        let rows = self.rows(&mut *tx).await?;
+        let mut tx = self.store.begin_write().await.map_err(|e| self.db(e))?;
+        let rows = tx.rows().await.map_err(|e| self.db(e))?;
         let state = replay(&rows, false)?;
         if !rows.is_empty() && act.clock.overridden && !state.replay_clock {
             return Err(RegistryError::Rule(format!(
                 "{} records the machine clock; STAGEGATE_NOW is refused here (it is for test and replay registries, marked as such from their first event)",
-                self.path.display()
+                self.location
             )));
         }
         let mut events = decide(&state, &rows)?;
@@ -415,24 +346,7 @@ impl Registry {
             row.registry_sig = key
                 .sign(EVENT_NAMESPACE, row.hash.as_bytes())
                 .map_err(|e| self.key_err(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO events (seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .bind(row.seq)
-            .bind(&row.kind)
-            .bind(&row.agent_id)
-            .bind(&row.as_of)
-            .bind(&row.recorded_at)
-            .bind(&row.clock)
-            .bind(&row.actor)
-            .bind(&row.body)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .bind(&row.registry_sig)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
+            tx.insert(&row).await.map_err(|e| self.db(e))?;
             prev = row.hash;
         }
         tx.commit().await.map_err(|e| self.db(e))?;

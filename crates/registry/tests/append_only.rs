@@ -1,12 +1,14 @@
-//! The event log at library level: SQL edits abort, edits behind the triggers' back are named
-//! by `verify`, the rules of the log hold, and checkpoints catch truncation. (The CLI tamper
-//! suite, on a registry built by real commands, is `crates/stagegate/tests/tamper.rs`.)
+//! The event log at library level, on both backends (embedded SQLite and PostgreSQL): SQL
+//! edits abort, edits behind the triggers' back are named by `verify`, the rules of the log
+//! hold, checkpoints catch truncation, and concurrent writers queue on one head. (The CLI
+//! tamper suite, on a registry built by real commands, is `crates/stagegate/tests/tamper.rs`.)
+//! The PostgreSQL runs need `STAGEGATE_TEST_PG` (`.ci/run` sets it); each gets a new database.
 
 use jiff::civil::date;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use stagegate_core::review::{Review, ReviewInput, review};
-use stagegate_registry::{Act, Clock, Registry, RegistryError};
+use stagegate_registry::{Act, Clock, Location, Registry, RegistryError};
 use std::path::Path;
 
 fn example_review() -> Review {
@@ -50,6 +52,128 @@ fn act(day: &str) -> Act {
     }
 }
 
+/// One test registry: where it is, its key, and the folder holding them.
+struct Db {
+    location: Location,
+    key: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        Db {
+            location: Location::Sqlite(dir.path().join("registry.db")),
+            key: dir.path().join("registry.key"),
+            _dir: dir,
+        }
+    }
+
+    /// A new, empty PostgreSQL database on the `STAGEGATE_TEST_PG` server, or `None` (with the
+    /// reason printed) outside CI when it is not set.
+    async fn postgres() -> Option<Db> {
+        use sqlx::Connection;
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let admin = match std::env::var("STAGEGATE_TEST_PG") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must run the PostgreSQL registry tests: STAGEGATE_TEST_PG is not set"
+                );
+                eprintln!("skipping the PostgreSQL registry test: STAGEGATE_TEST_PG is not set");
+                return None;
+            }
+        };
+        let name = format!(
+            "sg_reg_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            jiff::Timestamp::now().as_millisecond()
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        let dir = tempfile::tempdir().unwrap();
+        Some(Db {
+            location: Location::Postgres(url.to_string()),
+            key: dir.path().join("registry.key"),
+            _dir: dir,
+        })
+    }
+
+    async fn open(&self, create: bool) -> Registry {
+        Registry::open(&self.location, create, Some(&self.key))
+            .await
+            .unwrap()
+    }
+
+    /// Runs raw SQL behind the registry's back; returns the driver's error text on failure.
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.location {
+            Location::Sqlite(p) => {
+                let mut c = SqliteConnectOptions::new()
+                    .filename(p)
+                    .connect()
+                    .await
+                    .unwrap();
+                sqlx::query(sql)
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Location::Postgres(u) => {
+                let mut c = sqlx::PgConnection::connect(u).await.unwrap();
+                sqlx::query(sql)
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Disables the append-only trigger(s), as someone with the database's owner rights can.
+    async fn drop_triggers(&self) {
+        match &self.location {
+            Location::Sqlite(_) => {
+                self.exec("DROP TRIGGER events_no_update").await.unwrap();
+                self.exec("DROP TRIGGER events_no_delete").await.unwrap();
+            }
+            Location::Postgres(_) => {
+                self.exec("ALTER TABLE events DISABLE TRIGGER events_no_update")
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Runs a scenario `async fn name(db: &Db)` on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(&super::Db::sqlite()).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = super::Db::postgres().await {
+                    super::$name(&db).await
+                }
+            }
+        }
+    };
+}
+
 const AGENT: &str = "agent-finance-invoice-recon";
 
 async fn start(reg: &Registry, digest: &str, day: &str) -> Result<bool, RegistryError> {
@@ -64,11 +188,9 @@ async fn start(reg: &Registry, digest: &str, day: &str) -> Result<bool, Registry
     .await
 }
 
-#[tokio::test]
-async fn edits_are_refused_and_tampering_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("registry.db");
-    let reg = Registry::open(&path, true, None).await.unwrap();
+on_both!(edits_are_refused_and_tampering_is_named);
+async fn edits_are_refused_and_tampering_is_named(db: &Db) {
+    let reg = db.open(true).await;
     assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
     let r = example_review();
     let a = reg.record_review(&r, &act("2026-06-12")).await.unwrap();
@@ -89,30 +211,20 @@ async fn edits_are_refused_and_tampering_is_named() {
     );
     reg.close().await;
 
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
     for sql in [
         "UPDATE events SET body = '{}' WHERE seq = 5",
         "DELETE FROM events WHERE seq = 6",
     ] {
-        let e = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
-        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        let e = db.exec(sql).await.unwrap_err();
+        assert!(e.contains("append-only"), "{sql}: {e}");
     }
-    // Someone drops the trigger and edits the stored decision.
-    sqlx::query("DROP TRIGGER events_no_update")
-        .execute(&mut conn)
+    // Someone disables the triggers and edits a stored event.
+    db.drop_triggers().await;
+    db.exec("UPDATE events SET actor = 'mallory' WHERE seq = 5")
         .await
         .unwrap();
-    sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 5")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    drop(conn);
 
-    let reg = Registry::open(&path, false, None).await.unwrap();
+    let reg = db.open(false).await;
     match reg.verify(&[]).await {
         Err(RegistryError::Tampered { seq, why }) => {
             assert_eq!(seq, 5);
@@ -127,32 +239,18 @@ async fn edits_are_refused_and_tampering_is_named() {
     ));
 }
 
-#[tokio::test]
-async fn truncation_shows_only_against_a_kept_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("registry.db");
-    let reg = Registry::open(&path, true, None).await.unwrap();
+on_both!(truncation_shows_only_against_a_kept_checkpoint);
+async fn truncation_shows_only_against_a_kept_checkpoint(db: &Db) {
+    let reg = db.open(true).await;
     start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
     reg.record_review(&example_review(), &act("2026-06-12"))
         .await
         .unwrap();
     let kept = reg.checkpoint().await.unwrap();
     reg.close().await;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER events_no_delete")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM events WHERE seq = 5")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    drop(conn);
-    let reg = Registry::open(&path, false, None).await.unwrap();
+    db.drop_triggers().await;
+    db.exec("DELETE FROM events WHERE seq = 5").await.unwrap();
+    let reg = db.open(false).await;
     // The shorter log is internally consistent…
     assert_eq!(reg.verify(&[]).await.unwrap().events, 4);
     // …but not with what was kept.
@@ -165,12 +263,9 @@ async fn truncation_shows_only_against_a_kept_checkpoint() {
     }
 }
 
-#[tokio::test]
-async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
-    let tmp = tempfile::tempdir().unwrap();
-    let reg = Registry::open(&tmp.path().join("r.db"), true, None)
-        .await
-        .unwrap();
+on_both!(promotion_needs_pilot_stage_and_a_clearing_signed_review);
+async fn promotion_needs_pilot_stage_and_a_clearing_signed_review(db: &Db) {
+    let reg = db.open(true).await;
     let on = act("2026-06-13");
     let ok = |_: &serde_json::Value, _: &dyn Fn(&str) -> jiff::civil::Date| {
         Ok(vec!["SHA256:x".to_owned()])
@@ -229,11 +324,10 @@ async fn promotion_needs_pilot_stage_and_a_clearing_signed_review() {
     reg.verify(&[]).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_registry_refuses_a_key_it_was_not_created_with() {
+on_both!(a_registry_refuses_a_key_it_was_not_created_with);
+async fn a_registry_refuses_a_key_it_was_not_created_with(db: &Db) {
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("r.db");
-    let reg = Registry::open(&path, true, None).await.unwrap();
+    let reg = db.open(true).await;
     start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
     reg.close().await;
     let other = tmp.path().join("other.key");
@@ -244,15 +338,17 @@ async fn a_registry_refuses_a_key_it_was_not_created_with() {
             .unwrap(),
     )
     .unwrap();
-    let reg = Registry::open(&path, false, Some(&other)).await.unwrap();
+    let reg = Registry::open(&db.location, false, Some(&other))
+        .await
+        .unwrap();
     assert!(matches!(
         reg.record_review(&example_review(), &act("2026-06-12")).await,
         Err(RegistryError::Key { message, .. }) if message.contains("not the one")
     ));
 }
 
-#[tokio::test]
-async fn the_clock_mode_is_fixed_by_the_first_event() {
+on_both!(the_clock_mode_is_fixed_by_the_first_event);
+async fn the_clock_mode_is_fixed_by_the_first_event(db: &Db) {
     let machine = |day: &str| Act {
         clock: Clock {
             overridden: false,
@@ -261,10 +357,7 @@ async fn the_clock_mode_is_fixed_by_the_first_event() {
         ..act(day)
     };
     // Kept on the machine clock: an overridden recording time is refused.
-    let tmp = tempfile::tempdir().unwrap();
-    let reg = Registry::open(&tmp.path().join("r.db"), true, None)
-        .await
-        .unwrap();
+    let reg = db.open(true).await;
     reg.record_review(&example_review(), &machine("2026-06-12"))
         .await
         .unwrap();
@@ -279,7 +372,8 @@ async fn the_clock_mode_is_fixed_by_the_first_event() {
     assert!(!v.replay_clock);
     assert_eq!((v.events, v.clock_overrides), (3, 0));
     // Created under an override: a replay registry, and it says so.
-    let reg = Registry::open(&tmp.path().join("replay.db"), true, None)
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::open(&Location::Sqlite(tmp.path().join("replay.db")), true, None)
         .await
         .unwrap();
     reg.record_review(&example_review(), &act("2026-06-12"))
@@ -289,4 +383,29 @@ async fn the_clock_mode_is_fixed_by_the_first_event() {
         .await
         .unwrap();
     assert!(reg.verify(&[]).await.unwrap().replay_clock);
+}
+
+on_both!(concurrent_writers_queue_on_one_head);
+async fn concurrent_writers_queue_on_one_head(db: &Db) {
+    let reg = db.open(true).await;
+    start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
+    let review = example_review();
+    // Twenty writers, each with its own connection pool, at once.
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let reg = db.open(false).await;
+        let review = review.clone();
+        writers.spawn(async move { reg.record_review(&review, &act("2026-06-12")).await });
+    }
+    let mut ids: Vec<i64> = writers
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (5..25).collect::<Vec<_>>());
+    let v = reg.verify(&[]).await.unwrap();
+    assert_eq!(v.events, 24);
+    assert_eq!(reg.history(Some(AGENT)).await.unwrap().len(), 20);
 }

@@ -30,19 +30,27 @@ pub struct Cli {
 /// Options shared by commands that read the registry.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArg {
-    /// The registry database (SQLite). Default: $STAGEGATE_REGISTRY, else
-    /// `.stagegate/registry.db` in the current directory.
+    /// The registry: an SQLite file, or a PostgreSQL URL (`postgres://user@host/db`).
+    /// Default: $STAGEGATE_REGISTRY, else `.stagegate/registry.db` in the current directory.
     #[arg(
         long,
         env = "STAGEGATE_REGISTRY",
-        default_value = ".stagegate/registry.db"
+        default_value = ".stagegate/registry.db",
+        value_parser = parse_location
     )]
-    pub registry: PathBuf,
+    pub registry: stagegate_registry::Location,
     /// The registry key that signs every event (created with the registry; keep it where
     /// those who can write the database cannot). Default: $STAGEGATE_REGISTRY_KEY, else
-    /// `registry.key` beside the database.
+    /// `registry.key` beside an SQLite database; a PostgreSQL registry needs it given.
     #[arg(long, env = "STAGEGATE_REGISTRY_KEY")]
     pub registry_key: Option<PathBuf>,
+}
+
+fn parse_location(s: &str) -> Result<stagegate_registry::Location, String> {
+    if s.trim().is_empty() {
+        return Err("an empty registry location".into());
+    }
+    Ok(stagegate_registry::Location::parse(s))
 }
 
 /// Where the organisation's allowed-signers file is.

@@ -80,10 +80,10 @@ fn act(as_of: Option<Date>, by: Option<String>) -> Result<Act, Failure> {
 
 /// Opens the registry only if it exists (reading must never create it).
 async fn open_existing(r: &RegistryArg) -> Result<Option<Registry>, Failure> {
-    if r.registry.exists() {
-        Ok(Some(open(r, false).await?))
-    } else {
-        Ok(None)
+    match Registry::open(&r.registry, false, r.registry_key.as_deref()).await {
+        Ok(reg) => Ok(Some(reg)),
+        Err(stagegate_registry::RegistryError::Missing(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -313,7 +313,7 @@ pub async fn review(
         eprintln!(
             "stagegate: recorded the review ({}) as event #{id} in {}",
             review.decision.outcome.as_str(),
-            args.registry.registry.display()
+            args.registry.registry
         );
         if out.is_none() {
             emit(None, &text)?;
@@ -733,7 +733,7 @@ pub async fn verify(
             None,
             &format!(
                 "{}: {} events verified (hashes, chain, registry signatures {}, rules); head {}{}{}\n",
-                registry.registry.display(),
+                registry.registry,
                 v.events,
                 v.key_fingerprint,
                 v.head,

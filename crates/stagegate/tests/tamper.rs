@@ -128,9 +128,13 @@ fn events(db: &Path) -> Vec<StoredEvent> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let r = stagegate_registry::Registry::open(db, false, None)
-            .await
-            .unwrap();
+        let r = stagegate_registry::Registry::open(
+            &stagegate_registry::Location::Sqlite(db.to_path_buf()),
+            false,
+            None,
+        )
+        .await
+        .unwrap();
         r.events().await.unwrap()
     })
 }

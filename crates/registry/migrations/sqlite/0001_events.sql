@@ -1,4 +1,4 @@
--- stagegate registry schema, version 2: one append-only event log. Every state change is one
+-- stagegate registry schema on SQLite (registry format 2): one append-only event log. Every state change is one
 -- row; an agent's stage, criteria lock and reviews are derived by replaying the log. Each row's
 -- `hash` covers every other column and the previous row's hash; `registry_sig` is the registry
 -- key's SSH signature over `hash`. The triggers refuse UPDATE and DELETE through SQL; edits

@@ -1,0 +1,320 @@
+//! Where the log is kept: embedded SQLite (the default) or PostgreSQL (the shared server's
+//! store). Both hold the same `events` table, column for column, created by one set of sqlx
+//! migrations per backend (`migrations/sqlite`, `migrations/postgres`); everything above this
+//! module — hashing, replay, rules, verification — is the same code for both.
+//!
+//! One writer of the head at a time: an append runs in one transaction that first takes the
+//! write lock (`BEGIN IMMEDIATE` on SQLite; `LOCK TABLE events IN EXCLUSIVE MODE` on
+//! PostgreSQL, which still lets readers read), then re-reads the log.
+
+use crate::RegistryError;
+use crate::event::StoredEvent;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, SqlSafeStr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Where a registry lives, from `--registry` / `$STAGEGATE_REGISTRY`: a `postgres://` or
+/// `postgresql://` URL, else the path of an SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An embedded SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a `--registry` value.
+    pub fn parse(s: &str) -> Location {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Location::Postgres(s.to_owned())
+        } else {
+            Location::Sqlite(PathBuf::from(s))
+        }
+    }
+
+    /// For messages: the path, or the URL with any password replaced by `***`.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(u) => match url::Url::parse(u) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "postgres://(unparsable URL)".into(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// An open connection pool to one backend.
+#[derive(Debug, Clone)]
+pub(crate) enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction holding the log's write lock.
+pub(crate) enum WriteTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+const SELECT: &str = "SELECT seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig FROM events ORDER BY seq";
+
+fn migrator(sql: &'static str) -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "events".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+macro_rules! to_event {
+    ($r:expr) => {
+        StoredEvent {
+            seq: $r.get(0),
+            kind: $r.get(1),
+            agent_id: $r.get(2),
+            as_of: $r.get(3),
+            recorded_at: $r.get(4),
+            clock: $r.get(5),
+            actor: $r.get(6),
+            body: $r.get(7),
+            prev_hash: $r.get(8),
+            hash: $r.get(9),
+            registry_sig: $r.get(10),
+        }
+    };
+}
+
+impl Store {
+    /// Connects; with `create`, creates the SQLite file (and its folder) and applies the
+    /// migrations. Without it, a registry that does not exist yet is
+    /// [`RegistryError::Missing`].
+    pub(crate) async fn open(loc: &Location, create: bool) -> Result<Store, RegistryError> {
+        let db = |source| RegistryError::Database {
+            path: loc.shown(),
+            source,
+        };
+        match loc {
+            Location::Sqlite(path) => {
+                if !create && !path.exists() {
+                    return Err(RegistryError::Missing(loc.shown()));
+                }
+                if create
+                    && let Some(parent) = path.parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| db(sqlx::Error::Io(e)))?;
+                }
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(create)
+                    .foreign_keys(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .busy_timeout(std::time::Duration::from_secs(60));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db)?;
+                refuse_v1(&pool, path).await.map_err(|e| match e {
+                    Ok(rule) => rule,
+                    Err(e) => db(e),
+                })?;
+                // Migrations run even without `create`: an existing file made by an older
+                // build of this format gets the migration table.
+                let m = migrator(include_str!("../migrations/sqlite/0001_events.sql"));
+                // Processes creating one registry at once may race on the migration table;
+                // the loser finds it applied on the next try.
+                let mut tries = 0;
+                loop {
+                    match m.run(&pool).await {
+                        Ok(()) => break,
+                        Err(_) if tries < 3 => tries += 1,
+                        Err(e) => return Err(db(sqlx::Error::Migrate(Box::new(e)))),
+                    }
+                }
+                Ok(Store::Sqlite(pool))
+            }
+            Location::Postgres(url) => {
+                let opts = PgConnectOptions::from_str(url).map_err(db)?;
+                // One direct connection first: a pool reports only "timed out", this says why.
+                {
+                    use sqlx::Connection;
+                    sqlx::PgConnection::connect_with(&opts)
+                        .await
+                        .map_err(db)?
+                        .close()
+                        .await
+                        .map_err(db)?;
+                }
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(std::time::Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await
+                    .map_err(db)?;
+                if !create {
+                    let exists: Option<String> =
+                        sqlx::query_scalar("SELECT to_regclass('events')::text")
+                            .fetch_one(&pool)
+                            .await
+                            .map_err(db)?;
+                    if exists.is_none() {
+                        return Err(RegistryError::Missing(loc.shown()));
+                    }
+                }
+                // sqlx takes an advisory lock around PostgreSQL migrations.
+                migrator(include_str!("../migrations/postgres/0001_events.sql"))
+                    .run(&pool)
+                    .await
+                    .map_err(|e| db(sqlx::Error::Migrate(Box::new(e))))?;
+                Ok(Store::Postgres(pool))
+            }
+        }
+    }
+
+    /// Every row, oldest first.
+    pub(crate) async fn rows(&self) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query(SELECT)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+            Store::Postgres(p) => sqlx::query(SELECT)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+        })
+    }
+
+    /// Starts a write transaction holding the log's write lock.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(p) => WriteTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                WriteTx::Postgres(tx)
+            }
+        })
+    }
+
+    /// Closes the pool (flushing SQLite's WAL).
+    pub(crate) async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl WriteTx {
+    /// Every row, oldest first, as this transaction sees them.
+    pub(crate) async fn rows(&mut self) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => sqlx::query(SELECT)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+            WriteTx::Postgres(tx) => sqlx::query(SELECT)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+        })
+    }
+
+    /// Inserts one row.
+    pub(crate) async fn insert(&mut self, row: &StoredEvent) -> Result<(), sqlx::Error> {
+        macro_rules! bind_all {
+            ($q:expr) => {
+                $q.bind(row.seq)
+                    .bind(&row.kind)
+                    .bind(&row.agent_id)
+                    .bind(&row.as_of)
+                    .bind(&row.recorded_at)
+                    .bind(&row.clock)
+                    .bind(&row.actor)
+                    .bind(&row.body)
+                    .bind(&row.prev_hash)
+                    .bind(&row.hash)
+                    .bind(&row.registry_sig)
+            };
+        }
+        match self {
+            WriteTx::Sqlite(tx) => {
+                bind_all!(sqlx::query(
+                    "INSERT INTO events (seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))
+                .execute(&mut **tx)
+                .await?;
+            }
+            WriteTx::Postgres(tx) => {
+                bind_all!(sqlx::query(
+                    "INSERT INTO events (seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit().await,
+            WriteTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Refuses a version 1 registry (separate tables, only reviews chained): `Ok(rule)` is the
+/// refusal, `Err` a database error.
+async fn refuse_v1(
+    pool: &SqlitePool,
+    path: &Path,
+) -> Result<(), Result<RegistryError, sqlx::Error>> {
+    let old: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'reviews'",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(Err)?;
+    if old.is_some() {
+        return Err(Ok(RegistryError::Rule(format!(
+            "{} is a version 1 registry (separate tables, only reviews chained); this stagegate keeps every fact in one signed event log. Start a new registry and re-run `pilot start` and the reviews",
+            path.display()
+        ))));
+    }
+    Ok(())
+}
