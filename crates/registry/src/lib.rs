@@ -145,6 +145,15 @@ impl Registry {
         }
     }
 
+    /// Checks the database answers (for readiness probes); the migrations were applied when
+    /// the registry was opened.
+    ///
+    /// # Errors
+    /// [`RegistryError::Database`].
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        self.store.ping().await.map_err(|e| self.db(e))
+    }
+
     /// Closes the pool (flushing SQLite's WAL).
     pub async fn close(self) {
         self.store.close().await;
@@ -169,6 +178,29 @@ impl Registry {
     /// [`RegistryError::Tampered`] at the first event that does not hold.
     pub async fn state(&self) -> Result<State, RegistryError> {
         replay(&self.all_rows().await?, false)
+    }
+
+    /// The replayed state and, per agent, its latest review as recorded (the whole review
+    /// JSON, `Review`'s shape), read in one pass over the log.
+    ///
+    /// # Errors
+    /// [`RegistryError::Tampered`], [`RegistryError::Database`].
+    pub async fn state_with_reviews(
+        &self,
+    ) -> Result<(State, BTreeMap<String, serde_json::Value>), RegistryError> {
+        let rows = self.all_rows().await?;
+        let state = replay(&rows, false)?;
+        let mut latest = BTreeMap::new();
+        for (agent, a) in &state.agents {
+            let Some(last) = a.reviews.last() else {
+                continue;
+            };
+            let row = &rows[(last.id - 1) as usize];
+            if let Ok(Event::ReviewRecorded { review, .. }) = serde_json::from_str(&row.body) {
+                latest.insert(agent.clone(), review);
+            }
+        }
+        Ok((state, latest))
     }
 
     /// Verifies the whole log — sequence, chain, hashes, registry signatures, rules — and its

@@ -223,6 +223,14 @@ impl Store {
         })
     }
 
+    /// One cheap round trip to the database.
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Store::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Store::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+        }
+    }
+
     /// Closes the pool (flushing SQLite's WAL).
     pub(crate) async fn close(&self) {
         match self {

@@ -6,6 +6,7 @@
 mod exit;
 mod progress;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -231,6 +232,11 @@ enum Command {
     },
     /// Print the built-in gate template (copy it to gates.yaml to override).
     Gates,
+    /// Serve the registry as a shared service: the JSON API under /api/v1 (OpenAPI at
+    /// /api/v1/openapi.json), /healthz, /readyz and Prometheus /metrics. Settings: --config
+    /// FILE (YAML), then STAGEGATE_LISTEN / STAGEGATE_REGISTRY / STAGEGATE_REGISTRY_KEY /
+    /// STAGEGATE_LOG_FORMAT, then these flags.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +295,15 @@ pub enum SchemaKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve(args) = &cli.command {
+        return match serve::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stagegate: {e}");
+                ExitCode::from(e.code())
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -353,6 +368,10 @@ fn main() -> ExitCode {
             }
             Command::Schema { what } => run::schema(what),
             Command::Gates => run::gates(),
+            // Served above, on its own multi-threaded runtime.
+            Command::Serve(_) => Err(exit::Failure::Internal(
+                "serve runs on its own runtime".into(),
+            )),
         }
     });
     match result {

@@ -1,0 +1,152 @@
+//! The server's configuration: a YAML file (`--config`), then environment variables, then
+//! command-line flags, each overriding the one before.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:8080                          # STAGEGATE_LISTEN
+//! registry: postgres://stagegate@db/stagegate     # STAGEGATE_REGISTRY (SQLite path or URL)
+//! registry_key: /run/secrets/registry.key         # STAGEGATE_REGISTRY_KEY
+//! log_format: json                                # STAGEGATE_LOG_FORMAT: text | json
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// `stagegate serve`'s settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The registry: an SQLite path or a `postgres://` URL. Default `.stagegate/registry.db`.
+    #[serde(default = "default_registry")]
+    pub registry: String,
+    /// The registry key file (required to write to a PostgreSQL registry).
+    #[serde(default)]
+    pub registry_key: Option<PathBuf>,
+    /// Log format. Default `text`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_registry() -> String {
+    ".stagegate/registry.db".into()
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: default_listen(),
+            registry: default_registry(),
+            registry_key: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// The file or variable at fault.
+    pub source_name: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads `file` (when given), then applies `STAGEGATE_LISTEN`, `STAGEGATE_REGISTRY`,
+    /// `STAGEGATE_REGISTRY_KEY` and `STAGEGATE_LOG_FORMAT` as `env` returns them.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file (with the YAML line) or the variable.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = match file {
+            None => Config::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    source_name: p.display().to_string(),
+                    message: format!("cannot read it: {e}"),
+                })?;
+                serde_saphyr::from_str(&text).map_err(|e| ConfigError {
+                    source_name: p.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        if let Some(v) = env("STAGEGATE_LISTEN") {
+            c.listen = v.parse().map_err(|e| ConfigError {
+                source_name: "STAGEGATE_LISTEN".into(),
+                message: format!("{v:?} is not an address such as 127.0.0.1:8080 ({e})"),
+            })?;
+        }
+        if let Some(v) = env("STAGEGATE_REGISTRY") {
+            c.registry = v;
+        }
+        if let Some(v) = env("STAGEGATE_REGISTRY_KEY") {
+            c.registry_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("STAGEGATE_LOG_FORMAT") {
+            c.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError {
+                        source_name: "STAGEGATE_LOG_FORMAT".into(),
+                        message: format!("{v:?}: expected text or json"),
+                    });
+                }
+            };
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("serve.yaml");
+        std::fs::write(&f, "listen: 0.0.0.0:9000\nregistry: /srv/r.db\n").unwrap();
+        let c = Config::load(Some(&f), |_| None).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.registry, "/srv/r.db");
+        let c = Config::load(Some(&f), |k| {
+            (k == "STAGEGATE_REGISTRY").then(|| "postgres://db/x".to_owned())
+        })
+        .unwrap();
+        assert_eq!(c.registry, "postgres://db/x");
+        assert_eq!(c.listen.port(), 9000);
+        // Unknown keys and bad values name their source.
+        std::fs::write(&f, "listen: 0.0.0.0:9000\nregistyr: x\n").unwrap();
+        let e = Config::load(Some(&f), |_| None).unwrap_err();
+        assert!(e.to_string().contains("serve.yaml"), "{e}");
+        let e = Config::load(None, |k| {
+            (k == "STAGEGATE_LISTEN").then(|| "nine".to_owned())
+        })
+        .unwrap_err();
+        assert!(e.to_string().starts_with("STAGEGATE_LISTEN"), "{e}");
+    }
+}

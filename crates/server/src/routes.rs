@@ -1,0 +1,306 @@
+//! The read side of `/api/v1`: agents (list with filters, one agent), an agent's history, and
+//! verification of the whole event log. Every answer is derived from the replayed, verified
+//! log; nothing is read from an editable column.
+
+use crate::AppState;
+use crate::problem::Problem;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stagegate_registry::{AgentState, HistoryEntry, StageEvent};
+use utoipa::{IntoParams, ToSchema};
+
+/// An agent as the portfolio lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentView {
+    /// `agent-<dept>-<slug>`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `pilot` or `production`; `null` before `pilot start`.
+    pub stage: Option<String>,
+    /// Effective date (`YYYY-MM-DD`) of the latest stage change.
+    pub stage_since: Option<String>,
+    /// The department, from the id.
+    pub department: String,
+    /// Risk tier from the latest review (`low`, `medium`, `high`).
+    pub tier: Option<String>,
+    /// Lane from the latest review (`startup`, `scale`, `regulated`).
+    pub lane: Option<String>,
+    /// The builder named on the latest reviewed card (the agent's owner).
+    pub owner: Option<String>,
+    /// The latest review, if any.
+    pub last_review: Option<ReviewView>,
+}
+
+/// One recorded review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReviewView {
+    /// Its event number in the log.
+    pub event: i64,
+    /// Review date, `YYYY-MM-DD`.
+    pub review_date: String,
+    /// `Cleared`, `Conditional` or `Blocked`.
+    pub decision: String,
+    /// Item statuses, `1:pass 2:open …`.
+    pub items: String,
+    /// The review digest (`sha256:…`).
+    pub digest: String,
+    /// Agent version reviewed.
+    pub version: String,
+    /// Recording time, RFC 3339 (with ` (STAGEGATE_NOW)` in a replay registry).
+    pub recorded_at: String,
+}
+
+impl From<&HistoryEntry> for ReviewView {
+    fn from(h: &HistoryEntry) -> ReviewView {
+        ReviewView {
+            event: h.id,
+            review_date: h.review_date.clone(),
+            decision: h.decision.clone(),
+            items: h.items.clone(),
+            digest: h.digest.clone(),
+            version: h.version.clone(),
+            recorded_at: h.recorded_at.clone(),
+        }
+    }
+}
+
+/// A stage change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StageView {
+    /// Its event number.
+    pub event: i64,
+    /// The new stage.
+    pub stage: String,
+    /// Effective date.
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+    /// The review it rests on (event number), for a promotion.
+    pub review_event: Option<i64>,
+}
+
+impl From<&StageEvent> for StageView {
+    fn from(s: &StageEvent) -> StageView {
+        StageView {
+            event: s.seq,
+            stage: s.stage.clone(),
+            at: s.at.clone(),
+            by: s.by.clone(),
+            review_event: s.review_id,
+        }
+    }
+}
+
+/// The criteria lock taken at pilot start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LockView {
+    /// `sha256:` of the success criteria.
+    pub digest: String,
+    /// Its `--as-of` date.
+    pub locked_at: String,
+    /// When it was really recorded (RFC 3339).
+    pub recorded_at: Option<String>,
+    /// Who locked them.
+    pub by: String,
+}
+
+/// One agent in full: the summary, its lock, every review and stage change, and the latest
+/// review's open items.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentDetail {
+    /// The summary.
+    #[serde(flatten)]
+    pub agent: AgentView,
+    /// The criteria lock.
+    pub criteria_lock: Option<LockView>,
+    /// Reviews, oldest first.
+    pub reviews: Vec<ReviewView>,
+    /// Stage changes, oldest first.
+    pub stages: Vec<StageView>,
+    /// The latest review's open items (`Review.open_items`: item, what, owner, due, source,
+    /// problems).
+    #[schema(value_type = Vec<Object>)]
+    pub open_items: Vec<Value>,
+}
+
+/// Filters of `GET /api/v1/agents`; each given one must match exactly.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgentFilter {
+    /// `pilot` or `production`.
+    pub stage: Option<String>,
+    /// `low`, `medium` or `high`.
+    pub tier: Option<String>,
+    /// `startup`, `scale` or `regulated`.
+    pub lane: Option<String>,
+    /// Department (the id's second part).
+    pub department: Option<String>,
+    /// The builder's name.
+    pub owner: Option<String>,
+}
+
+fn view(id: &str, a: &AgentState, review: Option<&Value>) -> AgentView {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    AgentView {
+        id: id.to_owned(),
+        name: a.name.clone(),
+        stage: a.stage.map(|s| s.as_str().to_owned()),
+        stage_since: a.stages.last().map(|s| s.at.clone()),
+        department: id.split('-').nth(1).unwrap_or_default().to_owned(),
+        tier: s(review.and_then(|r| r.pointer("/agent/tier"))),
+        lane: s(review.and_then(|r| r.pointer("/agent/lane"))),
+        owner: s(review.and_then(|r| r.pointer("/operations/people/builder/name"))),
+        last_review: a.reviews.last().map(ReviewView::from),
+    }
+}
+
+/// Every agent in the registry, filtered, by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "agents",
+    params(AgentFilter),
+    responses(
+        (status = 200, description = "Agents by id", body = Vec<AgentView>),
+        (status = 500, description = "The registry does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The registry is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_agents(
+    State(app): State<AppState>,
+    Query(f): Query<AgentFilter>,
+) -> Result<Json<Vec<AgentView>>, Problem> {
+    let (state, reviews) = app.registry.state_with_reviews().await?;
+    let keep = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+    };
+    Ok(Json(
+        state
+            .agents
+            .iter()
+            .map(|(id, a)| view(id, a, reviews.get(id)))
+            .filter(|v| {
+                keep(&f.stage, &v.stage)
+                    && keep(&f.tier, &v.tier)
+                    && keep(&f.lane, &v.lane)
+                    && keep(&f.owner, &v.owner)
+                    && f.department.as_ref().is_none_or(|d| *d == v.department)
+            })
+            .collect(),
+    ))
+}
+
+/// One agent: stage, criteria lock, reviews, stage changes and open items.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id, `agent-<dept>-<slug>`")),
+    responses(
+        (status = 200, description = "The agent", body = AgentDetail),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The registry does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The registry is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_agent(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AgentDetail>, Problem> {
+    let (state, reviews) = app.registry.state_with_reviews().await?;
+    let a = state
+        .agents
+        .get(&id)
+        .ok_or_else(|| Problem::not_found(format!("no agent {id} in the registry")))?;
+    let review = reviews.get(&id);
+    Ok(Json(AgentDetail {
+        agent: view(&id, a, review),
+        criteria_lock: a.lock.as_ref().map(|l| LockView {
+            digest: l.digest.clone(),
+            locked_at: l.locked_at.to_string(),
+            recorded_at: l.recorded_at.map(|t| t.to_string()),
+            by: l.by.clone(),
+        }),
+        reviews: a.reviews.iter().map(ReviewView::from).collect(),
+        stages: a.stages.iter().map(StageView::from).collect(),
+        open_items: review
+            .and_then(|r| r.get("open_items"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    }))
+}
+
+/// What `verify` established over the whole log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VerificationView {
+    /// Events verified.
+    pub events: i64,
+    /// Hash of the newest event.
+    pub head: String,
+    /// `SHA256:…` of the registry key.
+    pub key_fingerprint: String,
+    /// Whether this is a replay registry (created under `STAGEGATE_NOW`).
+    pub replay_clock: bool,
+}
+
+/// Verifies every event: sequence, chain, hashes, registry signatures and the log's rules.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify",
+    tag = "registry",
+    responses(
+        (status = 200, description = "The log verifies", body = VerificationView),
+        (status = 500, description = "The registry does not verify (the first bad event is named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The registry is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify(State(app): State<AppState>) -> Result<Json<VerificationView>, Problem> {
+    let v = app.registry.verify(&[]).await?;
+    Ok(Json(VerificationView {
+        events: v.events,
+        head: v.head,
+        key_fingerprint: v.key_fingerprint,
+        replay_clock: v.replay_clock,
+    }))
+}
+
+/// Liveness: the process answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or why not.
+    pub status: String,
+}
+
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Up", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Ready to serve: the database answers and its migrations were applied.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, Problem> {
+    app.registry.ping().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
+}
