@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod portfolio;
 mod progress;
 mod run;
 mod serve;
@@ -237,6 +238,10 @@ enum Command {
     /// FILE (YAML), then STAGEGATE_LISTEN / STAGEGATE_REGISTRY / STAGEGATE_REGISTRY_KEY /
     /// STAGEGATE_LOG_FORMAT, then these flags.
     Serve(serve::ServeArgs),
+    /// The portfolio as of a date, after verifying the registry: every agent's stage and last
+    /// decision, pilot purgatory, overdue open items, post-launch reviews due, stale drills —
+    /// as the scorecard JSON, the weekly Markdown report or an iCalendar feed.
+    Portfolio(portfolio::PortfolioArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +373,7 @@ fn main() -> ExitCode {
             }
             Command::Schema { what } => run::schema(what),
             Command::Gates => run::gates(),
+            Command::Portfolio(args) => portfolio::run(&args).await,
             // Served above, on its own multi-threaded runtime.
             Command::Serve(_) => Err(exit::Failure::Internal(
                 "serve runs on its own runtime".into(),

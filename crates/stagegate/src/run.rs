@@ -17,7 +17,7 @@ use std::path::Path;
 
 /// Parses `--as-of`: a date, or an RFC 3339 timestamp (its UTC day). Absent: today in UTC —
 /// the only place stagegate reads the clock.
-fn as_of(s: Option<&str>) -> Result<Date, Failure> {
+pub(crate) fn as_of(s: Option<&str>) -> Result<Date, Failure> {
     match s {
         None => Ok(jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -220,7 +220,7 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
 
 /// Writes `text` to `path` atomically (temporary file in the same folder, then rename), or
 /// to standard output when `path` is `None`.
-fn emit(path: Option<&Path>, text: &str) -> Result<(), Failure> {
+pub(crate) fn emit(path: Option<&Path>, text: &str) -> Result<(), Failure> {
     match path {
         None => {
             use std::io::Write;
