@@ -3,7 +3,7 @@
 //! An [`AgentSnapshot`] is an agent's history as the registry's event log holds it — every
 //! stage change with its effective date, and every recorded review reduced to the few facts
 //! the portfolio rules read ([`ReviewSnapshot`]). The portfolio applies the as-of date itself
-//! ([`crate::scorecard`]), so a snapshot may hold events dated after it; they are ignored.
+//! ([`crate::scorecard::scorecard`]), so a snapshot may hold events dated after it; they are ignored.
 //!
 //! [`ReviewSnapshot::from_review_json`] reads those facts from the review JSON a
 //! `review-recorded` event carries (the `Review` shape of `stagegate review --format json`).
