@@ -32,7 +32,7 @@ mod store;
 pub use checkpoint::{Checkpoint, Verification};
 pub use event::{Act, Clock, Event, StoredEvent, event_hash};
 pub use replay::{AgentState, HistoryEntry, StageEvent, State};
-pub use store::Location;
+pub use store::{Location, Store};
 
 use checkpoint::check_checkpoint;
 use jiff::Timestamp;
@@ -44,7 +44,6 @@ use stagegate_core::stage::Stage;
 use stagegate_trust::{CHECKPOINT_NAMESPACE, EVENT_NAMESPACE, RegistryKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use store::Store;
 
 /// Registry failures.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +120,12 @@ impl Registry {
             location: location.clone(),
             key_path,
         })
+    }
+
+    /// The connection pool, for the service tables beside the log (tokens, attachments,
+    /// webhooks). The `events` table is written only through this type's methods.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Where the registry is.

@@ -59,10 +59,14 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// An open connection pool to one backend.
+/// An open connection pool to one backend. Public for the service tables that live beside
+/// the log (tokens, attachments, webhooks); the `events` table is written only through
+/// [`crate::Registry`].
 #[derive(Debug, Clone)]
-pub(crate) enum Store {
+pub enum Store {
+    /// Embedded SQLite (one connection: SQLite has one writer).
     Sqlite(SqlitePool),
+    /// PostgreSQL.
     Postgres(PgPool),
 }
 
@@ -74,14 +78,33 @@ pub(crate) enum WriteTx {
 
 const SELECT: &str = "SELECT seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig FROM events ORDER BY seq";
 
-fn migrator(sql: &'static str) -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "events".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+/// The migrations of one backend, in order: `(version, name, SQL)`.
+type Migrations = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE_MIGRATIONS: Migrations = &[
+    (1, "events", include_str!("../migrations/sqlite/0001_events.sql")),
+    (2, "service", include_str!("../migrations/sqlite/0002_service.sql")),
+];
+
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (1, "events", include_str!("../migrations/postgres/0001_events.sql")),
+    (2, "service", include_str!("../migrations/postgres/0002_service.sql")),
+];
+
+fn migrator(list: Migrations) -> Migrator {
+    Migrator::with_migrations(
+        list.iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 macro_rules! to_event {
@@ -140,7 +163,7 @@ impl Store {
                 })?;
                 // Migrations run even without `create`: an existing file made by an older
                 // build of this format gets the migration table.
-                let m = migrator(include_str!("../migrations/sqlite/0001_events.sql"));
+                let m = migrator(SQLITE_MIGRATIONS);
                 // Processes creating one registry at once may race on the migration table;
                 // the loser finds it applied on the next try.
                 let mut tries = 0;
@@ -182,7 +205,7 @@ impl Store {
                     }
                 }
                 // sqlx takes an advisory lock around PostgreSQL migrations.
-                migrator(include_str!("../migrations/postgres/0001_events.sql"))
+                migrator(POSTGRES_MIGRATIONS)
                     .run(&pool)
                     .await
                     .map_err(|e| db(sqlx::Error::Migrate(Box::new(e))))?;
