@@ -87,6 +87,40 @@ pub enum Event {
         /// `SHA256:…` of the signing key.
         key_fingerprint: String,
     },
+    /// An evidence record pushed to the server (`POST /api/v1/agents/{id}/evidence`), with the
+    /// attachments it names, stored content-addressed beside the log.
+    EvidenceRecorded {
+        /// Agent id.
+        agent: String,
+        /// Checklist items (1–10) it supports.
+        items: Vec<u8>,
+        /// Its kind (`drill`, `metric`, …).
+        kind: String,
+        /// The evidence date, `YYYY-MM-DD`.
+        date: String,
+        /// The record (`EvidenceRecord`'s JSON shape).
+        record: serde_json::Value,
+        /// The attachments, in the record's order.
+        attachments: Vec<AttachmentRef>,
+    },
+    /// An API token was issued (`stagegate token create`); the secret is never logged.
+    TokenIssued {
+        /// The token's public id.
+        token: String,
+        /// The person it authenticates (name or e-mail as the cards write it).
+        person: String,
+        /// Its roles.
+        roles: Vec<String>,
+        /// Agents it is limited to (empty: every agent its roles allow).
+        agents: Vec<String>,
+        /// Expiry, RFC 3339.
+        expires: String,
+    },
+    /// An API token was revoked.
+    TokenRevoked {
+        /// The token's public id.
+        token: String,
+    },
     /// A stage change.
     StageChanged {
         /// Agent id.
@@ -112,20 +146,39 @@ impl Event {
             Event::ReviewRecorded { .. } => "review-recorded",
             Event::SignoffRecorded { .. } => "signoff-recorded",
             Event::StageChanged { .. } => "stage-changed",
+            Event::EvidenceRecorded { .. } => "evidence-recorded",
+            Event::TokenIssued { .. } => "token-issued",
+            Event::TokenRevoked { .. } => "token-revoked",
         }
     }
 
     /// The `agent_id` column.
     pub fn agent(&self) -> Option<&str> {
         match self {
-            Event::RegistryCreated { .. } => None,
+            Event::RegistryCreated { .. }
+            | Event::TokenIssued { .. }
+            | Event::TokenRevoked { .. } => None,
             Event::AgentRegistered { agent, .. }
             | Event::CriteriaLocked { agent, .. }
             | Event::ReviewRecorded { agent, .. }
             | Event::SignoffRecorded { agent, .. }
-            | Event::StageChanged { agent, .. } => Some(agent),
+            | Event::StageChanged { agent, .. }
+            | Event::EvidenceRecorded { agent, .. } => Some(agent),
         }
     }
+}
+
+/// An attachment an evidence event names: its path in the record and the sha256 of the
+/// bytes stored under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    /// The path the record gives.
+    pub path: String,
+    /// Lowercase hex sha256 of the content.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// One row of the log, as stored.

@@ -30,14 +30,15 @@ mod replay;
 mod store;
 
 pub use checkpoint::{Checkpoint, Verification};
-pub use event::{Act, Clock, Event, StoredEvent, event_hash};
-pub use replay::{AgentState, HistoryEntry, StageEvent, State};
-pub use store::{Location, Store};
+pub use event::{Act, AttachmentRef, Clock, Event, StoredEvent, event_hash};
+pub use replay::{AgentState, EvidenceEntry, HistoryEntry, StageEvent, State};
+pub use store::{Location, SideWrite, Store, TokenRow};
 
 use checkpoint::check_checkpoint;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use replay::{replay, tampered};
+
 use stagegate_core::decision::Outcome;
 use stagegate_core::review::{CriteriaLock, Review};
 use stagegate_core::stage::Stage;
@@ -193,19 +194,30 @@ impl Registry {
     pub async fn state_with_reviews(
         &self,
     ) -> Result<(State, BTreeMap<String, serde_json::Value>), RegistryError> {
-        let rows = self.all_rows().await?;
-        let state = replay(&rows, false)?;
-        let mut latest = BTreeMap::new();
-        for (agent, a) in &state.agents {
-            let Some(last) = a.reviews.last() else {
-                continue;
-            };
-            let row = &rows[(last.id - 1) as usize];
-            if let Ok(Event::ReviewRecorded { review, .. }) = serde_json::from_str(&row.body) {
-                latest.insert(agent.clone(), review);
-            }
-        }
+        let state = replay(&self.all_rows().await?, false)?;
+        let latest = state
+            .agents
+            .iter()
+            .filter_map(|(id, a)| Some((id.clone(), a.latest_review.clone()?)))
+            .collect();
         Ok((state, latest))
+    }
+
+    /// The events after event number `seq`, oldest first, as stored (not verified: extend a
+    /// verified [`State`] with them through [`State::extend_verified`]).
+    ///
+    /// # Errors
+    /// [`RegistryError::Database`].
+    pub async fn events_after(&self, seq: i64) -> Result<Vec<StoredEvent>, RegistryError> {
+        self.store.rows_after(seq).await.map_err(|e| self.db(e))
+    }
+
+    /// The newest event number (0 for an empty log): one cheap query.
+    ///
+    /// # Errors
+    /// [`RegistryError::Database`].
+    pub async fn size(&self) -> Result<i64, RegistryError> {
+        self.store.size().await.map_err(|e| self.db(e))
     }
 
     /// Verifies the whole log — sequence, chain, hashes, registry signatures, rules — and its
@@ -322,6 +334,20 @@ impl Registry {
     where
         F: FnOnce(&State, &[StoredEvent]) -> Result<Vec<Event>, RegistryError>,
     {
+        self.append_with(act, decide, &[]).await
+    }
+
+    /// [`Registry::append`], writing `side` rows of the service tables in the same
+    /// transaction (only when events are appended).
+    async fn append_with<F>(
+        &self,
+        act: &Act,
+        decide: F,
+        side: &[SideWrite],
+    ) -> Result<i64, RegistryError>
+    where
+        F: FnOnce(&State, &[StoredEvent]) -> Result<Vec<Event>, RegistryError>,
+    {
         let mut tx = self.store.begin_write().await.map_err(|e| self.db(e))?;
         let rows = tx.rows().await.map_err(|e| self.db(e))?;
         let state = replay(&rows, false)?;
@@ -385,6 +411,9 @@ impl Registry {
                 .map_err(|e| self.key_err(e.to_string()))?;
             tx.insert(&row).await.map_err(|e| self.db(e))?;
             prev = row.hash;
+        }
+        for w in side {
+            tx.side(w).await.map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))?;
         Ok(seq)
@@ -538,6 +567,155 @@ impl Registry {
             });
             Ok(ev)
         })
+        .await
+    }
+
+    /// Records an evidence record pushed to the server, with its attachments' bytes stored
+    /// content-addressed in the same transaction (a blob already stored is kept once).
+    /// `record` is the record's JSON (`EvidenceRecord`'s shape, validated by the caller);
+    /// `attachments` pairs each reference with its bytes, whose sha256 must match. Returns the
+    /// event number.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] when the agent is not registered or an attachment's bytes do
+    /// not hash to its reference; otherwise as [`Registry::record_review`].
+    pub async fn record_evidence(
+        &self,
+        agent: &str,
+        record: &serde_json::Value,
+        attachments: Vec<(AttachmentRef, Vec<u8>)>,
+        act: &Act,
+    ) -> Result<i64, RegistryError> {
+        let mut side = Vec::new();
+        let mut refs = Vec::new();
+        for (r, bytes) in attachments {
+            let got = stagegate_core::digest::sha256_hex(&bytes);
+            if got != r.sha256 || r.size != bytes.len() as u64 {
+                return Err(RegistryError::Rule(format!(
+                    "attachment {}: its bytes hash to {got} ({} bytes), not the {} ({} bytes) it claims",
+                    r.path,
+                    bytes.len(),
+                    r.sha256,
+                    r.size
+                )));
+            }
+            side.push(SideWrite::Blob {
+                sha256: got,
+                content: bytes,
+            });
+            refs.push(r);
+        }
+        let field = |k: &str| record.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let items: Vec<u8> = serde_json::from_value(field("items")).unwrap_or_default();
+        let kind = field("kind").as_str().unwrap_or_default().to_owned();
+        let date = field("date").as_str().unwrap_or_default().to_owned();
+        self.append_with(
+            act,
+            |state, _| {
+                if !state.agents.contains_key(agent) {
+                    return Err(RegistryError::Rule(format!(
+                        "{agent} is not in the registry (register it, or start its pilot, first)"
+                    )));
+                }
+                Ok(vec![Event::EvidenceRecorded {
+                    agent: agent.into(),
+                    items,
+                    kind,
+                    date,
+                    record: record.clone(),
+                    attachments: refs,
+                }])
+            },
+            &side,
+        )
+        .await
+    }
+
+    /// Registers an agent (its display name) if it is not in the registry yet. Returns
+    /// whether it was new.
+    ///
+    /// # Errors
+    /// As [`Registry::record_review`].
+    pub async fn register_agent(
+        &self,
+        agent: &str,
+        name: &str,
+        act: &Act,
+    ) -> Result<bool, RegistryError> {
+        let mut new = false;
+        self.append(act, |state, _| {
+            if state.agents.contains_key(agent) {
+                return Ok(Vec::new());
+            }
+            new = true;
+            Ok(vec![Event::AgentRegistered {
+                agent: agent.into(),
+                name: name.into(),
+            }])
+        })
+        .await?;
+        Ok(new)
+    }
+
+    /// Issues an API token: the `token-issued` event (no secret) and the `api_tokens` row
+    /// (`token.hash` is the argon2 hash of the secret) in one transaction. Returns the event
+    /// number.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] for an id already issued; otherwise as
+    /// [`Registry::record_review`].
+    pub async fn issue_token(&self, token: &TokenRow, act: &Act) -> Result<i64, RegistryError> {
+        self.append_with(
+            act,
+            |state, _| {
+                if state.tokens.contains(&token.id) {
+                    return Err(RegistryError::Rule(format!(
+                        "token {} was already issued",
+                        token.id
+                    )));
+                }
+                Ok(vec![Event::TokenIssued {
+                    token: token.id.clone(),
+                    person: token.person.clone(),
+                    roles: token.roles.clone(),
+                    agents: token.agents.clone(),
+                    expires: token.expires_at.clone(),
+                }])
+            },
+            &[SideWrite::Token(token.clone())],
+        )
+        .await
+    }
+
+    /// Revokes an API token (event and row, one transaction). Returns the event number.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] for a token never issued or already revoked.
+    pub async fn revoke_token(&self, id: &str, act: &Act) -> Result<i64, RegistryError> {
+        let row = self.store.token(id).await.map_err(|e| self.db(e))?;
+        match row {
+            None => return Err(RegistryError::Rule(format!("no token {id}"))),
+            Some(r) if r.revoked_at.is_some() => {
+                return Err(RegistryError::Rule(format!(
+                    "token {id} was already revoked at {}",
+                    r.revoked_at.unwrap_or_default()
+                )));
+            }
+            Some(_) => {}
+        }
+        self.append_with(
+            act,
+            |state, _| {
+                if !state.tokens.contains(id) {
+                    return Err(RegistryError::Rule(format!("no token {id} in the log")));
+                }
+                Ok(vec![Event::TokenRevoked { token: id.into() }])
+            },
+            &[SideWrite::Revoke {
+                id: id.into(),
+                at: act.clock.now.to_string(),
+            }],
+        )
         .await
     }
 

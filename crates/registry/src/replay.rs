@@ -2,14 +2,14 @@
 //! event with the chain, the hashes, the clock mode and the rules checked on the way.
 
 use crate::RegistryError;
-use crate::event::{Event, StoredEvent, event_hash};
+use crate::event::{AttachmentRef, Event, StoredEvent, event_hash};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
 use stagegate_core::review::CriteriaLock;
 use stagegate_core::stage::Stage;
 use stagegate_trust::EVENT_NAMESPACE;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One stored review, as `stagegate history` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +70,29 @@ pub struct AgentState {
     pub reviews: Vec<HistoryEntry>,
     /// Stage changes, oldest first.
     pub stages: Vec<StageEvent>,
+    /// Evidence pushed to the server, oldest first.
+    pub evidence: Vec<EvidenceEntry>,
+    /// The latest recorded review (by recording order), whole: `Review`'s JSON shape.
+    pub latest_review: Option<serde_json::Value>,
+}
+
+/// An evidence record pushed to the server, as the log holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceEntry {
+    /// Event number.
+    pub seq: i64,
+    /// Checklist items it supports.
+    pub items: Vec<u8>,
+    /// Its kind.
+    pub kind: String,
+    /// The evidence date, `YYYY-MM-DD`.
+    pub date: String,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+    /// Who pushed it (the token's person).
+    pub by: String,
+    /// Its attachments.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// The registry's state, replayed from the log.
@@ -87,6 +110,29 @@ pub struct State {
     /// replay registry, whose recording times are not the machine's. Fixed by the first event;
     /// a registry kept on the machine clock never accepts an overridden one.
     pub replay_clock: bool,
+    /// Ids of every API token ever issued (revoked ones included).
+    pub tokens: BTreeSet<String>,
+}
+
+impl State {
+    /// Replays a whole log with every check, registry signatures included (what
+    /// [`crate::Registry::verify`] does).
+    ///
+    /// # Errors
+    /// [`RegistryError::Tampered`] at the first event that does not hold.
+    pub fn verified(rows: &[StoredEvent]) -> Result<State, RegistryError> {
+        replay(rows, true)
+    }
+
+    /// Extends a state built by [`State::verified`] with the events after its head, with
+    /// the same checks (the first must chain onto [`State::head`]). On error the state holds
+    /// the events before the failing one.
+    ///
+    /// # Errors
+    /// [`RegistryError::Tampered`] at the first event that does not hold.
+    pub fn extend_verified(&mut self, rows: &[StoredEvent]) -> Result<(), RegistryError> {
+        extend(self, rows, true)
+    }
 }
 
 pub(crate) fn tampered(seq: i64, why: impl Into<String>) -> RegistryError {
@@ -100,10 +146,23 @@ pub(crate) fn tampered(seq: i64, why: impl Into<String>) -> RegistryError {
 /// event, and (when `signatures`) every registry signature.
 pub(crate) fn replay(rows: &[StoredEvent], signatures: bool) -> Result<State, RegistryError> {
     let mut st = State::default();
-    let mut prev = String::new();
-    for (i, r) in rows.iter().enumerate() {
+    extend(&mut st, rows, signatures)?;
+    Ok(st)
+}
+
+/// Replays `rows`, the events that follow `st`'s head, onto `st` with the same checks as
+/// [`replay`]: a state built by [`replay`] over a prefix and extended with the rest equals the
+/// replay of the whole log. On error `st` holds the events before the failing one.
+pub(crate) fn extend(
+    st: &mut State,
+    rows: &[StoredEvent],
+    signatures: bool,
+) -> Result<(), RegistryError> {
+    let mut prev = st.head.clone();
+    for r in rows {
         let seq = r.seq;
-        if seq != i as i64 + 1 {
+        let i = st.size;
+        if seq != i + 1 {
             return Err(tampered(
                 seq,
                 format!(
@@ -169,12 +228,12 @@ pub(crate) fn replay(rows: &[StoredEvent], signatures: bool) -> Result<State, Re
             )
             .map_err(|e| tampered(seq, format!("its registry signature does not verify: {e}")))?;
         }
-        apply(&mut st, r, ev, recorded, as_of)?;
+        apply(st, r, ev, recorded, as_of)?;
         prev = r.hash.clone();
         st.size = seq;
         st.head = r.hash.clone();
     }
-    Ok(st)
+    Ok(())
 }
 
 /// Applies one event to the state, refusing what the commands never write.
@@ -284,13 +343,15 @@ fn apply(
                     "its item statuses disagree with the review it carries",
                 ));
             }
+            let review_date = summary("/review_date").to_owned();
             let a = st.agents.get_mut(&agent).expect("checked");
+            a.latest_review = Some(review);
             a.reviews.push(HistoryEntry {
                 id: seq,
                 agent,
                 version,
                 stage,
-                review_date: summary("/review_date").to_owned(),
+                review_date,
                 recorded_at: format!(
                     "{}{}",
                     r.recorded_at,
@@ -307,6 +368,39 @@ fn apply(
             });
         }
         Event::SignoffRecorded { agent, .. } => known(st, &agent)?,
+        Event::EvidenceRecorded {
+            agent,
+            items,
+            kind,
+            date,
+            attachments,
+            ..
+        } => {
+            known(st, &agent)?;
+            st.agents
+                .get_mut(&agent)
+                .expect("checked")
+                .evidence
+                .push(EvidenceEntry {
+                    seq,
+                    items,
+                    kind,
+                    date,
+                    recorded_at: r.recorded_at.clone(),
+                    by: r.actor.clone(),
+                    attachments,
+                });
+        }
+        Event::TokenIssued { token, .. } => {
+            if !st.tokens.insert(token.clone()) {
+                return Err(tampered(seq, format!("token {token} issued twice")));
+            }
+        }
+        Event::TokenRevoked { token } => {
+            if !st.tokens.contains(&token) {
+                return Err(tampered(seq, format!("token {token} was never issued")));
+            }
+        }
         Event::StageChanged {
             agent,
             from,

@@ -82,13 +82,29 @@ const SELECT: &str = "SELECT seq, kind, agent_id, as_of, recorded_at, clock, act
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
 const SQLITE_MIGRATIONS: Migrations = &[
-    (1, "events", include_str!("../migrations/sqlite/0001_events.sql")),
-    (2, "service", include_str!("../migrations/sqlite/0002_service.sql")),
+    (
+        1,
+        "events",
+        include_str!("../migrations/sqlite/0001_events.sql"),
+    ),
+    (
+        2,
+        "service",
+        include_str!("../migrations/sqlite/0002_service.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
-    (1, "events", include_str!("../migrations/postgres/0001_events.sql")),
-    (2, "service", include_str!("../migrations/postgres/0002_service.sql")),
+    (
+        1,
+        "events",
+        include_str!("../migrations/postgres/0001_events.sql"),
+    ),
+    (
+        2,
+        "service",
+        include_str!("../migrations/postgres/0002_service.sql"),
+    ),
 ];
 
 fn migrator(list: Migrations) -> Migrator {
@@ -320,11 +336,212 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Writes a row of a service table in this transaction (with the events, or not at all).
+    pub(crate) async fn side(&mut self, w: &SideWrite) -> Result<(), sqlx::Error> {
+        macro_rules! run {
+            ($tx:expr, $p:literal) => {{
+                let tx = $tx;
+                match w {
+                    SideWrite::Blob { sha256, content } => {
+                        sqlx::query(concat!(
+                            "INSERT INTO blobs (sha256, size, content) VALUES (",
+                            $p,
+                            "1, ",
+                            $p,
+                            "2, ",
+                            $p,
+                            "3) ON CONFLICT (sha256) DO NOTHING"
+                        ))
+                        .bind(sha256)
+                        .bind(content.len() as i64)
+                        .bind(content.as_slice())
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    SideWrite::Token(t) => {
+                        sqlx::query(concat!(
+                            "INSERT INTO api_tokens (id, person, roles, agents, hash, created_at, expires_at) VALUES (",
+                            $p, "1, ", $p, "2, ", $p, "3, ", $p, "4, ", $p, "5, ", $p, "6, ", $p, "7)"
+                        ))
+                        .bind(&t.id)
+                        .bind(&t.person)
+                        .bind(t.roles.join(","))
+                        .bind(t.agents.join(","))
+                        .bind(&t.hash)
+                        .bind(&t.created_at)
+                        .bind(&t.expires_at)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    SideWrite::Revoke { id, at } => {
+                        sqlx::query(concat!(
+                            "UPDATE api_tokens SET revoked_at = ",
+                            $p,
+                            "2 WHERE id = ",
+                            $p,
+                            "1 AND revoked_at IS NULL"
+                        ))
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+            }};
+        }
+        match self {
+            WriteTx::Sqlite(tx) => run!(tx, "?"),
+            WriteTx::Postgres(tx) => run!(tx, "$"),
+        }
+        Ok(())
+    }
+
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit().await,
             WriteTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// A write to a service table that goes in the same transaction as the events it belongs to.
+#[derive(Debug, Clone)]
+pub enum SideWrite {
+    /// An attachment's bytes under their sha256 (kept once).
+    Blob {
+        /// Lowercase hex sha256 of `content`.
+        sha256: String,
+        /// The bytes.
+        content: Vec<u8>,
+    },
+    /// A new API token.
+    Token(TokenRow),
+    /// Revoke a token at an RFC 3339 time.
+    Revoke {
+        /// Token id.
+        id: String,
+        /// RFC 3339.
+        at: String,
+    },
+}
+
+/// A row of `api_tokens`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The public id (the part before the secret).
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Agents it is limited to (empty: no limit).
+    pub agents: Vec<String>,
+    /// argon2id PHC string of the secret.
+    pub hash: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339, when revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl Store {
+    /// The token with this id, if any.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
+        const Q_SQLITE: &str = "SELECT id, person, roles, agents, hash, created_at, expires_at, revoked_at FROM api_tokens WHERE id = ?1";
+        const Q_PG: &str = "SELECT id, person, roles, agents, hash, created_at, expires_at, revoked_at FROM api_tokens WHERE id = $1";
+        let split = |s: String| -> Vec<String> {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        macro_rules! row {
+            ($r:expr) => {
+                $r.map(|r| TokenRow {
+                    id: r.get(0),
+                    person: r.get(1),
+                    roles: split(r.get(2)),
+                    agents: split(r.get(3)),
+                    hash: r.get(4),
+                    created_at: r.get(5),
+                    expires_at: r.get(6),
+                    revoked_at: r.get(7),
+                })
+            };
+        }
+        Ok(match self {
+            Store::Sqlite(p) => row!(sqlx::query(Q_SQLITE).bind(id).fetch_optional(p).await?),
+            Store::Postgres(p) => row!(sqlx::query(Q_PG).bind(id).fetch_optional(p).await?),
+        })
+    }
+
+    /// Every token, by id.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn tokens(&self) -> Result<Vec<String>, sqlx::Error> {
+        const Q: &str = "SELECT id FROM api_tokens ORDER BY id";
+        match self {
+            Store::Sqlite(p) => sqlx::query_scalar(Q).fetch_all(p).await,
+            Store::Postgres(p) => sqlx::query_scalar(Q).fetch_all(p).await,
+        }
+    }
+
+    /// An attachment's bytes, by sha256.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query_scalar("SELECT content FROM blobs WHERE sha256 = ?1")
+                    .bind(sha256)
+                    .fetch_optional(p)
+                    .await
+            }
+            Store::Postgres(p) => {
+                sqlx::query_scalar("SELECT content FROM blobs WHERE sha256 = $1")
+                    .bind(sha256)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+    }
+
+    /// Rows after event `seq`, oldest first.
+    pub(crate) async fn rows_after(&self, seq: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        const Q_SQLITE: &str = "SELECT seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig FROM events WHERE seq > ?1 ORDER BY seq";
+        const Q_PG: &str = "SELECT seq, kind, agent_id, as_of, recorded_at, clock, actor, body, prev_hash, hash, registry_sig FROM events WHERE seq > $1 ORDER BY seq";
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query(Q_SQLITE)
+                .bind(seq)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+            Store::Postgres(p) => sqlx::query(Q_PG)
+                .bind(seq)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| to_event!(r))
+                .collect(),
+        })
+    }
+
+    /// The newest event number (0 for an empty log).
+    pub(crate) async fn size(&self) -> Result<i64, sqlx::Error> {
+        const Q: &str = "SELECT COALESCE(MAX(seq), 0) FROM events";
+        match self {
+            Store::Sqlite(p) => sqlx::query_scalar(Q).fetch_one(p).await,
+            Store::Postgres(p) => sqlx::query_scalar(Q).fetch_one(p).await,
         }
     }
 }
