@@ -49,7 +49,7 @@ impl StreamDigest {
 }
 
 /// What part an input file plays in a review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputRole {
     /// The agent card.
@@ -67,7 +67,7 @@ pub enum InputRole {
 }
 
 /// One input of a review.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct InputDigest {
     /// Its role.
     pub role: InputRole,

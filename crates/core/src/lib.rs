@@ -23,6 +23,7 @@ pub mod metric;
 pub mod person;
 pub mod plan;
 pub mod readiness;
+pub mod recheck;
 pub mod review;
 pub mod signing;
 pub mod stage;

@@ -18,7 +18,7 @@
 //! builder alone; the decision matrix's "explicit risk acceptance from sponsor" — by the
 //! sponsor only.
 
-use crate::card::{AgentCard, Person};
+use crate::card::{AgentCard, People, Person};
 use crate::decision::{Outcome, Status};
 use crate::evidence::SignoffRole;
 use crate::person::same_person;
@@ -264,7 +264,14 @@ pub fn risk_acceptor<'a>(card: &'a AgentCard, by: &str) -> Result<&'a Person, St
 /// # Errors
 /// The rule, citing seed 001 item 10.
 pub fn signer_for(card: &AgentCard, role: SignoffRole) -> Result<&Person, String> {
-    let p = &card.people;
+    signer_for_people(&card.people, role)
+}
+
+/// [`signer_for`] over a card's people alone (as a recorded review carries them).
+///
+/// # Errors
+/// As [`signer_for`].
+pub fn signer_for_people(p: &People, role: SignoffRole) -> Result<&Person, String> {
     match role {
         SignoffRole::Builder => Ok(&p.builder),
         SignoffRole::CoeLead => Ok(&p.coe_lead),

@@ -508,22 +508,74 @@ impl Registry {
     pub async fn record_review(&self, review: &Review, act: &Act) -> Result<i64, RegistryError> {
         let value = serde_json::to_value(review)
             .map_err(|e| RegistryError::Rule(format!("cannot serialise the review: {e}")))?;
+        self.record_review_json(&value, act).await
+    }
+
+    /// [`Registry::record_review`] for a review as JSON (`Review`'s shape), e.g. pushed to the
+    /// server: the event's summary columns are read from it, and replay checks them against it.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] when it lacks the agent's id, name, version, digest or
+    /// decision; otherwise as [`Registry::record_review`].
+    pub async fn record_review_json(
+        &self,
+        value: &serde_json::Value,
+        act: &Act,
+    ) -> Result<i64, RegistryError> {
+        let field = |p: &str| {
+            value
+                .pointer(p)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| RegistryError::Rule(format!("the review has no {p}")))
+        };
+        let (id, name, version) = (
+            field("/agent/id")?,
+            field("/agent/name")?,
+            field("/agent/version")?,
+        );
+        let (digest, decision) = (field("/digest")?, field("/decision/outcome")?);
+        let mut items: Vec<(u64, String)> = value
+            .get("items")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        (
+                            i.get("number")
+                                .and_then(serde_json::Value::as_u64)
+                                .unwrap_or(0),
+                            i.get("status")
+                                .and_then(serde_json::Value::as_str)
+                                .unwrap_or("")
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        items.sort();
+        let items = items
+            .iter()
+            .map(|(n, s)| format!("{n}:{s}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         self.append(act, |state, _| {
-            let a = state.agents.get(&review.agent.id);
+            let a = state.agents.get(&id);
             let mut ev = Vec::new();
             if a.is_none() {
                 ev.push(Event::AgentRegistered {
-                    agent: review.agent.id.clone(),
-                    name: review.agent.name.clone(),
+                    agent: id.clone(),
+                    name: name.clone(),
                 });
             }
             ev.push(Event::ReviewRecorded {
-                agent: review.agent.id.clone(),
-                version: review.agent.version.clone(),
+                agent: id.clone(),
+                version: version.clone(),
                 stage: a.and_then(|a| a.stage).map(|s| s.as_str().to_owned()),
-                decision: review.decision.outcome.as_str().into(),
-                digest: review.digest.clone(),
-                items: items_line(review),
+                decision: decision.clone(),
+                digest: digest.clone(),
+                items: items.clone(),
                 review: value.clone(),
             });
             Ok(ev)
@@ -883,18 +935,4 @@ impl Registry {
         .await?;
         Ok(review_id)
     }
-}
-
-fn items_line(review: &Review) -> String {
-    let mut items: Vec<(u8, &str)> = review
-        .items
-        .iter()
-        .map(|i| (i.number, i.status.word()))
-        .collect();
-    items.sort_unstable();
-    items
-        .iter()
-        .map(|(n, s)| format!("{n}:{s}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

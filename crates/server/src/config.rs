@@ -6,6 +6,15 @@
 //! registry: postgres://stagegate@db/stagegate     # STAGEGATE_REGISTRY (SQLite path or URL)
 //! registry_key: /run/secrets/registry.key         # STAGEGATE_REGISTRY_KEY
 //! log_format: json                                # STAGEGATE_LOG_FORMAT: text | json
+//! allowed_signers: /etc/stagegate/allowed_signers # STAGEGATE_ALLOWED_SIGNERS
+//! purgatory_days: 14
+//! full_verify_seconds: 600
+//! oidc:                                           # bearer JWTs besides API tokens
+//!   issuer: https://login.acme.example
+//!   audience: stagegate
+//!   jwks_file: /etc/stagegate/jwks.json
+//!   person_claim: email                           # default
+//!   roles_claim: roles                            # default
 //! ```
 
 use serde::Deserialize;
@@ -39,6 +48,27 @@ pub struct Config {
     /// Log format. Default `text`.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// The allowed-signers file sign-offs and promotions are checked against
+    /// (`STAGEGATE_ALLOWED_SIGNERS`). Without it, those calls answer 503.
+    #[serde(default)]
+    pub allowed_signers: Option<PathBuf>,
+    /// OIDC bearer JWTs: issuer, audience, JWKS file, claims.
+    #[serde(default)]
+    pub oidc: Option<stagegate_auth::oidc::OidcConfig>,
+    /// Days after a pilot's end before the portfolio calls it purgatory (seed 004; 14).
+    #[serde(default = "default_purgatory")]
+    pub purgatory_days: u32,
+    /// Seconds between full verifications of the whole log (600).
+    #[serde(default = "default_full_verify")]
+    pub full_verify_seconds: u64,
+}
+
+fn default_purgatory() -> u32 {
+    stagegate_portfolio::scorecard::DEFAULT_PURGATORY_DAYS
+}
+
+fn default_full_verify() -> u64 {
+    600
 }
 
 fn default_listen() -> SocketAddr {
@@ -56,6 +86,10 @@ impl Default for Config {
             registry: default_registry(),
             registry_key: None,
             log_format: LogFormat::Text,
+            allowed_signers: None,
+            oidc: None,
+            purgatory_days: default_purgatory(),
+            full_verify_seconds: default_full_verify(),
         }
     }
 }
@@ -104,6 +138,9 @@ impl Config {
         }
         if let Some(v) = env("STAGEGATE_REGISTRY_KEY") {
             c.registry_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("STAGEGATE_ALLOWED_SIGNERS") {
+            c.allowed_signers = Some(PathBuf::from(v));
         }
         if let Some(v) = env("STAGEGATE_LOG_FORMAT") {
             c.log_format = match v.as_str() {

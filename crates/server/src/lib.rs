@@ -20,25 +20,67 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod cache;
 pub mod config;
 mod metrics_layer;
+pub mod portfolio;
 pub mod problem;
 pub mod routes;
+pub mod writes;
 
 use axum::Router;
 use axum::http::StatusCode;
 use stagegate_registry::Registry;
+use std::path::PathBuf;
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use config::{Config, LogFormat};
 
+/// The clock the server reads (injected so tests never read the machine's).
+pub type ClockFn = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
 /// What every handler shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The registry (its pool is shared by all requests).
     pub registry: Registry,
+    /// The verified state reads are served from.
+    pub cache: Arc<cache::Cache>,
+    /// Token and OIDC checks.
+    pub auth: Arc<auth::Authenticator>,
+    /// The allowed-signers file sign-offs and promotions are checked against, and its path.
+    pub allowed_signers: Option<Arc<(PathBuf, stagegate_trust::AllowedSigners)>>,
+    /// Now.
+    pub clock: ClockFn,
+    /// Default days after a pilot's end before it is in purgatory (seed 004).
+    pub purgatory_days: u32,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("registry", &self.registry.location())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state over an open registry, with the machine clock, no OIDC and no
+    /// allowed-signers file (set the fields to change them).
+    pub fn new(registry: Registry) -> AppState {
+        AppState {
+            cache: Arc::new(cache::Cache::new(registry.clone())),
+            registry,
+            auth: Arc::new(auth::Authenticator::default()),
+            allowed_signers: None,
+            clock: Arc::new(jiff::Timestamp::now),
+            purgatory_days: stagegate_portfolio::scorecard::DEFAULT_PURGATORY_DAYS,
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -47,13 +89,37 @@ pub struct AppState {
         title = "stagegate",
         description = "The registry of AI agents and their pilot-to-production gate: agents, reviews, stages and the signed event log behind them."
     ),
+    modifiers(&BearerAuth),
     tags(
         (name = "agents", description = "Agents and their lifecycle"),
+        (name = "evidence", description = "Evidence records and their attachments"),
+        (name = "portfolio", description = "Every agent at once: scorecard, weekly report, due dates"),
         (name = "registry", description = "The signed event log"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` scheme: an API token (`sgt_…`) or an OIDC JWT.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token from `stagegate token create` (sgt_…), or an OIDC JWT from the configured issuer",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The router (every route and its OpenAPI entry) and the OpenAPI document it serves at
 /// `/api/v1/openapi.json`.
@@ -64,6 +130,16 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::list_agents))
         .routes(routes!(routes::get_agent))
         .routes(routes!(routes::verify))
+        .routes(routes!(routes::history))
+        .routes(routes!(routes::checkpoint))
+        .routes(routes!(routes::list_evidence, writes::push_evidence))
+        .routes(routes!(routes::get_blob))
+        .routes(routes!(portfolio::portfolio))
+        .routes(routes!(writes::register_agent))
+        .routes(routes!(writes::start_pilot))
+        .routes(routes!(writes::push_review))
+        .routes(routes!(writes::sign_off))
+        .routes(routes!(writes::promote))
         .with_state(state.clone())
         .split_for_parts();
     let served = doc.clone();
@@ -96,7 +172,48 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let location = stagegate_registry::Location::parse(&config.registry);
     let registry = Registry::open(&location, true, config.registry_key.as_deref()).await?;
-    let (router, _) = app(AppState { registry });
+    let mut state = AppState::new(registry);
+    state.purgatory_days = config.purgatory_days;
+    if let Some(p) = &config.allowed_signers {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| ServeError::Setting(format!("allowed_signers {}: {e}", p.display())))?;
+        let allowed = stagegate_trust::AllowedSigners::parse(&text)
+            .map_err(|e| ServeError::Setting(format!("allowed_signers {}: {e}", p.display())))?;
+        state.allowed_signers = Some(Arc::new((p.clone(), allowed)));
+    }
+    if let Some(o) = &config.oidc {
+        let jwks = match (&o.jwks_file, &o.jwks_url) {
+            (Some(f), _) => std::fs::read_to_string(f)
+                .map_err(|e| ServeError::Setting(format!("oidc.jwks_file {}: {e}", f.display())))?,
+            (None, Some(_)) => {
+                return Err(ServeError::Setting(
+                    "oidc.jwks_url is not supported by this build yet: download the issuer's JWKS to a file and give oidc.jwks_file".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(ServeError::Setting("oidc: give jwks_file".into()));
+            }
+        };
+        let v = stagegate_auth::oidc::Verifier::from_jwks(&jwks, o.clone())
+            .map_err(|e| ServeError::Setting(format!("oidc: {e}")))?;
+        state.auth = Arc::new(auth::Authenticator::new(Some(v)));
+    }
+    if let stagegate_registry::Location::Postgres(url) = &location {
+        tokio::spawn(cache::listen(state.cache.clone(), url.clone()));
+    }
+    {
+        let cache = state.cache.clone();
+        let every = std::time::Duration::from_secs(config.full_verify_seconds.max(1));
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = cache.full_verify().await {
+                    tracing::error!(error = %e, "periodic verification failed");
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+    let (router, _) = app(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
@@ -113,6 +230,9 @@ pub enum ServeError {
     /// The registry cannot be opened.
     #[error(transparent)]
     Registry(#[from] stagegate_registry::RegistryError),
+    /// A setting cannot be used (allowed-signers file, OIDC keys).
+    #[error("{0}")]
+    Setting(String),
     /// The address cannot be bound, or serving failed.
     #[error("{0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),

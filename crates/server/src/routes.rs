@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stagegate_registry::{AgentState, HistoryEntry, StageEvent};
+use stagegate_auth::Caller;
+use stagegate_registry::{AgentState, AttachmentRef, EvidenceEntry, HistoryEntry, StageEvent};
 use utoipa::{IntoParams, ToSchema};
 
 /// An agent as the portfolio lists it.
@@ -120,6 +121,8 @@ pub struct AgentDetail {
     pub reviews: Vec<ReviewView>,
     /// Stage changes, oldest first.
     pub stages: Vec<StageView>,
+    /// Evidence pushed to the server, oldest first.
+    pub evidence: Vec<EvidenceView>,
     /// The latest review's open items (`Review.open_items`: item, what, owner, due, source,
     /// problems).
     #[schema(value_type = Vec<Object>)]
@@ -163,6 +166,7 @@ fn view(id: &str, a: &AgentState, review: Option<&Value>) -> AgentView {
     path = "/api/v1/agents",
     tag = "agents",
     params(AgentFilter),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Agents by id", body = Vec<AgentView>),
         (status = 500, description = "The registry does not verify", body = Problem, content_type = "application/problem+json"),
@@ -171,9 +175,11 @@ fn view(id: &str, a: &AgentState, review: Option<&Value>) -> AgentView {
 )]
 pub async fn list_agents(
     State(app): State<AppState>,
+    _caller: Caller,
     Query(f): Query<AgentFilter>,
 ) -> Result<Json<Vec<AgentView>>, Problem> {
-    let (state, reviews) = app.registry.state_with_reviews().await?;
+    let snap = app.cache.snapshot().await?;
+    let state = &snap.state;
     let keep = |want: &Option<String>, have: &Option<String>| {
         want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
     };
@@ -181,7 +187,7 @@ pub async fn list_agents(
         state
             .agents
             .iter()
-            .map(|(id, a)| view(id, a, reviews.get(id)))
+            .map(|(id, a)| view(id, a, a.latest_review.as_ref()))
             .filter(|v| {
                 keep(&f.stage, &v.stage)
                     && keep(&f.tier, &v.tier)
@@ -198,6 +204,7 @@ pub async fn list_agents(
     get,
     path = "/api/v1/agents/{id}",
     tag = "agents",
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Agent id, `agent-<dept>-<slug>`")),
     responses(
         (status = 200, description = "The agent", body = AgentDetail),
@@ -208,14 +215,16 @@ pub async fn list_agents(
 )]
 pub async fn get_agent(
     State(app): State<AppState>,
+    _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AgentDetail>, Problem> {
-    let (state, reviews) = app.registry.state_with_reviews().await?;
-    let a = state
+    let snap = app.cache.snapshot().await?;
+    let a = snap
+        .state
         .agents
         .get(&id)
         .ok_or_else(|| Problem::not_found(format!("no agent {id} in the registry")))?;
-    let review = reviews.get(&id);
+    let review = a.latest_review.as_ref();
     Ok(Json(AgentDetail {
         agent: view(&id, a, review),
         criteria_lock: a.lock.as_ref().map(|l| LockView {
@@ -226,11 +235,227 @@ pub async fn get_agent(
         }),
         reviews: a.reviews.iter().map(ReviewView::from).collect(),
         stages: a.stages.iter().map(StageView::from).collect(),
+        evidence: a.evidence.iter().map(EvidenceView::from).collect(),
         open_items: review
             .and_then(|r| r.get("open_items"))
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+    }))
+}
+
+/// An evidence record pushed to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EvidenceView {
+    /// Its event number.
+    pub event: i64,
+    /// Checklist items it supports.
+    pub items: Vec<u8>,
+    /// Its kind.
+    pub kind: String,
+    /// Evidence date.
+    pub date: String,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+    /// Who pushed it (`person (credential)`).
+    pub by: String,
+    /// Attachments: path, sha256 (fetch at `/api/v1/blobs/{sha256}`), size in bytes.
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// An attachment of an evidence record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AttachmentView {
+    /// The record's path for it.
+    pub path: String,
+    /// Lowercase hex sha256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl From<&AttachmentRef> for AttachmentView {
+    fn from(a: &AttachmentRef) -> AttachmentView {
+        AttachmentView {
+            path: a.path.clone(),
+            sha256: a.sha256.clone(),
+            size: a.size,
+        }
+    }
+}
+
+impl From<&EvidenceEntry> for EvidenceView {
+    fn from(e: &EvidenceEntry) -> EvidenceView {
+        EvidenceView {
+            event: e.seq,
+            items: e.items.clone(),
+            kind: e.kind.clone(),
+            date: e.date.clone(),
+            recorded_at: e.recorded_at.clone(),
+            by: e.by.clone(),
+            attachments: e.attachments.iter().map(AttachmentView::from).collect(),
+        }
+    }
+}
+
+/// Filter of an agent's evidence list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceFilter {
+    /// Only records supporting this checklist item (1–10).
+    pub item: Option<u8>,
+}
+
+/// An agent's evidence pushed to the server, oldest first, optionally for one item.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}/evidence",
+    tag = "evidence",
+    params(("id" = String, Path, description = "Agent id"), EvidenceFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Evidence records", body = Vec<EvidenceView>),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_evidence(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    Query(f): Query<EvidenceFilter>,
+) -> Result<Json<Vec<EvidenceView>>, Problem> {
+    let snap = app.cache.snapshot().await?;
+    let a = snap
+        .state
+        .agents
+        .get(&id)
+        .ok_or_else(|| Problem::not_found(format!("no agent {id} in the registry")))?;
+    Ok(Json(
+        a.evidence
+            .iter()
+            .filter(|e| f.item.is_none_or(|i| e.items.contains(&i)))
+            .map(EvidenceView::from)
+            .collect(),
+    ))
+}
+
+/// An attachment's bytes, by the sha256 an evidence record names.
+#[utoipa::path(
+    get,
+    path = "/api/v1/blobs/{sha256}",
+    tag = "evidence",
+    params(("sha256" = String, Path, description = "Lowercase hex sha256")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such attachment", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_blob(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(sha256): Path<String>,
+) -> Result<impl axum::response::IntoResponse, Problem> {
+    let bytes = app
+        .registry
+        .store()
+        .blob(&sha256.to_ascii_lowercase())
+        .await
+        .map_err(|e| {
+            Problem::from(stagegate_registry::RegistryError::Database {
+                path: String::new(),
+                source: e,
+            })
+        })?
+        .ok_or_else(|| Problem::not_found(format!("no attachment {sha256}")))?;
+    // Content-addressed: the bytes are checked against their name before they are served.
+    if stagegate_core::digest::sha256_hex(&bytes) != sha256.to_ascii_lowercase() {
+        return Err(Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "attachment-does-not-verify",
+            "The stored attachment does not match its sha256",
+        ));
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    ))
+}
+
+/// Every recorded review (all agents, or one), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/history",
+    tag = "registry",
+    params(HistoryFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Reviews, oldest first", body = Vec<ReviewView>),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn history(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Query(f): Query<HistoryFilter>,
+) -> Result<Json<Vec<ReviewView>>, Problem> {
+    let snap = app.cache.snapshot().await?;
+    let mut out: Vec<ReviewView> = snap
+        .state
+        .agents
+        .iter()
+        .filter(|(id, _)| f.agent.as_ref().is_none_or(|a| a == *id))
+        .flat_map(|(_, a)| a.reviews.iter().map(ReviewView::from))
+        .collect();
+    out.sort_by_key(|r| r.event);
+    Ok(Json(out))
+}
+
+/// Filter of the history.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryFilter {
+    /// One agent's id.
+    pub agent: Option<String>,
+}
+
+/// A signed checkpoint of the log's head, to keep outside the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CheckpointView {
+    /// The checkpoint text `stagegate verify --checkpoint` reads.
+    pub text: String,
+    /// Events covered.
+    pub size: i64,
+    /// Head hash.
+    pub head: String,
+}
+
+/// A checkpoint (event count and head hash, signed with the registry key) after a full
+/// verification.
+#[utoipa::path(
+    get,
+    path = "/api/v1/checkpoint",
+    tag = "registry",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The checkpoint", body = CheckpointView),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn checkpoint(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CheckpointView>, Problem> {
+    stagegate_auth::authorize(&caller, stagegate_auth::Action::Checkpoint, None, None)
+        .map_err(|d| crate::auth::forbidden(d.0))?;
+    let c = app.registry.checkpoint().await?;
+    Ok(Json(CheckpointView {
+        text: c.to_text(),
+        size: c.size,
+        head: c.head,
     }))
 }
 
@@ -252,14 +477,18 @@ pub struct VerificationView {
     get,
     path = "/api/v1/verify",
     tag = "registry",
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The log verifies", body = VerificationView),
         (status = 500, description = "The registry does not verify (the first bad event is named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The registry is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn verify(State(app): State<AppState>) -> Result<Json<VerificationView>, Problem> {
-    let v = app.registry.verify(&[]).await?;
+pub async fn verify(
+    State(app): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<VerificationView>, Problem> {
+    let v = app.cache.full_verify().await?;
     Ok(Json(VerificationView {
         events: v.events,
         head: v.head,

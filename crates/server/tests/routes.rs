@@ -70,10 +70,44 @@ async fn registry(location: Location, key: &Path) -> Registry {
     reg
 }
 
-async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, serde_json::Value) {
+/// Issues an API token to `person` with `roles` (the registry's own path: event + hashed row).
+async fn token(reg: &Registry, person: &str, roles: &[&str]) -> String {
+    let t = stagegate_auth::token::generate().unwrap();
+    reg.issue_token(
+        &stagegate_registry::TokenRow {
+            id: t.id.clone(),
+            person: person.into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            agents: Vec::new(),
+            hash: t.hash.clone(),
+            created_at: "2026-06-01T00:00:00Z".into(),
+            expires_at: "2027-06-01T00:00:00Z".into(),
+            revoked_at: None,
+        },
+        &act("2026-06-12"),
+    )
+    .await
+    .unwrap();
+    t.token
+}
+
+fn fixed_clock(state: &mut AppState) {
+    state.clock = std::sync::Arc::new(|| "2026-06-15T12:00:00Z".parse().unwrap());
+}
+
+async fn get(
+    router: &axum::Router,
+    token: &str,
+    uri: &str,
+) -> (StatusCode, String, serde_json::Value) {
     let res = router
         .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = res.status();
@@ -93,12 +127,15 @@ async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, serde_jso
 async fn scenario(location: Location) {
     let dir = tempfile::tempdir().unwrap();
     let reg = registry(location, &dir.path().join("registry.key")).await;
-    let (router, doc) = app(AppState { registry: reg });
+    let tok = token(&reg, "Ada Auditor", &["auditor"]).await;
+    let mut state = AppState::new(reg);
+    fixed_clock(&mut state);
+    let (router, doc) = app(state);
 
-    assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
-    assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
+    assert_eq!(get(&router, &tok, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(get(&router, &tok, "/readyz").await.0, StatusCode::OK);
 
-    let (s, _, v) = get(&router, "/api/v1/agents").await;
+    let (s, _, v) = get(&router, &tok, "/api/v1/agents").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v[0]["id"], AGENT);
     assert_eq!(v[0]["stage"], "pilot");
@@ -117,27 +154,28 @@ async fn scenario(location: Location) {
         ),
         ("owner=Someone%20Else", 0),
     ] {
-        let (_, _, v) = get(&router, &format!("/api/v1/agents?{q}")).await;
+        let (_, _, v) = get(&router, &tok, &format!("/api/v1/agents?{q}")).await;
         assert_eq!(v.as_array().unwrap().len(), n, "{q}");
     }
 
-    let (s, _, v) = get(&router, &format!("/api/v1/agents/{AGENT}")).await;
+    let (s, _, v) = get(&router, &tok, &format!("/api/v1/agents/{AGENT}")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["criteria_lock"]["digest"], "sha256:aa");
     assert_eq!(v["reviews"].as_array().unwrap().len(), 1);
     assert_eq!(v["stages"][0]["stage"], "pilot");
 
-    let (s, ctype, v) = get(&router, "/api/v1/agents/agent-x-nobody").await;
+    let (s, ctype, v) = get(&router, &tok, "/api/v1/agents/agent-x-nobody").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(ctype, "application/problem+json");
     assert_eq!(v["type"], "urn:stagegate:problem:not-found");
     assert_eq!(v["status"], 404);
 
-    let (s, _, v) = get(&router, "/api/v1/verify").await;
+    let (s, _, v) = get(&router, &tok, "/api/v1/verify").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["events"], 5);
+    // Registry, agent, lock, pilot, review, and the auditor's token.
+    assert_eq!(v["events"], 6);
 
-    let (s, ctype, _) = get(&router, "/no/such/route").await;
+    let (s, ctype, _) = get(&router, &tok, "/no/such/route").await;
     assert_eq!(
         (s, ctype.as_str()),
         (StatusCode::NOT_FOUND, "application/problem+json")
@@ -145,7 +183,7 @@ async fn scenario(location: Location) {
 
     // The document is OpenAPI 3.1, as served, and every documented path answers (none falls
     // through to the router's fallback).
-    let (s, _, served) = get(&router, "/api/v1/openapi.json").await;
+    let (s, _, served) = get(&router, &tok, "/api/v1/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
     assert!(
         served["openapi"].as_str().unwrap().starts_with("3.1"),
@@ -159,6 +197,15 @@ async fn scenario(location: Location) {
         "/readyz",
         "/api/v1/agents",
         "/api/v1/agents/{id}",
+        "/api/v1/agents/{id}/pilot",
+        "/api/v1/agents/{id}/reviews",
+        "/api/v1/agents/{id}/evidence",
+        "/api/v1/agents/{id}/signoffs",
+        "/api/v1/agents/{id}/promote",
+        "/api/v1/blobs/{sha256}",
+        "/api/v1/history",
+        "/api/v1/checkpoint",
+        "/api/v1/portfolio",
         "/api/v1/verify",
     ] {
         assert!(
@@ -167,14 +214,14 @@ async fn scenario(location: Location) {
         );
     }
     for p in paths {
-        let (_, _, v) = get(&router, &p.replace("{id}", AGENT)).await;
+        let (_, _, v) = get(&router, &tok, &p.replace("{id}", AGENT)).await;
         assert_ne!(
             v["detail"], "no such route",
             "{p} is documented but not routed"
         );
     }
 
-    let (s, _, text) = get(&router, "/metrics").await;
+    let (s, _, text) = get(&router, &tok, "/metrics").await;
     assert_eq!(s, StatusCode::OK);
     let text = text.as_str().unwrap().to_owned();
     assert!(text.contains("stagegate_http_requests_total"), "{text}");
@@ -232,6 +279,7 @@ async fn an_edited_log_is_named_not_served() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("registry.db");
     let reg = registry(Location::Sqlite(db.clone()), &dir.path().join("k")).await;
+    let tok = token(&reg, "Ada Auditor", &["auditor"]).await;
     reg.close().await;
     {
         use sqlx::ConnectOptions;
@@ -250,9 +298,11 @@ async fn an_edited_log_is_named_not_served() {
     let reg = Registry::open(&Location::Sqlite(db), false, None)
         .await
         .unwrap();
-    let (router, _) = app(AppState { registry: reg });
+    let mut state = AppState::new(reg);
+    fixed_clock(&mut state);
+    let (router, _) = app(state);
     for uri in ["/api/v1/agents", "/api/v1/verify"] {
-        let (s, ctype, v) = get(&router, uri).await;
+        let (s, ctype, v) = get(&router, &tok, uri).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
         assert_eq!(ctype, "application/problem+json");
         assert_eq!(v["type"], "urn:stagegate:problem:registry-does-not-verify");

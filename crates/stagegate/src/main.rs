@@ -8,6 +8,7 @@ mod portfolio;
 mod progress;
 mod run;
 mod serve;
+mod token;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -242,6 +243,12 @@ enum Command {
     /// decision, pilot purgatory, overdue open items, post-launch reviews due, stale drills —
     /// as the scorecard JSON, the weekly Markdown report or an iCalendar feed.
     Portfolio(portfolio::PortfolioArgs),
+    /// API tokens for `stagegate serve`: create (shown once, stored hashed, expiring), revoke,
+    /// list. Issuing and revoking are events of the registry's log.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +381,7 @@ fn main() -> ExitCode {
             Command::Schema { what } => run::schema(what),
             Command::Gates => run::gates(),
             Command::Portfolio(args) => portfolio::run(&args).await,
+            Command::Token { command } => token::run(command).await,
             // Served above, on its own multi-threaded runtime.
             Command::Serve(_) => Err(exit::Failure::Internal(
                 "serve runs on its own runtime".into(),

@@ -36,7 +36,7 @@ pub(crate) fn as_of(s: Option<&str>) -> Result<Date, Failure> {
     }
 }
 
-fn who(by: Option<String>) -> String {
+pub(crate) fn who(by: Option<String>) -> String {
     by.or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "unknown".into())
@@ -44,7 +44,7 @@ fn who(by: Option<String>) -> String {
 
 /// The recording time: the machine clock, or `STAGEGATE_NOW` (RFC 3339) — which every
 /// event then records as an override, and reports flag.
-fn clock() -> Result<Clock, Failure> {
+pub(crate) fn clock() -> Result<Clock, Failure> {
     match std::env::var("STAGEGATE_NOW") {
         Ok(v) if !v.trim().is_empty() => v
             .trim()
@@ -68,6 +68,16 @@ fn clock() -> Result<Clock, Failure> {
 /// The recording clock's UTC day.
 fn clock_day() -> Result<Date, Failure> {
     Ok(clock()?.now.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
+/// An act dated today (the recording clock's UTC day).
+pub(crate) fn act_now(by: Option<String>) -> Result<Act, Failure> {
+    let clock = clock()?;
+    Ok(Act {
+        as_of: Some(clock.now.to_zoned(jiff::tz::TimeZone::UTC).date()),
+        clock,
+        actor: who(by),
+    })
 }
 
 fn act(as_of: Option<Date>, by: Option<String>) -> Result<Act, Failure> {

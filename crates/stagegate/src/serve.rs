@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// `stagegate serve` flags; each overrides the configuration file and the environment.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// A YAML configuration file (listen, registry, registry_key, log_format).
+    /// A YAML configuration file (listen, registry, registry_key, log_format, allowed_signers,
+    /// oidc, purgatory_days, full_verify_seconds).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080. Default 127.0.0.1:8080.
@@ -67,5 +68,6 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     .map_err(|e| match e {
         stagegate_server::ServeError::Registry(e) => e.into(),
         e @ stagegate_server::ServeError::Bind(..) => Failure::Internal(e.to_string()),
+        stagegate_server::ServeError::Setting(m) => Failure::Invalid(m),
     })
 }

@@ -1,0 +1,140 @@
+//! Authentication: the `Authorization: Bearer …` header of a request becomes a verified
+//! [`Caller`], or the request is answered 401 before its handler runs.
+//!
+//! - `sgt_<id>_<secret>` is an API token: its row is read on every request (so a revocation
+//!   or expiry takes effect at once, on every replica), and the secret checked against the
+//!   row's argon2id hash. A check that succeeded is remembered per process, keyed by the
+//!   sha256 of the secret and the stored hash, so argon2 runs once per token and process.
+//! - Anything else is an OIDC JWT, checked against the configured issuer's JWKS
+//!   ([`stagegate_auth::oidc`]); without OIDC configured, it is refused.
+
+use crate::AppState;
+use crate::problem::Problem;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use stagegate_auth::{Caller, Role, token};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// What authentication needs: the OIDC verifier, when configured, and the per-process memory
+/// of checked token secrets.
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    /// OIDC, when configured.
+    pub oidc: Option<stagegate_auth::oidc::Verifier>,
+    checked: Mutex<HashMap<String, String>>,
+}
+
+impl Authenticator {
+    /// With this OIDC verifier (or none).
+    pub fn new(oidc: Option<stagegate_auth::oidc::Verifier>) -> Authenticator {
+        Authenticator {
+            oidc,
+            checked: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// 401 with `WWW-Authenticate: Bearer` (RFC 6750); the detail never echoes the credential.
+pub fn unauthorized(why: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Authentication required",
+    )
+    .detail(why)
+}
+
+/// 403 for an authenticated caller the rules do not allow.
+pub fn forbidden(why: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").detail(why)
+}
+
+async fn from_token(app: &AppState, presented: &str) -> Result<Caller, Problem> {
+    let (id, secret) = token::parse(presented).map_err(|e| unauthorized(e.to_string()))?;
+    let row = app
+        .registry
+        .store()
+        .token(id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "registry-unavailable",
+                "The registry is unavailable",
+            )
+        })?
+        .ok_or_else(|| unauthorized("unknown token"))?;
+    if row.revoked_at.is_some() {
+        return Err(unauthorized(format!("token {id} was revoked")));
+    }
+    let expires: jiff::Timestamp = row
+        .expires_at
+        .parse()
+        .map_err(|_| unauthorized(format!("token {id} has no valid expiry")))?;
+    if (app.clock)() >= expires {
+        return Err(unauthorized(format!("token {id} expired at {expires}")));
+    }
+    let key = stagegate_core::digest::sha256_hex(secret.as_bytes());
+    let known = app
+        .auth
+        .checked
+        .lock()
+        .map(|m| m.get(&key) == Some(&row.hash))
+        .unwrap_or(false);
+    if !known {
+        let (secret, hash) = (secret.to_owned(), row.hash.clone());
+        let ok = tokio::task::spawn_blocking(move || token::matches(&secret, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(unauthorized("the token does not match"));
+        }
+        if let Ok(mut m) = app.auth.checked.lock() {
+            m.insert(key, row.hash.clone());
+        }
+    }
+    let mut roles = BTreeSet::new();
+    for r in &row.roles {
+        roles.insert(
+            Role::parse(r)
+                .ok_or_else(|| unauthorized(format!("token {id} has an unknown role")))?,
+        );
+    }
+    Ok(Caller {
+        person: row.person,
+        roles,
+        agents: row.agents,
+        credential: format!("token {id}"),
+    })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Caller, Problem> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("no Authorization header (Bearer token or OIDC JWT)"))?
+            .to_str()
+            .map_err(|_| unauthorized("the Authorization header is not text"))?;
+        let presented = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer …`"))?;
+        if presented.starts_with(token::PREFIX) {
+            return from_token(app, presented).await;
+        }
+        let Some(oidc) = &app.auth.oidc else {
+            return Err(unauthorized(
+                "not a stagegate API token, and this server accepts no OIDC tokens (no `oidc:` in its configuration)",
+            ));
+        };
+        oidc.verify(presented, (app.clock)())
+            .map_err(|e| unauthorized(e.to_string()))
+    }
+}
