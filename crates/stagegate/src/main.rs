@@ -6,6 +6,7 @@
 mod exit;
 mod portfolio;
 mod progress;
+mod remote;
 mod run;
 mod serve;
 mod token;
@@ -130,6 +131,13 @@ enum Command {
         /// Do not record the review in the registry.
         #[arg(long)]
         no_record: bool,
+        #[command(flatten)]
+        remote: remote::RemoteArg,
+    },
+    /// Evidence records and a shared server.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
     },
     /// Write the scaling plan (seed 000 `scaling_plan` YAML, plus economics) from a review.
     Plan {
@@ -252,6 +260,22 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Push evidence records (`.yaml`, or `.md` with front matter) with the attachments they
+    /// name to a `stagegate serve`, e.g. a drill's record from the on-call's job.
+    Push {
+        /// The records.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The agent's id.
+        #[arg(long)]
+        agent: String,
+        #[command(flatten)]
+        remote: remote::RemoteArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PilotCommand {
     /// Start the pilot: register the agent, lock its success criteria digest, stage = Pilot.
     Start {
@@ -334,7 +358,16 @@ fn main() -> ExitCode {
                 out,
                 by,
                 no_record,
-            } => run::review(&args, format, out.as_deref(), by, no_record).await,
+                remote,
+            } => run::review(&args, format, out.as_deref(), by, no_record, &remote).await,
+            Command::Evidence {
+                command:
+                    EvidenceCommand::Push {
+                        files,
+                        agent,
+                        remote,
+                    },
+            } => remote::evidence_push(&agent, &files, &remote).await,
             Command::Plan { args, out } => run::plan(&args, out.as_deref()).await,
             Command::Pilot {
                 command: PilotCommand::Start { args, by },

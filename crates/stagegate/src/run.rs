@@ -160,6 +160,15 @@ fn load_signers(path: &Path) -> Result<(AllowedSigners, String), Failure> {
 
 /// Loads, measures and reviews an agent folder. Writes nothing.
 async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Registry>), Failure> {
+    evaluate_with(args, None).await
+}
+
+/// [`evaluate`], taking the criteria lock from `server` when given (the server is then the
+/// registry; no local one is opened).
+async fn evaluate_with(
+    args: &ReviewArgs,
+    server: Option<&crate::remote::Client>,
+) -> Result<(AgentFolder, Review, Option<Registry>), Failure> {
     let date = as_of(args.as_of.as_deref())?;
     let folder = stagegate_load::load_agent(&args.agent, args.org.as_deref())?;
     stagegate_load::check_review_date(&folder.card, date)?;
@@ -201,10 +210,16 @@ async fn evaluate(args: &ReviewArgs) -> Result<(AgentFolder, Review, Option<Regi
             }
             None => (None, None),
         };
-    let registry = open_existing(&args.registry).await?;
-    let lock = match &registry {
-        Some(r) => r.criteria_lock(&card.id).await?,
-        None => None,
+    let (registry, lock) = match server {
+        Some(s) => (None, s.criteria_lock(&card.id).await?),
+        None => {
+            let registry = open_existing(&args.registry).await?;
+            let lock = match &registry {
+                Some(r) => r.criteria_lock(&card.id).await?,
+                None => None,
+            };
+            (registry, lock)
+        }
     };
     let mut inputs = folder.inputs.clone();
     inputs.extend(telemetry.inputs.iter().cloned());
@@ -295,8 +310,10 @@ pub async fn review(
     out: Option<&Path>,
     by: Option<String>,
     no_record: bool,
+    remote: &crate::remote::RemoteArg,
 ) -> Result<u8, Failure> {
-    let (_folder, review, registry) = evaluate(args).await?;
+    let server = crate::remote::Client::from_args(remote)?;
+    let (_folder, review, registry) = evaluate_with(args, server.as_ref()).await?;
     let text = match format {
         Format::Table => {
             let tty = out.is_none() && std::io::stdout().is_terminal();
@@ -312,6 +329,15 @@ pub async fn review(
     let act = act(Some(review.review_date), by)?;
     if out.is_some() || no_record {
         emit(out, &text)?;
+    }
+    if let (Some(server), false) = (&server, no_record) {
+        let json = serde_json::to_value(&review).map_err(|e| Failure::Internal(e.to_string()))?;
+        let said = server.push_review(&review.agent.id, &json).await?;
+        eprintln!("stagegate: pushed the review: {said}");
+        if out.is_none() {
+            emit(None, &text)?;
+        }
+        return Ok(exit::of_outcome(review.decision.outcome));
     }
     if !no_record {
         let reg = match registry {

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// The registry key file (required to write to a PostgreSQL registry).
     #[arg(long)]
     pub registry_key: Option<PathBuf>,
+    /// The allowed-signers file sign-offs and promotions are checked against.
+    #[arg(long)]
+    pub allowed_signers: Option<PathBuf>,
     /// Log lines as text or JSON.
     #[arg(long, value_parser = ["text", "json"])]
     pub log_format: Option<String>,
@@ -41,6 +44,9 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     }
     if let Some(r) = &args.registry {
         config.registry.clone_from(r);
+    }
+    if let Some(a) = &args.allowed_signers {
+        config.allowed_signers = Some(a.clone());
     }
     if let Some(k) = &args.registry_key {
         config.registry_key = Some(k.clone());
