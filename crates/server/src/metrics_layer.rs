@@ -51,8 +51,9 @@ pub(crate) async fn record(req: Request, next: Next) -> Response {
 /// format. A registry that cannot be read sets `stagegate_registry_up` to 0.
 pub(crate) async fn render(State(app): State<AppState>) -> Response {
     let h = handle();
-    match app.registry.state_with_reviews().await {
-        Ok((state, reviews)) => {
+    match app.cache.snapshot().await {
+        Ok(snap) => {
+            let state = &snap.state;
             metrics::gauge!("stagegate_registry_up").set(1.0);
             metrics::gauge!("stagegate_registry_events").set(state.size as f64);
             for stage in ["pilot", "production"] {
@@ -71,9 +72,14 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
                     .count();
                 metrics::gauge!("stagegate_latest_decisions", "outcome" => outcome).set(n as f64);
             }
-            let today = jiff::Zoned::now().date().to_string();
-            let overdue = reviews
+            let today = (app.clock)()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+                .to_string();
+            let overdue = state
+                .agents
                 .values()
+                .filter_map(|a| a.latest_review.as_ref())
                 .filter_map(|r| r.get("open_items").and_then(|o| o.as_array()))
                 .flatten()
                 .filter(|o| {

@@ -448,7 +448,7 @@ pub async fn sign_off(
             )))
         })?;
     let people = known.ok_or_else(|| unprocessable("the latest review names no people"))?;
-    let person = signing::signer_for_people(&people, role).map_err(|why| forbidden(why))?;
+    let person = signing::signer_for_people(&people, role).map_err(forbidden)?;
     if !caller.is(person) {
         return Err(forbidden(format!(
             "{} signs as {}; this credential is {}'s",

@@ -4,10 +4,8 @@
 
 use crate::RegistryArg;
 use crate::exit::Failure;
-use jiff::civil::Date;
-use stagegate_core::stage::Stage;
-use stagegate_portfolio::{AgentSnapshot, Options, ReviewSnapshot, Source, StageChange};
-use stagegate_registry::{Event, Registry, StoredEvent};
+use stagegate_portfolio::{AgentSnapshot, Options, Source};
+use stagegate_registry::{Registry, StoredEvent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -42,57 +40,17 @@ pub struct PortfolioArgs {
     pub registry: RegistryArg,
 }
 
-/// Builds every agent's snapshot from the verified prefix of the log: names from
-/// `agent-registered`, stage changes (effective date = the event's `--as-of`) from
-/// `stage-changed`, reviews from the review JSON each `review-recorded` carries.
+/// Builds every agent's snapshot from the verified prefix of the log, event by event, as the
+/// server's cache does ([`stagegate_server::cache::add_to_portfolio`]).
 ///
 /// # Errors
-/// [`Failure::Tampered`] for an event that does not parse or a stage change without a valid
-/// date (replay already refuses both), [`Failure::Internal`] for a recorded review without the
-/// fields the portfolio reads.
+/// [`Failure::Internal`] for a recorded review without the fields the portfolio reads, or a
+/// stage change without a date (replay refuses the latter already).
 pub fn snapshots(rows: &[StoredEvent]) -> Result<Vec<AgentSnapshot>, Failure> {
     let mut agents: BTreeMap<String, AgentSnapshot> = BTreeMap::new();
-    fn entry<'a>(
-        agents: &'a mut BTreeMap<String, AgentSnapshot>,
-        id: &str,
-    ) -> &'a mut AgentSnapshot {
-        agents
-            .entry(id.to_owned())
-            .or_insert_with(|| AgentSnapshot {
-                id: id.to_owned(),
-                name: id.to_owned(),
-                stages: Vec::new(),
-                reviews: Vec::new(),
-            })
-    }
     for r in rows {
-        let bad = |why: &str| Failure::Tampered(format!("registry event #{}: {why}", r.seq));
-        let event: Event =
-            serde_json::from_str(&r.body).map_err(|e| bad(&format!("not an event: {e}")))?;
-        match event {
-            Event::AgentRegistered { agent, name } => {
-                entry(&mut agents, &agent).name = name;
-            }
-            Event::StageChanged { agent, to, .. } => {
-                let stage = Stage::parse(&to).ok_or_else(|| bad("unknown stage"))?;
-                let at: Date = r
-                    .as_of
-                    .as_deref()
-                    .and_then(|d| d.parse().ok())
-                    .ok_or_else(|| bad("a stage change without a date"))?;
-                entry(&mut agents, &agent).stages.push(StageChange {
-                    event: r.seq,
-                    stage,
-                    at,
-                });
-            }
-            Event::ReviewRecorded { agent, review, .. } => {
-                let s = ReviewSnapshot::from_review_json(r.seq, &review)
-                    .map_err(|e| Failure::Internal(format!("{e}; the portfolio cannot use it")))?;
-                entry(&mut agents, &agent).reviews.push(s);
-            }
-            _ => {}
-        }
+        stagegate_server::cache::add_to_portfolio(&mut agents, r)
+            .map_err(|why| Failure::Internal(format!("registry {why}")))?;
     }
     Ok(agents.into_values().collect())
 }
