@@ -41,6 +41,10 @@ pub enum Event {
         agent: String,
         /// Display name.
         name: String,
+        /// The card's people (`People`' JSON shape) when it was registered from a card
+        /// (`POST /api/v1/agents`): who may act on it until a review names them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        people: Option<serde_json::Value>,
     },
     /// The success criteria are locked at pilot start.
     CriteriaLocked {

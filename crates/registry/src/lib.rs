@@ -478,6 +478,7 @@ impl Registry {
                 ev.push(Event::AgentRegistered {
                     agent: agent.into(),
                     name: name.into(),
+                    people: None,
                 });
             }
             ev.push(Event::CriteriaLocked {
@@ -567,6 +568,7 @@ impl Registry {
                 ev.push(Event::AgentRegistered {
                     agent: id.clone(),
                     name: name.clone(),
+                    people: None,
                 });
             }
             ev.push(Event::ReviewRecorded {
@@ -606,6 +608,7 @@ impl Registry {
                 ev.push(Event::AgentRegistered {
                     agent: agent.into(),
                     name: agent_name.into(),
+                    people: None,
                 });
             }
             ev.push(Event::SignoffRecorded {
@@ -683,8 +686,8 @@ impl Registry {
         .await
     }
 
-    /// Registers an agent (its display name) if it is not in the registry yet. Returns
-    /// whether it was new.
+    /// Registers an agent (its display name and, from a card, its people) if it is not in the
+    /// registry yet. Returns whether it was new.
     ///
     /// # Errors
     /// As [`Registry::record_review`].
@@ -692,6 +695,7 @@ impl Registry {
         &self,
         agent: &str,
         name: &str,
+        people: Option<serde_json::Value>,
         act: &Act,
     ) -> Result<bool, RegistryError> {
         let mut new = false;
@@ -703,6 +707,7 @@ impl Registry {
             Ok(vec![Event::AgentRegistered {
                 agent: agent.into(),
                 name: name.into(),
+                people: people.clone(),
             }])
         })
         .await?;

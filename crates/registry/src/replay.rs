@@ -74,6 +74,8 @@ pub struct AgentState {
     pub evidence: Vec<EvidenceEntry>,
     /// The latest recorded review (by recording order), whole: `Review`'s JSON shape.
     pub latest_review: Option<serde_json::Value>,
+    /// The people of the card it was registered from, if any (`People`' JSON shape).
+    pub people: Option<serde_json::Value>,
 }
 
 /// An evidence record pushed to the server, as the log holds it.
@@ -258,7 +260,11 @@ fn apply(
                 return Err(tampered(seq, "a second registry-created event"));
             }
         }
-        Event::AgentRegistered { agent, name } => {
+        Event::AgentRegistered {
+            agent,
+            name,
+            people,
+        } => {
             if st.agents.contains_key(&agent) {
                 return Err(tampered(seq, format!("{agent} registered twice")));
             }
@@ -266,6 +272,7 @@ fn apply(
                 agent,
                 AgentState {
                     name,
+                    people,
                     ..AgentState::default()
                 },
             );

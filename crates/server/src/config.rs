@@ -9,6 +9,7 @@
 //! allowed_signers: /etc/stagegate/allowed_signers # STAGEGATE_ALLOWED_SIGNERS
 //! purgatory_days: 14
 //! full_verify_seconds: 600
+//! max_body_mb: 64                                 # largest review or evidence upload
 //! oidc:                                           # bearer JWTs besides API tokens
 //!   issuer: https://login.acme.example
 //!   audience: stagegate
@@ -61,6 +62,14 @@ pub struct Config {
     /// Seconds between full verifications of the whole log (600).
     #[serde(default = "default_full_verify")]
     pub full_verify_seconds: u64,
+    /// The largest request body, in MiB (64): a review JSON, or an evidence record with its
+    /// attachments.
+    #[serde(default = "default_max_body")]
+    pub max_body_mb: usize,
+}
+
+fn default_max_body() -> usize {
+    64
 }
 
 fn default_purgatory() -> u32 {
@@ -90,6 +99,7 @@ impl Default for Config {
             oidc: None,
             purgatory_days: default_purgatory(),
             full_verify_seconds: default_full_verify(),
+            max_body_mb: default_max_body(),
         }
     }
 }

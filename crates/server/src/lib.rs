@@ -58,6 +58,9 @@ pub struct AppState {
     pub clock: ClockFn,
     /// Default days after a pilot's end before it is in purgatory (seed 004).
     pub purgatory_days: u32,
+    /// The largest request body accepted, in bytes (a review JSON, an evidence record with its
+    /// attachments); larger ones are answered 413.
+    pub max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AppState {
@@ -79,6 +82,7 @@ impl AppState {
             allowed_signers: None,
             clock: Arc::new(jiff::Timestamp::now),
             purgatory_days: stagegate_portfolio::scorecard::DEFAULT_PURGATORY_DAYS,
+            max_body_bytes: 64 << 20,
         }
     }
 }
@@ -124,6 +128,7 @@ impl utoipa::Modify for BearerAuth {
 /// The router (every route and its OpenAPI entry) and the OpenAPI document it serves at
 /// `/api/v1/openapi.json`.
 pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let limit = state.max_body_bytes;
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
@@ -156,6 +161,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             problem::Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
                 .detail("no such route")
         })
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     (router, doc)
@@ -174,6 +180,7 @@ pub async fn serve(
     let registry = Registry::open(&location, true, config.registry_key.as_deref()).await?;
     let mut state = AppState::new(registry);
     state.purgatory_days = config.purgatory_days;
+    state.max_body_bytes = config.max_body_mb.saturating_mul(1 << 20);
     if let Some(p) = &config.allowed_signers {
         let text = std::fs::read_to_string(p)
             .map_err(|e| ServeError::Setting(format!("allowed_signers {}: {e}", p.display())))?;

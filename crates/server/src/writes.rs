@@ -91,15 +91,17 @@ fn date(s: Option<&str>, app: &AppState) -> Result<jiff::civil::Date, Problem> {
     }
 }
 
-/// The people the registry knows for `agent`: its latest review's card.
+/// The people the registry knows for `agent`: its latest review's card, else the card it was
+/// registered from.
 pub(crate) async fn people_of(app: &AppState, agent: &str) -> Result<Option<People>, Problem> {
     let snap = app.cache.snapshot().await?;
-    Ok(snap
-        .state
-        .agents
-        .get(agent)
-        .and_then(|a| a.latest_review.as_ref())
+    let Some(a) = snap.state.agents.get(agent) else {
+        return Ok(None);
+    };
+    Ok(a.latest_review
+        .as_ref()
         .and_then(|r| r.pointer("/operations/people"))
+        .or(a.people.as_ref())
         .and_then(|p| serde_json::from_value(p.clone()).ok()))
 }
 
@@ -151,7 +153,12 @@ pub async fn register_agent(
     )?;
     let new = app
         .registry
-        .register_agent(&card.id, &card.name, &act(&app, &caller, Some(today(&app))))
+        .register_agent(
+            &card.id,
+            &card.name,
+            serde_json::to_value(&card.people).ok(),
+            &act(&app, &caller, Some(today(&app))),
+        )
         .await?;
     app.cache.invalidate();
     let size = app.registry.size().await?;
@@ -267,6 +274,13 @@ pub async fn push_review(
     let known = people_of(&app, &id).await?;
     check(&caller, Action::PushReview, &id, known.as_ref())?;
     let checked = stagegate_core::recheck::recheck(&review).map_err(unprocessable)?;
+    // What the portfolio reads must be there too, or the review could not be shown.
+    stagegate_portfolio::ReviewSnapshot::from_review_json(0, &review).map_err(|e| {
+        unprocessable(format!(
+            "{}: missing or malformed (the portfolio reads it)",
+            e.field
+        ))
+    })?;
     if checked.agent != id {
         return Err(unprocessable(format!(
             "the review is {}'s, not {id}'s",
