@@ -436,7 +436,7 @@ pub struct ItemResult {
 }
 
 /// An open item, from an `open-item` record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OpenItem {
     /// Checklist item it belongs to.
     pub item: u8,

@@ -225,7 +225,14 @@ pub fn check_recorded(
 /// # Errors
 /// The rule, citing seed 001.
 pub fn criteria_change_approver<'a>(card: &'a AgentCard, by: &str) -> Result<&'a Person, String> {
-    let p = &card.people;
+    criteria_change_approver_people(&card.people, by)
+}
+
+/// [`criteria_change_approver`] over a card's people alone (as a recorded review carries them).
+///
+/// # Errors
+/// As [`criteria_change_approver`].
+pub fn criteria_change_approver_people<'a>(p: &'a People, by: &str) -> Result<&'a Person, String> {
     if same_person(by, &p.builder.name) {
         return Err(format!(
             "{by} is the builder; a criteria change is re-approved by the sponsor or the CoE lead, never by the builder alone (seed 001 item 1: \"redefine criteria (with re-approval at M8)\"; pitfall \"Moving the goalposts\")"
@@ -248,12 +255,20 @@ pub fn criteria_change_approver<'a>(card: &'a AgentCard, by: &str) -> Result<&'a
 /// # Errors
 /// The rule, citing seed 001's decision matrix.
 pub fn risk_acceptor<'a>(card: &'a AgentCard, by: &str) -> Result<&'a Person, String> {
-    if same_person(by, &card.people.sponsor.name) {
-        Ok(&card.people.sponsor)
+    risk_acceptor_people(&card.people, by)
+}
+
+/// [`risk_acceptor`] over a card's people alone.
+///
+/// # Errors
+/// As [`risk_acceptor`].
+pub fn risk_acceptor_people<'a>(p: &'a People, by: &str) -> Result<&'a Person, String> {
+    if same_person(by, &p.sponsor.name) {
+        Ok(&p.sponsor)
     } else {
         Err(format!(
             "{by} is not the sponsor ({}); a conditional launch needs \"explicit risk acceptance from sponsor\" (seed 001 decision matrix)",
-            card.people.sponsor.name
+            p.sponsor.name
         ))
     }
 }

@@ -31,7 +31,7 @@ mod store;
 
 pub use checkpoint::{Checkpoint, Verification};
 pub use event::{Act, AttachmentRef, Clock, Event, StoredEvent, event_hash};
-pub use replay::{AgentState, EvidenceEntry, HistoryEntry, StageEvent, State};
+pub use replay::{AgentState, EvidenceEntry, HistoryEntry, SignoffEntry, StageEvent, State};
 pub use store::{Location, SideWrite, Store, TokenRow};
 
 use checkpoint::check_checkpoint;

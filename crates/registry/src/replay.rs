@@ -76,6 +76,21 @@ pub struct AgentState {
     pub latest_review: Option<serde_json::Value>,
     /// The people of the card it was registered from, if any (`People`' JSON shape).
     pub people: Option<serde_json::Value>,
+    /// Sign-offs recorded, oldest first.
+    pub signoffs: Vec<SignoffEntry>,
+}
+
+/// A recorded sign-off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignoffEntry {
+    /// Event number.
+    pub seq: i64,
+    /// `builder`, `coe_lead` or `peer_approver`.
+    pub role: String,
+    /// The signer.
+    pub person: String,
+    /// The review digest signed.
+    pub review_digest: String,
 }
 
 /// An evidence record pushed to the server, as the log holds it.
@@ -374,7 +389,25 @@ fn apply(
                 items,
             });
         }
-        Event::SignoffRecorded { agent, .. } => known(st, &agent)?,
+        Event::SignoffRecorded {
+            agent,
+            role,
+            person,
+            review_digest,
+            ..
+        } => {
+            known(st, &agent)?;
+            st.agents
+                .get_mut(&agent)
+                .expect("checked")
+                .signoffs
+                .push(SignoffEntry {
+                    seq,
+                    role,
+                    person,
+                    review_digest,
+                });
+        }
         Event::EvidenceRecorded {
             agent,
             items,

@@ -143,7 +143,8 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(writes::register_agent))
         .routes(routes!(writes::start_pilot))
         .routes(routes!(writes::push_review))
-        .routes(routes!(writes::sign_off))
+        .routes(routes!(writes::signoffs_needed, writes::sign_off))
+        .routes(routes!(writes::approve))
         .routes(routes!(writes::promote))
         .with_state(state.clone())
         .split_for_parts();

@@ -588,3 +588,220 @@ pub async fn promote(
         message: format!("{id}: Pilot → Production on {on} (review: event #{review})"),
     }))
 }
+
+/// An approval submitted through the API: the record `stagegate approve` writes
+/// (`kind: approval`, its `approval:` block and `signature:`), as YAML.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ApprovalBody {
+    /// The record's YAML.
+    pub record: String,
+}
+
+/// Records a signed approval: a criteria change (the sponsor or the CoE lead, never the
+/// builder) or the sponsor's risk acceptance of open items. The signature must be the
+/// caller's, by a key the allowed-signers file gives the card's person, over the statement
+/// rebuilt here: for a criteria change from the record's criteria digest; for a risk
+/// acceptance from the open items of the agent's latest recorded review (seed 001 decision
+/// matrix: "explicit risk acceptance from sponsor").
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/approvals",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = ApprovalBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = Recorded),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed, or the approver is not the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an approval record, or its signature does not verify", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn approve(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(body): Json<ApprovalBody>,
+) -> Result<(StatusCode, Json<Recorded>), Problem> {
+    let known = people_of(&app, &id).await?;
+    check(&caller, Action::Approve, &id, known.as_ref())?;
+    let file = std::path::Path::new("approval.yaml");
+    let record: EvidenceRecord = stagegate_load::parse_yaml(file, &body.record, 0)
+        .map_err(|e| unprocessable(e.to_string()))?;
+    record
+        .validate()
+        .map_err(|(field, msg)| unprocessable(format!("approval.yaml: {field}: {msg}")))?;
+    let (Some(a), Some(signature)) = (&record.approval, &record.signature) else {
+        return Err(unprocessable(
+            "approval.yaml: an approval record with its `approval:` block and `signature:`",
+        ));
+    };
+    let people = known.ok_or_else(|| unprocessable("the registry knows no card for this agent"))?;
+    let snap = app.cache.snapshot().await?;
+    let agent = snap
+        .state
+        .agents
+        .get(&id)
+        .ok_or_else(|| Problem::not_found(format!("no agent {id} in the registry")))?;
+    use stagegate_core::evidence::ApprovalSubject;
+    // Who approves, and whether that is the caller, before anything else is looked at.
+    let person = match a.subject {
+        ApprovalSubject::CriteriaChange => signing::criteria_change_approver_people(&people, &a.by),
+        ApprovalSubject::RiskAcceptance => signing::risk_acceptor_people(&people, &a.by),
+    }
+    .map_err(forbidden)?;
+    if !caller.is(person) {
+        return Err(forbidden(format!(
+            "this approval is {}'s; this credential is {}'s",
+            person.name, caller.person
+        )));
+    }
+    let statement = match a.subject {
+        ApprovalSubject::CriteriaChange => {
+            let digest = a
+                .criteria_digest
+                .as_deref()
+                .ok_or_else(|| unprocessable("approval.yaml: approval.criteria_digest: missing"))?;
+            signing::criteria_change_statement(&id, digest, &person.name, record.date)
+        }
+        ApprovalSubject::RiskAcceptance => {
+            let review = agent.latest_review.as_ref().ok_or_else(|| {
+                unprocessable("a risk acceptance needs a recorded review with open items")
+            })?;
+            let opens: Vec<stagegate_core::review::OpenItem> =
+                serde_json::from_value(review.get("open_items").cloned().unwrap_or_default())
+                    .map_err(|e| unprocessable(format!("the latest review's open items: {e}")))?;
+            if let Some(bare) = a
+                .items
+                .iter()
+                .find(|i| !opens.iter().any(|o| o.item == **i))
+            {
+                return Err(unprocessable(format!(
+                    "item {bare} has no open item in the latest review; a sponsor accepts owned open items"
+                )));
+            }
+            let version = review
+                .pointer("/agent/version")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            signing::risk_acceptance_statement(
+                &id,
+                version,
+                &a.items,
+                &opens,
+                &person.name,
+                record.date,
+            )
+        }
+    };
+    let allowed = app.allowed_signers.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no-allowed-signers",
+            "Signatures cannot be checked",
+        )
+        .detail("this server has no allowed-signers file (`allowed_signers:` in its configuration)")
+    })?;
+    signing::check_recorded(
+        Some(&allowed.1),
+        person,
+        &statement,
+        Some(signature),
+        record.date,
+        today(&app),
+    )
+    .map_err(|why| {
+        unprocessable(format!(
+            "the signature does not count as {}'s: {why}",
+            person.name
+        ))
+    })?;
+    let json = serde_json::to_value(&record).map_err(|e| unprocessable(e.to_string()))?;
+    let event = app
+        .registry
+        .record_evidence(
+            &id,
+            &json,
+            Vec::new(),
+            &act(&app, &caller, Some(record.date)),
+        )
+        .await?;
+    app.cache.invalidate();
+    Ok((
+        StatusCode::CREATED,
+        Json(Recorded {
+            event,
+            message: format!("{id}: approval by {} recorded", person.name),
+        }),
+    ))
+}
+
+/// What the latest review still needs signed: one row per sign-off role, signed or not and
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SignoffNeed {
+    /// `builder`, `coe_lead` or `peer_approver`.
+    pub role: String,
+    /// The card's person for the role.
+    pub name: String,
+    /// Whether the review holds a valid sign-off for it.
+    pub signed: bool,
+    /// Why not, when not.
+    pub note: Option<String>,
+    /// Sign-offs recorded through the API after the review, over its digest (they count at
+    /// the next review).
+    pub recorded_since: Vec<i64>,
+}
+
+/// The latest review's sign-off table: who still has to sign (seed 001 item 10).
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}/signoffs",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One row per role", body = Vec<SignoffNeed>),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent, or no review yet", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn signoffs_needed(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SignoffNeed>>, Problem> {
+    let snap = app.cache.snapshot().await?;
+    let a = snap
+        .state
+        .agents
+        .get(&id)
+        .ok_or_else(|| Problem::not_found(format!("no agent {id} in the registry")))?;
+    let review = a
+        .latest_review
+        .as_ref()
+        .ok_or_else(|| Problem::not_found(format!("{id} has no review yet")))?;
+    let rows: Vec<stagegate_core::review::SignoffRow> =
+        serde_json::from_value(review.get("signoffs").cloned().unwrap_or_default())
+            .map_err(|e| unprocessable(format!("the latest review's sign-offs: {e}")))?;
+    let last = a.reviews.last().map_or(0, |r| r.id);
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| {
+                let role = signing::role_key(r.role_key).to_owned();
+                SignoffNeed {
+                    recorded_since: a
+                        .signoffs
+                        .iter()
+                        .filter(|s| s.seq > last && s.role == role)
+                        .map(|s| s.seq)
+                        .collect(),
+                    role,
+                    name: r.name,
+                    signed: r.signed,
+                    note: r.note,
+                }
+            })
+            .collect(),
+    ))
+}

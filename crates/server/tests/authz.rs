@@ -125,16 +125,18 @@ enum Endpoint {
     Review,
     Evidence,
     Signoff,
+    Approve,
     Promote,
     Checkpoint,
 }
 
-const ENDPOINTS: [Endpoint; 7] = [
+const ENDPOINTS: [Endpoint; 8] = [
     Endpoint::Register,
     Endpoint::Pilot,
     Endpoint::Review,
     Endpoint::Evidence,
     Endpoint::Signoff,
+    Endpoint::Approve,
     Endpoint::Promote,
     Endpoint::Checkpoint,
 ];
@@ -144,7 +146,9 @@ const ENDPOINTS: [Endpoint; 7] = [
 fn allowed(cred: &str, e: Endpoint) -> bool {
     use Endpoint::*;
     match cred {
-        "admin" | "coe-lead" | "oidc-coe-lead" => !matches!(e, Signoff),
+        // Staff may do anything but sign as somebody else: the sign-off is the builder's, the
+        // risk acceptance the sponsor's.
+        "admin" | "coe-lead" | "oidc-coe-lead" => !matches!(e, Signoff | Approve),
         // The card's builder (and CoE lead) Morteza Moradi, as builder.
         "builder" => matches!(e, Register | Pilot | Review | Evidence | Signoff),
         // A builder the card does not name.
@@ -154,7 +158,9 @@ fn allowed(cred: &str, e: Endpoint) -> bool {
         "on-call" => matches!(e, Evidence),
         "other-on-call" => false,
         "auditor" => matches!(e, Checkpoint),
-        "sponsor" | "peer-approver" => false,
+        // The card's sponsor accepting risk.
+        "sponsor" => matches!(e, Approve),
+        "peer-approver" => false,
         // No, expired, revoked, wrong secret, wrongly signed, malformed, unknown key, expired JWT.
         _ => false,
     }
@@ -184,6 +190,10 @@ fn request(e: Endpoint, auth: Option<&str>, review: &serde_json::Value) -> Reque
         Endpoint::Signoff => json(
             &format!("/api/v1/agents/{AGENT}/signoffs"),
             serde_json::json!({"role": "builder", "signature": "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"}),
+        ),
+        Endpoint::Approve => json(
+            &format!("/api/v1/agents/{AGENT}/approvals"),
+            serde_json::json!({"record": "items: [8]\nkind: approval\ndate: 2026-06-12\nrecorded_by: Hannah Okafor\nsummary: Risk accepted.\napproval:\n  subject: risk_acceptance\n  by: Hannah Okafor\n  items: [8]\nsignature: |\n  -----BEGIN SSH SIGNATURE-----\n  AAAA\n  -----END SSH SIGNATURE-----\n"}),
         ),
         Endpoint::Promote => json(
             &format!("/api/v1/agents/{AGENT}/promote"),
@@ -351,7 +361,7 @@ async fn matrix(location: Location) {
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                     "{name} on {e:?} should pass authorization, got {status}: {body}"
                 );
-                if e == Endpoint::Signoff {
+                if matches!(e, Endpoint::Signoff | Endpoint::Approve) {
                     // The caller is the card's builder, but the SSH signature is not theirs.
                     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
                     assert_eq!(

@@ -201,6 +201,7 @@ async fn scenario(location: Location) {
         "/api/v1/agents/{id}/reviews",
         "/api/v1/agents/{id}/evidence",
         "/api/v1/agents/{id}/signoffs",
+        "/api/v1/agents/{id}/approvals",
         "/api/v1/agents/{id}/promote",
         "/api/v1/blobs/{sha256}",
         "/api/v1/history",

@@ -144,16 +144,19 @@ async fn writes_through_the_api() {
     let on_call = issue(&reg, "mike.chen@acme.example", &["on-call"]).await;
     // Morteza's own key, made here, in the server's allowed-signers file with the examples'.
     let key = stagegate_trust::RegistryKey::from_seed(&[42; 32]);
+    let hannah_key = stagegate_trust::RegistryKey::from_seed(&[43; 32]);
     let signers = dir.path().join("allowed_signers");
     std::fs::write(
         &signers,
         format!(
-            "{}\"Morteza Moradi\" namespaces=\"stagegate\" {}\n",
+            "{}\"Morteza Moradi\" namespaces=\"stagegate\" {}\n\"Hannah Okafor\" namespaces=\"stagegate\" {}\n",
             std::fs::read_to_string(examples().join("allowed_signers")).unwrap(),
-            key.public_openssh()
+            key.public_openssh(),
+            hannah_key.public_openssh()
         ),
     )
     .unwrap();
+    let sponsor = issue(&reg, "Hannah Okafor", &["sponsor"]).await;
     let mut state = AppState::new(reg.clone());
     state.clock = std::sync::Arc::new(|| "2026-06-15T12:00:00Z".parse().unwrap());
     state.allowed_signers = Some(std::sync::Arc::new((
@@ -351,6 +354,81 @@ async fn writes_through_the_api() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
+    // What the review still needs: every role signed in the example; the API sign-off is
+    // listed as recorded since.
+    let res = router
+        .clone()
+        .oneshot(
+            Request::get(&so)
+                .header("authorization", format!("Bearer {lead}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let need: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let builder_row = need
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "builder")
+        .unwrap();
+    assert_eq!(
+        builder_row["recorded_since"].as_array().unwrap().len(),
+        1,
+        "{need}"
+    );
+
+    // A criteria change re-approved by the sponsor, signed with her key; the builder may not.
+    let digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let statement = stagegate_core::signing::criteria_change_statement(
+        AGENT,
+        digest,
+        "Hannah Okafor",
+        jiff::civil::date(2026, 6, 14),
+    );
+    let record = |by: &str, sig: &str| {
+        format!(
+            "items: [1]\nkind: approval\ndate: 2026-06-14\nrecorded_by: {by}\nsummary: Criteria re-approved.\napproval:\n  subject: criteria_change\n  by: {by}\n  criteria_digest: \"{digest}\"\nsignature: |\n{}",
+            sig.lines().map(|l| format!("  {l}\n")).collect::<String>()
+        )
+    };
+    let sig = hannah_key.sign("stagegate", statement.as_bytes()).unwrap();
+    let ap = format!("/api/v1/agents/{AGENT}/approvals");
+    let before = events(&reg).await;
+    let (s, v) = call(
+        &router,
+        post(
+            &ap,
+            &builder,
+            serde_json::json!({"record": record("Morteza Moradi", &sig)}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = call(&router, post(&ap, &sponsor, serde_json::json!({"record": record("Hannah Okafor", &key.sign("stagegate", statement.as_bytes()).unwrap())}))).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Morteza's key is not Hannah's: {v}"
+    );
+    assert_eq!(events(&reg).await, before);
+    let (s, v) = call(
+        &router,
+        post(
+            &ap,
+            &sponsor,
+            serde_json::json!({"record": record("Hannah Okafor", &sig)}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
     // Promotion by the CoE lead, on the review's sign-offs re-verified.
     let (s, v) = call(
         &router,
@@ -379,6 +457,6 @@ async fn writes_through_the_api() {
     )
     .unwrap();
     assert_eq!(a["stage"], "production", "{a}");
-    assert_eq!(a["evidence"].as_array().unwrap().len(), 2);
+    assert_eq!(a["evidence"].as_array().unwrap().len(), 3);
     reg.verify(&[]).await.unwrap();
 }
