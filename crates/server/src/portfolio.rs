@@ -36,6 +36,7 @@ pub struct PortfolioQuery {
     /// default 14, or the server's `purgatory_days`).
     pub purgatory_days: Option<u32>,
     /// `json` (default), `markdown` or `ics`.
+    #[param(inline)]
     pub format: Option<PortfolioFormat>,
 }
 

@@ -8,7 +8,6 @@
 use crate::AppState;
 use crate::auth::forbidden;
 use crate::problem::Problem;
-use crate::routes::AgentView;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -546,7 +545,7 @@ pub async fn sign_off(
     request_body = PromoteBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Promoted", body = AgentView),
+        (status = 200, description = "Promoted", body = Recorded),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Refused by a registry rule (not Cleared, unsigned, not in Pilot)", body = Problem, content_type = "application/problem+json"),
