@@ -92,6 +92,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "service",
         include_str!("../migrations/sqlite/0002_service.sql"),
     ),
+    (
+        3,
+        "webhooks",
+        include_str!("../migrations/sqlite/0003_webhooks.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -104,6 +109,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         2,
         "service",
         include_str!("../migrations/postgres/0002_service.sql"),
+    ),
+    (
+        3,
+        "webhooks",
+        include_str!("../migrations/postgres/0003_webhooks.sql"),
     ),
 ];
 

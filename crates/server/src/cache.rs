@@ -50,6 +50,7 @@ pub struct Cache {
     /// Whether a listener keeps `generation` current (PostgreSQL with LISTEN running).
     listening: AtomicBool,
     rendered: std::sync::Mutex<(i64, Rendered)>,
+    changed: tokio::sync::Notify,
 }
 
 /// Adds one verified event to the portfolio's view of the agents (`AgentRegistered` names,
@@ -118,12 +119,20 @@ impl Cache {
             generation: AtomicU64::new(1),
             listening: AtomicBool::new(false),
             rendered: std::sync::Mutex::new((-1, BTreeMap::new())),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
     /// Marks the cache stale: a write of this replica, a NOTIFY, or a lost listener.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Completes at the next [`Cache::invalidate`] (a write here, or a NOTIFY from another
+    /// replica): what the webhook worker waits on.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Sets whether a LISTEN connection keeps the cache informed (PostgreSQL).

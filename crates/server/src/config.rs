@@ -10,6 +10,7 @@
 //! purgatory_days: 14
 //! full_verify_seconds: 600
 //! max_body_mb: 64                                 # largest review or evidence upload
+//! webhooks: { backoff_base_ms: 1000, max_attempts: 8, tick_seconds: 30 }
 //! oidc:                                           # bearer JWTs besides API tokens
 //!   issuer: https://login.acme.example
 //!   audience: stagegate
@@ -66,6 +67,10 @@ pub struct Config {
     /// attachments.
     #[serde(default = "default_max_body")]
     pub max_body_mb: usize,
+    /// Webhook retries and timing (`backoff_base_ms`, `backoff_cap_ms`, `max_attempts`,
+    /// `lease_ms`, `tick_seconds`, `timeout_ms`).
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 fn default_max_body() -> usize {
@@ -100,6 +105,7 @@ impl Default for Config {
             purgatory_days: default_purgatory(),
             full_verify_seconds: default_full_verify(),
             max_body_mb: default_max_body(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }

@@ -27,6 +27,8 @@ mod metrics_layer;
 pub mod portfolio;
 pub mod problem;
 pub mod routes;
+pub mod webhook_routes;
+pub mod webhooks;
 pub mod writes;
 
 use axum::Router;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub clock: ClockFn,
     /// Default days after a pilot's end before it is in purgatory (seed 004).
     pub purgatory_days: u32,
+    /// Webhook subscriptions and deliveries.
+    pub webhooks: webhooks::Webhooks,
     /// The largest request body accepted, in bytes (a review JSON, an evidence record with its
     /// attachments); larger ones are answered 413.
     pub max_body_bytes: usize,
@@ -75,7 +79,10 @@ impl AppState {
     /// The state over an open registry, with the machine clock, no OIDC and no
     /// allowed-signers file (set the fields to change them).
     pub fn new(registry: Registry) -> AppState {
+        let hooks = webhooks::Webhooks::new(registry.clone(), webhooks::WebhookConfig::default())
+            .expect("an HTTP client with default settings builds");
         AppState {
+            webhooks: hooks,
             cache: Arc::new(cache::Cache::new(registry.clone())),
             registry,
             auth: Arc::new(auth::Authenticator::default()),
@@ -98,6 +105,7 @@ impl AppState {
         (name = "agents", description = "Agents and their lifecycle"),
         (name = "evidence", description = "Evidence records and their attachments"),
         (name = "portfolio", description = "Every agent at once: scorecard, weekly report, due dates"),
+        (name = "webhooks", description = "Subscriptions and their delivery logs"),
         (name = "registry", description = "The signed event log"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -146,6 +154,9 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(writes::signoffs_needed, writes::sign_off))
         .routes(routes!(writes::approve))
         .routes(routes!(writes::promote))
+        .routes(routes!(webhook_routes::list, webhook_routes::subscribe))
+        .routes(routes!(webhook_routes::unsubscribe))
+        .routes(routes!(webhook_routes::deliveries))
         .with_state(state.clone())
         .split_for_parts();
     let served = doc.clone();
@@ -221,15 +232,29 @@ pub async fn serve(
             }
         });
     }
+    state.webhooks = webhooks::Webhooks::new(state.registry.clone(), config.webhooks)
+        .map_err(|e| ServeError::Setting(format!("webhooks: {e}")))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(webhooks::run(
+        state.webhooks.clone(),
+        state.cache.clone(),
+        state.clock.clone(),
+        state.purgatory_days,
+        stop_rx,
+    ));
     let (router, _) = app(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     tracing::info!(listen = %config.listen, registry = %location, "stagegate serve");
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| ServeError::Bind(config.listen, e))
+        .map_err(|e| ServeError::Bind(config.listen, e));
+    // Pending deliveries stay in the outbox for the next start.
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    served
 }
 
 /// Why the server could not start or stopped.

@@ -128,9 +128,11 @@ enum Endpoint {
     Approve,
     Promote,
     Checkpoint,
+    Subscribe,
+    Unsubscribe,
 }
 
-const ENDPOINTS: [Endpoint; 8] = [
+const ENDPOINTS: [Endpoint; 10] = [
     Endpoint::Register,
     Endpoint::Pilot,
     Endpoint::Review,
@@ -139,6 +141,8 @@ const ENDPOINTS: [Endpoint; 8] = [
     Endpoint::Approve,
     Endpoint::Promote,
     Endpoint::Checkpoint,
+    Endpoint::Subscribe,
+    Endpoint::Unsubscribe,
 ];
 
 /// Who may call what, by credential name (see `credentials`): the rule of issue 8 item 3 and
@@ -213,6 +217,17 @@ fn request(e: Endpoint, auth: Option<&str>, review: &serde_json::Value) -> Reque
             }
             b.body(Body::from(body)).unwrap()
         }
+        Endpoint::Subscribe => json(
+            "/api/v1/webhooks",
+            serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["review-recorded"]}),
+        ),
+        Endpoint::Unsubscribe => {
+            let mut b = Request::delete("/api/v1/webhooks/0000000000000000");
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            b.body(Body::empty()).unwrap()
+        }
         Endpoint::Checkpoint => {
             let mut b = Request::get("/api/v1/checkpoint");
             if let Some(a) = auth {
@@ -223,8 +238,26 @@ fn request(e: Endpoint, auth: Option<&str>, review: &serde_json::Value) -> Reque
     }
 }
 
+/// The event log, and the webhook subscriptions beside it.
 async fn log_bytes(reg: &Registry) -> String {
-    serde_json::to_string(&reg.events().await.unwrap()).unwrap()
+    let subs: Vec<(String, String, i64)> = match reg.store() {
+        stagegate_registry::Store::Sqlite(p) => {
+            sqlx::query_as("SELECT id, url, active FROM webhook_subscriptions ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        stagegate_registry::Store::Postgres(p) => {
+            sqlx::query_as("SELECT id, url, active FROM webhook_subscriptions ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    format!(
+        "{}\n{subs:?}",
+        serde_json::to_string(&reg.events().await.unwrap()).unwrap()
+    )
 }
 
 async fn matrix(location: Location) {

@@ -30,6 +30,10 @@ const REQUIRED: &[(&str, &str)] = &[
     ("get", "/api/v1/checkpoint"),
     ("get", "/api/v1/verify"),
     ("get", "/api/v1/portfolio"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
 ];
 
 #[tokio::test]
