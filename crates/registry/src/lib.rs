@@ -386,34 +386,102 @@ impl Registry {
         let mut prev = state.head.clone();
         for ev in events {
             seq += 1;
-            let mut row = StoredEvent {
-                seq,
-                kind: ev.kind().to_owned(),
-                agent_id: ev.agent().map(str::to_owned),
-                as_of: act.as_of.map(|d| d.to_string()),
-                recorded_at: act.clock.now.to_string(),
-                clock: if act.clock.overridden {
-                    "override"
-                } else {
-                    "system"
-                }
-                .to_owned(),
-                actor: act.actor.clone(),
-                body: serde_json::to_string(&ev)
-                    .map_err(|e| RegistryError::Rule(format!("cannot serialise an event: {e}")))?,
-                prev_hash: prev.clone(),
-                hash: String::new(),
-                registry_sig: String::new(),
-            };
-            row.hash = event_hash(&row);
-            row.registry_sig = key
-                .sign(EVENT_NAMESPACE, row.hash.as_bytes())
-                .map_err(|e| self.key_err(e.to_string()))?;
+            let row = self.signed_row(&key, seq, &prev, act, &ev)?;
             tx.insert(&row).await.map_err(|e| self.db(e))?;
             prev = row.hash;
         }
         for w in side {
             tx.side(w).await.map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(seq)
+    }
+
+    /// One stored row: `ev` as event `seq` after `prev`, hashed and signed with `key`.
+    fn signed_row(
+        &self,
+        key: &RegistryKey,
+        seq: i64,
+        prev: &str,
+        act: &Act,
+        ev: &Event,
+    ) -> Result<StoredEvent, RegistryError> {
+        let mut row = StoredEvent {
+            seq,
+            kind: ev.kind().to_owned(),
+            agent_id: ev.agent().map(str::to_owned),
+            as_of: act.as_of.map(|d| d.to_string()),
+            recorded_at: act.clock.now.to_string(),
+            clock: if act.clock.overridden {
+                "override"
+            } else {
+                "system"
+            }
+            .to_owned(),
+            actor: act.actor.clone(),
+            body: serde_json::to_string(ev)
+                .map_err(|e| RegistryError::Rule(format!("cannot serialise an event: {e}")))?,
+            prev_hash: prev.to_owned(),
+            hash: String::new(),
+            registry_sig: String::new(),
+        };
+        row.hash = event_hash(&row);
+        row.registry_sig = key
+            .sign(EVENT_NAMESPACE, row.hash.as_bytes())
+            .map_err(|e| self.key_err(e.to_string()))?;
+        Ok(row)
+    }
+
+    /// Appends many events, each with its own act, in one transaction — for generators and
+    /// imports (`crates/server/examples/generate.rs` builds the 10,000-agent benchmark registry
+    /// with it). The commands' own checks are not run; instead the new events are replayed
+    /// onto the log under the write lock with every rule [`Registry::verify`] applies (one lock
+    /// per agent, production only from a clearing signed review, …) and nothing is written if
+    /// one fails. A new registry gets its `registry-created` event first. Returns the newest
+    /// event number.
+    ///
+    /// # Errors
+    /// [`RegistryError::Tampered`] naming the first event that breaks a rule (nothing written);
+    /// [`RegistryError::Rule`] for an overridden clock in a machine-clock registry; key and
+    /// database errors.
+    pub async fn import(&self, events: &[(Act, Event)]) -> Result<i64, RegistryError> {
+        let Some((first_act, _)) = events.first() else {
+            return self.size().await;
+        };
+        let mut tx = self.store.begin_write().await.map_err(|e| self.db(e))?;
+        let rows = tx.rows().await.map_err(|e| self.db(e))?;
+        let mut state = replay(&rows, false)?;
+        let key = if rows.is_empty() {
+            self.load_or_create_key()?
+        } else {
+            let key = self.load_key()?;
+            if key.public_openssh().split_whitespace().nth(1)
+                != state.public_key.split_whitespace().nth(1)
+            {
+                return Err(self.key_err("this key is not the one the registry was created with"));
+            }
+            key
+        };
+        let created = rows.is_empty().then(|| {
+            (
+                first_act.clone(),
+                Event::RegistryCreated {
+                    public_key: key.public_openssh(),
+                },
+            )
+        });
+        let mut new = Vec::with_capacity(events.len() + 1);
+        let mut seq = state.size;
+        let mut prev = state.head.clone();
+        for (act, ev) in created.iter().chain(events.iter()) {
+            seq += 1;
+            let row = self.signed_row(&key, seq, &prev, act, ev)?;
+            prev = row.hash.clone();
+            new.push(row);
+        }
+        replay::extend(&mut state, &new, false)?;
+        for row in &new {
+            tx.insert(row).await.map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))?;
         Ok(seq)

@@ -409,3 +409,67 @@ async fn concurrent_writers_queue_on_one_head(db: &Db) {
     assert_eq!(v.events, 24);
     assert_eq!(reg.history(Some(AGENT)).await.unwrap().len(), 20);
 }
+
+on_both!(an_import_is_replayed_before_it_is_written);
+async fn an_import_is_replayed_before_it_is_written(db: &Db) {
+    use stagegate_registry::Event;
+    let reg = Registry::open(&db.location, true, Some(&db.key))
+        .await
+        .unwrap();
+    let ev = |agent: &str| {
+        vec![
+            (
+                act("2026-05-01"),
+                Event::AgentRegistered {
+                    agent: agent.into(),
+                    name: agent.into(),
+                    people: None,
+                },
+            ),
+            (
+                act("2026-05-01"),
+                Event::CriteriaLocked {
+                    agent: agent.into(),
+                    digest: "sha256:aa".into(),
+                    criteria: serde_json::json!([]),
+                    by: "M".into(),
+                },
+            ),
+            (
+                act("2026-05-01"),
+                Event::StageChanged {
+                    agent: agent.into(),
+                    from: None,
+                    to: "pilot".into(),
+                    review_seq: None,
+                    signers: Vec::new(),
+                },
+            ),
+        ]
+    };
+    let mut batch = ev("agent-a-one");
+    batch.extend(ev("agent-a-two"));
+    assert_eq!(reg.import(&batch).await.unwrap(), 7, "registry-created + 6");
+    // Production without a review breaks a rule: named, and nothing of the batch is written.
+    let mut bad = ev("agent-a-three");
+    bad.push((
+        act("2026-06-01"),
+        Event::StageChanged {
+            agent: "agent-a-three".into(),
+            from: Some("pilot".into()),
+            to: "production".into(),
+            review_seq: None,
+            signers: Vec::new(),
+        },
+    ));
+    match reg.import(&bad).await {
+        Err(RegistryError::Tampered { seq, why }) => {
+            assert_eq!(seq, 11, "{why}");
+            assert!(why.contains("production"), "{why}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let v = reg.verify(&[]).await.unwrap();
+    assert_eq!(v.events, 7);
+    assert_eq!(reg.state().await.unwrap().agents.len(), 2);
+}
