@@ -25,7 +25,8 @@ cleanup() {
 trap cleanup EXIT
 
 command -v oha >/dev/null 2>&1 || cargo install oha --locked
-cargo build --release -q -p stagegate -p stagegate-server --example generate
+cargo build --release -q -p stagegate
+cargo build --release -q -p stagegate-server --example generate
 SG=target/release/stagegate
 GEN=target/release/examples/generate
 

@@ -355,6 +355,32 @@ impl DrillStatus {
     }
 }
 
+/// A page of the agent rows: `limit` rows from `offset` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AgentsPage {
+    /// First row, from 0.
+    pub offset: usize,
+    /// Rows asked for.
+    pub limit: usize,
+    /// Rows in all.
+    pub total: usize,
+}
+
+impl Scorecard {
+    /// Keeps `limit` agent rows from `offset` and says so in [`Scorecard::agents_page`].
+    pub fn page_agents(&mut self, offset: usize, limit: usize) {
+        let total = self.agents.len();
+        let start = offset.min(total);
+        let end = start.saturating_add(limit).min(total);
+        self.agents = self.agents[start..end].to_vec();
+        self.agents_page = Some(AgentsPage {
+            offset,
+            limit,
+            total,
+        });
+    }
+}
+
 /// The portfolio scorecard (seed 003: "Scorecard payload emitted with schema_version and
 /// required totals", for a window with start and end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -373,8 +399,12 @@ pub struct Scorecard {
     pub totals: Totals,
     /// Inside the window.
     pub activity: Activity,
-    /// Every agent, by id.
+    /// Every agent, by id (one page of them when [`Scorecard::agents_page`] is set).
     pub agents: Vec<AgentRow>,
+    /// Which page of [`Scorecard::agents`] this is, when paged (the server pages it; the
+    /// CLI never does). Totals and every other list cover all agents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents_page: Option<AgentsPage>,
     /// Pilot purgatory, longest past its end first.
     pub pilot_purgatory: Vec<PurgatoryEntry>,
     /// Pilots never reviewed, longest piloting first.
@@ -626,6 +656,7 @@ pub fn scorecard(agents: &[AgentSnapshot], opts: &Options) -> Scorecard {
         totals,
         activity,
         agents: rows,
+        agents_page: None,
         pilot_purgatory: purgatory,
         pilots_without_review: unreviewed,
         overdue_open_items: overdue,

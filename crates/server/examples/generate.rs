@@ -154,7 +154,13 @@ fn agent(i: usize, seq: &mut i64) -> Vec<(Act, Event)> {
             _ if i % 7 == 0 => "Conditional",
             _ => "Cleared",
         };
-        let day = plus(end, 1 + (i % 5) as i64);
+        // Blocked pilots were reviewed mid-pilot: those whose pilot ended two weeks or more
+        // before the benchmark's date with no review since are in purgatory (seed 004).
+        let day = if kind == 1 {
+            plus(end, -5)
+        } else {
+            plus(end, 1 + (i % 5) as i64)
+        };
         let drill = (kind >= 3).then(|| plus(day, -((i % 60) as i64)));
         let v = review(&id, i, day, start, end, outcome, drill);
         let review_seq = *seq + out.len() as i64 + 1;

@@ -141,6 +141,11 @@ impl Cache {
         self.invalidate();
     }
 
+    /// Whether a LISTEN connection keeps this cache informed (then reads do not ask the head).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
     /// The current verified snapshot, refreshed first when the log has moved.
     ///
     /// # Errors

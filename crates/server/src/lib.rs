@@ -224,11 +224,12 @@ pub async fn serve(
         let cache = state.cache.clone();
         let every = std::time::Duration::from_secs(config.full_verify_seconds.max(1));
         tokio::spawn(async move {
+            // The first read verifies the whole log; from then on, every `every`.
             loop {
+                tokio::time::sleep(every).await;
                 if let Err(e) = cache.full_verify().await {
                     tracing::error!(error = %e, "periodic verification failed");
                 }
-                tokio::time::sleep(every).await;
             }
         });
     }

@@ -38,7 +38,14 @@ pub struct PortfolioQuery {
     /// `json` (default), `markdown` or `ics`.
     #[param(inline)]
     pub format: Option<PortfolioFormat>,
+    /// JSON only: agent rows from this one (0). Totals and the other lists cover every agent.
+    pub offset: Option<usize>,
+    /// JSON only: at most this many agent rows (100; at most 10,000).
+    pub limit: Option<usize>,
 }
+
+/// Agent rows per page of the JSON scorecard unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 100;
 
 /// The portfolio: every agent's stage, days in stage and last decision; pilot purgatory,
 /// overdue open items, 30-day post-launch reviews due, drills lapsing.
@@ -68,7 +75,14 @@ pub async fn portfolio(
     let purgatory_days = q.purgatory_days.unwrap_or(app.purgatory_days);
     let format = q.format.unwrap_or_default();
     let snap = app.cache.snapshot().await?;
-    let key = format!("{as_of}/{purgatory_days}/{format:?}");
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > 10_000 {
+        return Err(Problem::bad_request(format!(
+            "limit: {limit}; between 1 and 10000"
+        )));
+    }
+    let key = format!("{as_of}/{purgatory_days}/{format:?}/{offset}/{limit}");
     let body = app
         .cache
         .rendered(snap.state.size, &key, || {
@@ -87,6 +101,7 @@ pub async fn portfolio(
             });
             Ok(match format {
                 PortfolioFormat::Json => {
+                    card.page_agents(offset, limit);
                     stagegate_portfolio::to_json(&card).map_err(|e| e.to_string())?
                 }
                 PortfolioFormat::Markdown => stagegate_portfolio::markdown::weekly(&card),

@@ -517,18 +517,22 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Ready to serve: the database answers and its migrations were applied.
+/// Ready to serve: the database answers, its migrations were applied, and the log verified
+/// into the snapshot reads are served from.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
+        (status = 500, description = "The registry does not verify", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, Problem> {
     app.registry.ping().await?;
+    // Ready means a verified snapshot to serve from (the first one verifies the whole log).
+    app.cache.snapshot().await?;
     Ok(Json(Health {
         status: "ok".into(),
     }))

@@ -170,6 +170,47 @@ async fn scenario(location: Location) {
     assert_eq!(v["type"], "urn:stagegate:problem:not-found");
     assert_eq!(v["status"], 404);
 
+    // The portfolio in its three formats; the JSON pages its agent rows.
+    let (s, ctype, v) = get(&router, &tok, "/api/v1/portfolio?as_of=2026-07-15&limit=1").await;
+    assert_eq!((s, ctype.as_str()), (StatusCode::OK, "application/json"));
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(
+        v["agents_page"],
+        serde_json::json!({"offset": 0, "limit": 1, "total": 1})
+    );
+    assert_eq!(v["agents"][0]["id"], AGENT);
+    let (_, _, v) = get(&router, &tok, "/api/v1/portfolio?as_of=2026-07-15&offset=1").await;
+    assert_eq!(v["agents"], serde_json::json!([]));
+    assert_eq!(
+        v["totals"]["agents"], 1,
+        "totals cover every agent: {}",
+        v["totals"]
+    );
+    let (s, ctype, v) = get(
+        &router,
+        &tok,
+        "/api/v1/portfolio?as_of=2026-07-15&format=markdown",
+    )
+    .await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::OK, "text/markdown; charset=utf-8")
+    );
+    assert!(v.as_str().unwrap().starts_with("# Portfolio"), "{v}");
+    let (s, ctype, v) = get(
+        &router,
+        &tok,
+        "/api/v1/portfolio?as_of=2026-07-15&format=ics",
+    )
+    .await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::OK, "text/calendar; charset=utf-8")
+    );
+    assert!(v.as_str().unwrap().starts_with("BEGIN:VCALENDAR"), "{v}");
+    let (s, _, _) = get(&router, &tok, "/api/v1/portfolio?as_of=July").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
     let (s, _, v) = get(&router, &tok, "/api/v1/verify").await;
     assert_eq!(s, StatusCode::OK);
     // Registry, agent, lock, pilot, review, and the auditor's token.
