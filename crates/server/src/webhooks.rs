@@ -10,9 +10,16 @@
 //!    once per agent, item and date: the dedup key is unique per subscription).
 //! 2. [`Webhooks::deliver_due`] claims due rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
 //!    replicas never claim one row together; the claim is a lease, so a row whose sender died
-//!    is sent again when the lease ends), POSTs each body, logs the attempt, and marks it
-//!    delivered (2xx) or schedules the next attempt `base · 2^(attempts−1)` later, up to
-//!    `max_attempts` (then `failed`).
+//!    is sent again when the lease ends; a batch is small enough to be sent within its lease,
+//!    see [`WebhookConfig::batch`]), POSTs each body, logs the attempt, and marks it
+//!    delivered (2xx) or schedules the next attempt `base · 2^(attempts−1)` later (capped),
+//!    up to `max_attempts` (then `failed`).
+//! 3. [`run`] is the worker `stagegate serve` spawns: both passes on every write, when the
+//!    next retry is due, and every `tick_seconds`.
+//!
+//! Bodies: `{"text": "stagegate: …", "stagegate": {"type", "agent", …}}`; the log-driven
+//! types carry `event` (the log's event number), `at` (the event's as-of date) and
+//! `recorded_at`; the portfolio-driven ones carry `as_of` and their due or end dates.
 //!
 //! Delivery is at least once: a receiver dedupes by `X-Stagegate-Delivery`. The signature is
 //! `X-Stagegate-Signature: sha256=<hex HMAC-SHA256(secret, "<X-Stagegate-Timestamp>.<body>")>`
@@ -116,6 +123,52 @@ fn default_tick() -> u64 {
 }
 fn default_timeout() -> u64 {
     10_000
+}
+
+impl WebhookConfig {
+    /// Checks the settings: every duration and count at least 1, the cap at least the base,
+    /// and the lease longer than one POST's timeout (a row whose lease ended while it is still
+    /// being sent could be claimed and sent by another replica too).
+    ///
+    /// # Errors
+    /// [`WebhookError::Invalid`] naming the setting.
+    pub fn check(&self) -> Result<(), WebhookError> {
+        let bad = |m: &str| Err(WebhookError::Invalid(format!("webhooks: {m}")));
+        if self.backoff_base_ms < 1 {
+            return bad("backoff_base_ms must be at least 1");
+        }
+        if self.backoff_cap_ms < self.backoff_base_ms {
+            return bad("backoff_cap_ms must be at least backoff_base_ms");
+        }
+        if self.max_attempts < 1 {
+            return bad("max_attempts must be at least 1");
+        }
+        if self.timeout_ms < 1 || self.tick_seconds < 1 {
+            return bad("timeout_ms and tick_seconds must be at least 1");
+        }
+        if u64::try_from(self.lease_ms).unwrap_or(0) <= self.timeout_ms {
+            return bad("lease_ms must be longer than timeout_ms");
+        }
+        Ok(())
+    }
+
+    /// How many due deliveries one pass claims: as many as can be sent one after the other
+    /// (each at most `timeout_ms`) within the lease, keeping a timeout's margin; 1 to 32.
+    pub fn batch(&self) -> i64 {
+        let per = i64::try_from(self.timeout_ms).unwrap_or(i64::MAX).max(1);
+        (self.lease_ms / per - 1).clamp(1, 32)
+    }
+
+    /// The delay before the attempt after failed attempt number `attempt` (1, 2, …), in ms:
+    /// `backoff_base_ms · 2^(attempt−1)`, at most `backoff_cap_ms`.
+    pub fn backoff(&self, attempt: i64) -> i64 {
+        let shift = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(40);
+        self.backoff_base_ms
+            .saturating_mul(1i64 << shift)
+            .min(self.backoff_cap_ms)
+    }
 }
 
 impl Default for WebhookConfig {
@@ -223,8 +276,10 @@ impl Webhooks {
     /// Webhooks over the registry's database.
     ///
     /// # Errors
-    /// The HTTP client cannot be built.
+    /// [`WebhookError::Invalid`] for settings that [`WebhookConfig::check`] refuses, or when
+    /// the HTTP client cannot be built.
     pub fn new(registry: Registry, config: WebhookConfig) -> Result<Webhooks, WebhookError> {
+        config.check()?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
@@ -455,7 +510,7 @@ impl Webhooks {
                                 body(
                                     EventType::ReviewRecorded,
                                     &format!("{agent} {version}: review recorded, {decision} ({digest})"),
-                                    json!({"agent": agent, "event": r.seq, "decision": decision, "digest": digest, "version": version}),
+                                    json!({"agent": agent, "event": r.seq, "decision": decision, "digest": digest, "version": version, "at": r.as_of, "recorded_at": r.recorded_at}),
                                 ),
                             ));
                         }
@@ -475,7 +530,7 @@ impl Webhooks {
                                 body(
                                     EventType::DecisionChanged,
                                     &format!("{agent}: decision changed from {b} to {decision}"),
-                                    json!({"agent": agent, "event": r.seq, "from": b, "to": decision}),
+                                    json!({"agent": agent, "event": r.seq, "from": b, "to": decision, "at": r.as_of, "recorded_at": r.recorded_at}),
                                 ),
                             ));
                         }
@@ -490,7 +545,7 @@ impl Webhooks {
                             body(
                                 EventType::StageChanged,
                                 &format!("{agent}: {f} → {to} on {}", r.as_of.clone().unwrap_or_default()),
-                                json!({"agent": agent, "event": r.seq, "from": f, "to": to, "at": r.as_of}),
+                                json!({"agent": agent, "event": r.seq, "from": f, "to": to, "at": r.as_of, "recorded_at": r.recorded_at}),
                             ),
                         ));
                     }
@@ -586,15 +641,33 @@ impl Webhooks {
         })
     }
 
-    /// Claims the due deliveries (a lease of `lease_ms`), POSTs them, and records each
-    /// attempt. Returns how many were delivered.
+    /// Claims the due deliveries (at most [`WebhookConfig::batch`], under a lease of
+    /// `lease_ms`), POSTs them one after the other, and records each attempt. Returns how
+    /// many were delivered.
     ///
     /// # Errors
     /// The database's (a receiver's failure is an attempt, not an error).
     pub async fn deliver_due(&self, now_ms: i64) -> Result<usize, WebhookError> {
+        self.deliver(now_ms, None).await
+    }
+
+    /// [`Webhooks::deliver_due`], stopping before the next POST once `stop` is true: the
+    /// claimed rows not yet sent are released (due at once again, for the next start).
+    async fn deliver(
+        &self,
+        now_ms: i64,
+        stop: Option<&tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<usize, WebhookError> {
         let claimed = self.claim(now_ms).await?;
         let mut delivered = 0;
-        for (id, sub, event_type, body, attempts, url, secret) in claimed {
+        for (n, (id, sub, event_type, body, attempts, url, secret)) in
+            claimed.iter().cloned().enumerate()
+        {
+            if stop.is_some_and(|s| *s.borrow()) {
+                let rest: Vec<i64> = claimed[n..].iter().map(|c| c.0).collect();
+                self.release(&rest, now_ms).await?;
+                break;
+            }
             let attempt = attempts + 1;
             let ts = now_ms / 1000;
             let started = std::time::Instant::now();
@@ -609,13 +682,13 @@ impl Webhooks {
                     "x-stagegate-signature",
                     format!("sha256={}", signature(&secret, ts, &body)),
                 )
-                .body(body.clone())
+                .body(body)
                 .send()
                 .await;
             let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            let (code, error) = match &res {
+            let (code, error) = match res {
                 Ok(r) => (Some(i64::from(r.status().as_u16())), None),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(failure(e))),
             };
             let ok = code.is_some_and(|c| (200..300).contains(&c));
             let (state, next) = if ok {
@@ -623,13 +696,7 @@ impl Webhooks {
             } else if attempt >= self.config.max_attempts {
                 ("failed", now_ms)
             } else {
-                let shift = u32::try_from(attempt - 1).unwrap_or(31).min(31);
-                let delay = self
-                    .config
-                    .backoff_base_ms
-                    .saturating_mul(1i64 << shift)
-                    .min(self.config.backoff_cap_ms);
-                ("pending", now_ms + delay)
+                ("pending", now_ms + self.config.backoff(attempt))
             };
             self.record(
                 id,
@@ -650,18 +717,48 @@ impl Webhooks {
         Ok(delivered)
     }
 
+    /// Makes claimed rows due at `now_ms` again (their lease given back).
+    async fn release(&self, ids: &[i64], now_ms: i64) -> Result<(), WebhookError> {
+        for id in ids {
+            q!(
+                self.registry.store(),
+                "UPDATE webhook_outbox SET next_attempt_ms = ?2 WHERE id = ?1 AND status = 'pending'",
+                "UPDATE webhook_outbox SET next_attempt_ms = $2 WHERE id = $1 AND status = 'pending'",
+                |qq| qq.bind(id).bind(now_ms)
+            );
+        }
+        Ok(())
+    }
+
+    /// When the next pending delivery of an active subscription is due (Unix ms; a claimed
+    /// one's lease end), or `None` when nothing is pending.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn next_due(&self) -> Result<Option<i64>, WebhookError> {
+        const Q: &str = "SELECT MIN(o.next_attempt_ms) FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription WHERE o.status = 'pending' AND s.active = 1";
+        Ok(match self.registry.store() {
+            Store::Sqlite(p) => sqlx::query_scalar(Q).fetch_one(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(Q).fetch_one(p).await?,
+        })
+    }
+
     #[allow(clippy::type_complexity)]
     async fn claim(
         &self,
         now_ms: i64,
     ) -> Result<Vec<(i64, String, String, String, i64, String, String)>, WebhookError> {
-        const PICK_SQLITE: &str = "SELECT o.id, o.subscription, o.event_type, o.body, o.attempts, s.url, s.secret FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription WHERE o.status = 'pending' AND o.next_attempt_ms <= ?1 AND s.active = 1 ORDER BY o.id LIMIT 32";
-        const PICK_PG: &str = "SELECT o.id, o.subscription, o.event_type, o.body, o.attempts, s.url, s.secret FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription WHERE o.status = 'pending' AND o.next_attempt_ms <= $1 AND s.active = 1 ORDER BY o.id LIMIT 32 FOR UPDATE OF o SKIP LOCKED";
+        const PICK_SQLITE: &str = "SELECT o.id, o.subscription, o.event_type, o.body, o.attempts, s.url, s.secret FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription WHERE o.status = 'pending' AND o.next_attempt_ms <= ?1 AND s.active = 1 ORDER BY o.id LIMIT ?2";
+        const PICK_PG: &str = "SELECT o.id, o.subscription, o.event_type, o.body, o.attempts, s.url, s.secret FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription WHERE o.status = 'pending' AND o.next_attempt_ms <= $1 AND s.active = 1 ORDER BY o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED";
         let lease = now_ms + self.config.lease_ms;
         macro_rules! run {
             ($pool:expr, $pick:expr, $p:literal) => {{
                 let mut tx = $pool.begin().await?;
-                let rows = sqlx::query($pick).bind(now_ms).fetch_all(&mut *tx).await?;
+                let rows = sqlx::query($pick)
+                    .bind(now_ms)
+                    .bind(self.config.batch())
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let mut out = Vec::new();
                 for r in rows {
                     let id: i64 = r.get(0);
@@ -745,6 +842,20 @@ impl Webhooks {
     }
 }
 
+/// A failed POST in words, with its causes (connection refused, timed out, …) but not the
+/// URL: a Slack incoming-webhook URL is itself a secret, and the delivery log is served.
+fn failure(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut words = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        words.push_str(": ");
+        words.push_str(&c.to_string());
+        cause = c.source();
+    }
+    words
+}
+
 /// A Slack-compatible body: `text` for a Slack incoming webhook, and `stagegate` with the
 /// machine-readable facts.
 fn body(t: EventType, text: &str, facts: Value) -> Value {
@@ -755,8 +866,17 @@ fn body(t: EventType, text: &str, facts: Value) -> Value {
     json!({"text": format!("stagegate: {text}"), "stagegate": facts})
 }
 
+/// The shortest wait between two passes, so that rows due but not claimable (another
+/// replica is claiming them) do not make the worker spin.
+const MIN_WAIT_MS: i64 = 25;
+
 /// The worker: a dispatch and a delivery pass whenever the log changes (the cache's wake-up,
-/// which LISTEN/NOTIFY also rings), and every `tick_seconds`, until `shutdown`.
+/// which LISTEN/NOTIFY also rings) and every `tick_seconds` (time-based notifications), and a
+/// delivery pass when the next pending delivery is due (so retries keep their backoff, and a
+/// backlog beyond one batch is drained at once), until `shutdown` is true. A wake-up during a
+/// pass is not lost: the next wait returns at once. On shutdown the POST in flight finishes
+/// (at most `timeout_ms`), the claimed rows not yet sent are released, and what is pending
+/// stays in the outbox for the next start.
 pub async fn run(
     hooks: Webhooks,
     cache: std::sync::Arc<crate::cache::Cache>,
@@ -764,30 +884,62 @@ pub async fn run(
     purgatory_days: u32,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    use std::future::Future;
     let mut shutdown = shutdown;
-    let tick = std::time::Duration::from_secs(hooks.config.tick_seconds.max(1));
+    let tick_ms = i64::try_from(hooks.config.tick_seconds.max(1))
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    // Dispatch on a write, on the tick, and not again when only a retry fell due.
+    let mut dispatch = true;
+    let mut dispatched = std::time::Instant::now();
     loop {
-        let now = clock();
-        let now_ms = now.as_millisecond();
-        match cache.snapshot().await {
-            Ok(snap) => {
-                let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-                if let Err(e) = hooks.dispatch(&snap, today, purgatory_days, now_ms).await {
-                    tracing::warn!(error = %e, "webhook dispatch failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "webhooks wait for a verified registry"),
-        }
-        if let Err(e) = hooks.deliver_due(now_ms).await {
-            tracing::warn!(error = %e, "webhook delivery failed");
-        }
-        tokio::select! {
-            () = cache.changed() => {},
-            () = tokio::time::sleep(tick) => {},
-            _ = shutdown.changed() => return,
-        }
         if *shutdown.borrow() {
             return;
+        }
+        // Listen for writes before the pass: one during the pass ends the wait below.
+        let changed = cache.changed();
+        tokio::pin!(changed);
+        let early =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(changed.as_mut().poll(cx).is_ready()))
+                .await;
+        let now = clock();
+        let now_ms = now.as_millisecond();
+        if dispatch || dispatched.elapsed().as_millis() >= u128::from(tick_ms.unsigned_abs()) {
+            dispatched = std::time::Instant::now();
+            match cache.snapshot().await {
+                Ok(snap) => {
+                    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+                    if let Err(e) = hooks.dispatch(&snap, today, purgatory_days, now_ms).await {
+                        tracing::warn!(error = %e, "webhook dispatch failed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "webhooks wait for a verified registry"),
+            }
+        }
+        if let Err(e) = hooks.deliver(now_ms, Some(&shutdown)).await {
+            tracing::warn!(error = %e, "webhook delivery failed");
+        }
+        if early {
+            dispatch = true;
+            continue;
+        }
+        let wait_ms = match hooks.next_due().await {
+            Ok(Some(due)) => (due - clock().as_millisecond()).clamp(MIN_WAIT_MS, tick_ms),
+            Ok(None) => tick_ms,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks: the next due delivery is unknown");
+                tick_ms.min(1000)
+            }
+        };
+        let wait = std::time::Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        dispatch = false;
+        tokio::select! {
+            () = &mut changed => dispatch = true,
+            () = tokio::time::sleep(wait) => {},
+            r = shutdown.changed() => if r.is_err() {
+                // The sender is gone: its owner has stopped.
+                return;
+            },
         }
     }
 }
