@@ -355,25 +355,55 @@ impl DrillStatus {
     }
 }
 
-/// A page of the agent rows: `limit` rows from `offset` of `total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct AgentsPage {
-    /// First row, from 0.
+/// A page of the scorecard's lists: each list keeps `limit` entries from `offset`; `total`
+/// says how many each has in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    /// First entry of each list, from 0.
     pub offset: usize,
-    /// Rows asked for.
+    /// Entries per list at most.
     pub limit: usize,
-    /// Rows in all.
-    pub total: usize,
+    /// Entries in all, per list: `agents`, `pilot_purgatory`, `pilots_without_review`,
+    /// `overdue_open_items`, `post_launch_reviews`, `stale_drills`, `open_items`.
+    pub total: std::collections::BTreeMap<&'static str, usize>,
+}
+
+fn page_of<T: Clone>(v: &mut Vec<T>, offset: usize, limit: usize) -> usize {
+    let total = v.len();
+    let start = offset.min(total);
+    let end = start.saturating_add(limit).min(total);
+    *v = v[start..end].to_vec();
+    total
 }
 
 impl Scorecard {
-    /// Keeps `limit` agent rows from `offset` and says so in [`Scorecard::agents_page`].
-    pub fn page_agents(&mut self, offset: usize, limit: usize) {
-        let total = self.agents.len();
-        let start = offset.min(total);
-        let end = start.saturating_add(limit).min(total);
-        self.agents = self.agents[start..end].to_vec();
-        self.agents_page = Some(AgentsPage {
+    /// Keeps `limit` entries from `offset` of every list (agents and the attention lists) and
+    /// says so in [`Scorecard::page`]; [`Scorecard::totals`] still covers everything.
+    pub fn paged(&mut self, offset: usize, limit: usize) {
+        let mut total = std::collections::BTreeMap::new();
+        total.insert("agents", page_of(&mut self.agents, offset, limit));
+        total.insert(
+            "pilot_purgatory",
+            page_of(&mut self.pilot_purgatory, offset, limit),
+        );
+        total.insert(
+            "pilots_without_review",
+            page_of(&mut self.pilots_without_review, offset, limit),
+        );
+        total.insert(
+            "overdue_open_items",
+            page_of(&mut self.overdue_open_items, offset, limit),
+        );
+        total.insert(
+            "post_launch_reviews",
+            page_of(&mut self.post_launch_reviews, offset, limit),
+        );
+        total.insert(
+            "stale_drills",
+            page_of(&mut self.stale_drills, offset, limit),
+        );
+        total.insert("open_items", page_of(&mut self.open_items, offset, limit));
+        self.page = Some(Page {
             offset,
             limit,
             total,
@@ -399,12 +429,8 @@ pub struct Scorecard {
     pub totals: Totals,
     /// Inside the window.
     pub activity: Activity,
-    /// Every agent, by id (one page of them when [`Scorecard::agents_page`] is set).
+    /// Every agent, by id (one page of them when [`Scorecard::page`] is set).
     pub agents: Vec<AgentRow>,
-    /// Which page of [`Scorecard::agents`] this is, when paged (the server pages it; the
-    /// CLI never does). Totals and every other list cover all agents.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agents_page: Option<AgentsPage>,
     /// Pilot purgatory, longest past its end first.
     pub pilot_purgatory: Vec<PurgatoryEntry>,
     /// Pilots never reviewed, longest piloting first.
@@ -418,6 +444,10 @@ pub struct Scorecard {
     /// Every open item with a due date of the agents' latest reviews, earliest first (for the
     /// calendar; [`Scorecard::overdue_open_items`] are those past due).
     pub open_items: Vec<OpenItemDue>,
+    /// Which page of the lists this is, when paged (the server pages them; the CLI never
+    /// does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
 }
 
 fn plus_days(d: Date, n: i64) -> Date {
@@ -656,12 +686,12 @@ pub fn scorecard(agents: &[AgentSnapshot], opts: &Options) -> Scorecard {
         totals,
         activity,
         agents: rows,
-        agents_page: None,
         pilot_purgatory: purgatory,
         pilots_without_review: unreviewed,
         overdue_open_items: overdue,
         post_launch_reviews: post_launch,
         stale_drills: drills,
         open_items: open_items_due,
+        page: None,
     }
 }

@@ -38,13 +38,15 @@ pub struct PortfolioQuery {
     /// `json` (default), `markdown` or `ics`.
     #[param(inline)]
     pub format: Option<PortfolioFormat>,
-    /// JSON only: agent rows from this one (0). Totals and the other lists cover every agent.
+    /// JSON only: each list (agents, purgatory, pilots without review, overdue open items,
+    /// post-launch reviews, stale drills, open items) from this entry (0). `totals` and
+    /// `page.total` count everything.
     pub offset: Option<usize>,
-    /// JSON only: at most this many agent rows (100; at most 10,000).
+    /// JSON only: at most this many entries per list (100; at most 10,000).
     pub limit: Option<usize>,
 }
 
-/// Agent rows per page of the JSON scorecard unless `limit` says otherwise.
+/// Entries per list of the JSON scorecard unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 100;
 
 /// The portfolio: every agent's stage, days in stage and last decision; pilot purgatory,
@@ -101,8 +103,8 @@ pub async fn portfolio(
             });
             Ok(match format {
                 PortfolioFormat::Json => {
-                    card.page_agents(offset, limit);
-                    stagegate_portfolio::to_json(&card).map_err(|e| e.to_string())?
+                    card.paged(offset, limit);
+                    serde_json::to_string(&card).map_err(|e| e.to_string())?
                 }
                 PortfolioFormat::Markdown => stagegate_portfolio::markdown::weekly(&card),
                 PortfolioFormat::Ics => stagegate_portfolio::ical::feed(&card),

@@ -174,10 +174,9 @@ async fn scenario(location: Location) {
     let (s, ctype, v) = get(&router, &tok, "/api/v1/portfolio?as_of=2026-07-15&limit=1").await;
     assert_eq!((s, ctype.as_str()), (StatusCode::OK, "application/json"));
     assert_eq!(v["schema_version"], 1);
-    assert_eq!(
-        v["agents_page"],
-        serde_json::json!({"offset": 0, "limit": 1, "total": 1})
-    );
+    assert_eq!(v["page"]["offset"], 0);
+    assert_eq!(v["page"]["limit"], 1);
+    assert_eq!(v["page"]["total"]["agents"], 1);
     assert_eq!(v["agents"][0]["id"], AGENT);
     let (_, _, v) = get(&router, &tok, "/api/v1/portfolio?as_of=2026-07-15&offset=1").await;
     assert_eq!(v["agents"], serde_json::json!([]));
