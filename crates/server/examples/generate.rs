@@ -151,7 +151,7 @@ fn agent(i: usize, seq: &mut i64) -> Vec<(Act, Event)> {
         let outcome = match kind {
             1 => "Blocked",
             2 => "Conditional",
-            _ if i % 7 == 0 => "Conditional",
+            _ if i.is_multiple_of(7) => "Conditional",
             _ => "Cleared",
         };
         // Blocked pilots were reviewed mid-pilot: those whose pilot ended two weeks or more

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// `--server` and `--token`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArg {
-    /// A `stagegate serve` URL (e.g. https://stagegate.acme.example): push the review there
+    /// A `stagegate serve` URL (e.g. `https://stagegate.acme.example`): push the review there
     /// instead of recording it in a local registry. Default: $STAGEGATE_SERVER.
     #[arg(long, env = "STAGEGATE_SERVER")]
     pub server: Option<url::Url>,
