@@ -8,7 +8,9 @@
 //! | push evidence | admin, coe-lead, ci, builder, on-call | builder: named builder; on-call: named primary or backup on-call, and only `drill` and `rotation` records |
 //! | sign off (item 10) | admin, coe-lead, builder, peer-approver | the signature must be the caller's, as the card's person for the role |
 //! | approve (criteria change, risk acceptance) | admin, coe-lead, sponsor | the signature must be the caller's, as the card's sponsor or CoE lead |
-//! | change the stage (promote) | admin, coe-lead | — |
+//! | promote, resume | admin, coe-lead | — |
+//! | pause (the kill switch pulled) | admin, coe-lead, on-call | on-call: named primary or backup on-call |
+//! | retire | admin, coe-lead, sponsor | sponsor: the card's sponsor |
 //! | webhooks, checkpoints | admin, coe-lead (checkpoints: auditor too) | — |
 //!
 //! A token limited to some agents (`--agents`) acts on those only. The auditor reads and
@@ -127,8 +129,12 @@ pub enum Action<'a> {
     SignOff,
     /// Approve a criteria change or accept risk.
     Approve,
-    /// Change the agent's stage.
+    /// Promote or resume the agent.
     ChangeStage,
+    /// Pause the agent.
+    Pause,
+    /// Retire the agent.
+    Retire,
     /// Manage webhook subscriptions.
     ManageWebhooks,
     /// Take a signed checkpoint.
@@ -146,6 +152,8 @@ impl Action<'_> {
             Action::SignOff => "sign off".into(),
             Action::Approve => "approve".into(),
             Action::ChangeStage => "change stages".into(),
+            Action::Pause => "pause agents".into(),
+            Action::Retire => "retire agents".into(),
             Action::ManageWebhooks => "manage webhooks".into(),
             Action::Checkpoint => "take checkpoints".into(),
         }
@@ -204,6 +212,8 @@ pub fn authorize(
         ]),
         Action::Approve => any(&[Role::Admin, Role::CoeLead, Role::Sponsor]),
         Action::ChangeStage | Action::ManageWebhooks => staff,
+        Action::Pause => staff || on_call_of(),
+        Action::Retire => staff || (caller.has(Role::Sponsor) && named(|p| vec![&p.sponsor])),
         Action::Checkpoint => staff || caller.has(Role::Auditor),
     };
     if ok {

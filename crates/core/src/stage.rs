@@ -2,7 +2,9 @@
 //!
 //! Source: seed 003 (Evaluation → Pilot → Production rollout), seed 001 ("Status in registry
 //! will move from Pilot → Production at launch"). The only way from Pilot to Production is a
-//! Cleared or Conditional review whose sign-offs are valid (enforced by the registry).
+//! Cleared or Conditional review whose sign-offs are valid (enforced by the registry). A
+//! pilot or a production agent may be paused (the kill switch pulled, an incident; seed 001
+//! item 9) and resumed to the stage it was paused from; any agent may be retired, for good.
 
 use serde::Serialize;
 
@@ -14,6 +16,10 @@ pub enum Stage {
     Pilot,
     /// In production.
     Production,
+    /// Stopped for now (from Pilot or Production, to which it resumes).
+    Paused,
+    /// Out of service for good.
+    Retired,
 }
 
 impl Stage {
@@ -22,6 +28,8 @@ impl Stage {
         match self {
             Stage::Pilot => "pilot",
             Stage::Production => "production",
+            Stage::Paused => "paused",
+            Stage::Retired => "retired",
         }
     }
 
@@ -30,6 +38,8 @@ impl Stage {
         match s {
             "pilot" => Some(Stage::Pilot),
             "production" => Some(Stage::Production),
+            "paused" => Some(Stage::Paused),
+            "retired" => Some(Stage::Retired),
             _ => None,
         }
     }

@@ -81,6 +81,10 @@ pub struct ByStage {
     pub pilot: u64,
     /// In Production.
     pub production: u64,
+    /// Paused (from Pilot or Production).
+    pub paused: u64,
+    /// Retired.
+    pub retired: u64,
     /// Registered (by a review) without `pilot start`.
     pub none: u64,
 }
@@ -514,16 +518,30 @@ pub fn scorecard(agents: &[AgentSnapshot], opts: &Options) -> Scorecard {
         match x.stage {
             Some(Stage::Pilot) => totals.by_stage.pilot += 1,
             Some(Stage::Production) => totals.by_stage.production += 1,
+            Some(Stage::Paused) => totals.by_stage.paused += 1,
+            Some(Stage::Retired) => totals.by_stage.retired += 1,
             None => totals.by_stage.none += 1,
         }
         totals.by_decision.add(x.latest.map(|r| r.decision));
         for r in x.a.reviews.iter().filter(|r| in_window(r.review_date)) {
             activity.reviews.add(Some(r.decision));
         }
+        // A pilot starts once and an agent launches once: resuming after a pause is neither.
+        let first = |stage: Stage| {
+            x.a.stages
+                .iter()
+                .find(|t| t.stage == stage)
+                .map(|t| t.event)
+        };
         for s in x.a.stages.iter().filter(|s| in_window(s.at)) {
             match s.stage {
-                Stage::Pilot => activity.pilots_started += 1,
-                Stage::Production => activity.launches += 1,
+                Stage::Pilot if first(Stage::Pilot) == Some(s.event) => {
+                    activity.pilots_started += 1;
+                }
+                Stage::Production if first(Stage::Production) == Some(s.event) => {
+                    activity.launches += 1;
+                }
+                _ => {}
             }
         }
         let launched = (x.stage == Some(Stage::Production))

@@ -136,7 +136,7 @@ fn scorecard_json_shape() {
     assert_eq!(v["totals"]["agents"], 4);
     assert_eq!(
         v["totals"]["by_stage"],
-        serde_json::json!({"pilot": 3, "production": 1, "none": 0})
+        serde_json::json!({"pilot": 3, "production": 1, "paused": 0, "retired": 0, "none": 0})
     );
     assert_eq!(
         v["totals"]["by_decision"],

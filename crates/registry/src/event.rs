@@ -137,6 +137,9 @@ pub enum Event {
         review_seq: Option<i64>,
         /// Fingerprints of the sign-off keys re-verified before the change.
         signers: Vec<String>,
+        /// Why (pause, resume, retire).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 

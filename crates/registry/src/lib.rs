@@ -46,6 +46,28 @@ use stagegate_trust::{CHECKPOINT_NAMESPACE, EVENT_NAMESPACE, RegistryKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A stage change other than pilot start and promotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageChange {
+    /// Pilot or Production → Paused.
+    Pause,
+    /// Paused → the stage it was paused from.
+    Resume,
+    /// Any stage → Retired.
+    Retire,
+}
+
+impl StageChange {
+    /// `paused`, `resumed`, `retired`.
+    pub fn done(self) -> &'static str {
+        match self {
+            StageChange::Pause => "paused",
+            StageChange::Resume => "resumed",
+            StageChange::Retire => "retired",
+        }
+    }
+}
+
 /// Registry failures.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -561,6 +583,7 @@ impl Registry {
                 to: Stage::Pilot.as_str().into(),
                 review_seq: None,
                 signers: Vec::new(),
+                reason: None,
             });
             Ok(ev)
         })
@@ -844,6 +867,55 @@ impl Registry {
         .await
     }
 
+    /// Pauses, resumes or retires an agent (seed 001 item 9: the kill switch and its decision
+    /// authority): a pilot or production agent is paused; a paused one resumes to the stage it
+    /// was paused from; any agent with a stage is retired, for good. Every change carries its
+    /// reason. Returns the event number.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] for a change its stage does not allow or an empty reason.
+    pub async fn change_stage(
+        &self,
+        agent: &str,
+        change: StageChange,
+        reason: &str,
+        act: &Act,
+    ) -> Result<i64, RegistryError> {
+        if reason.trim().is_empty() {
+            return Err(RegistryError::Rule("give the reason (--reason)".into()));
+        }
+        self.append(act, |state, _| {
+            let a = state
+                .agents
+                .get(agent)
+                .ok_or_else(|| RegistryError::Rule(format!("{agent} is not in the registry")))?;
+            let from = a.stage;
+            let to = match (change, from) {
+                (StageChange::Pause, Some(Stage::Pilot | Stage::Production)) => Stage::Paused,
+                (StageChange::Resume, Some(Stage::Paused)) => a.paused_from.ok_or_else(|| {
+                    RegistryError::Rule(format!("{agent} has no stage to resume to"))
+                })?,
+                (StageChange::Retire, Some(s)) if s != Stage::Retired => Stage::Retired,
+                _ => {
+                    return Err(RegistryError::Rule(format!(
+                        "{agent} is {}; it cannot be {}",
+                        from.map_or("without a stage", |s| s.as_str()),
+                        change.done()
+                    )));
+                }
+            };
+            Ok(vec![Event::StageChanged {
+                agent: agent.into(),
+                from: from.map(|s| s.as_str().to_owned()),
+                to: to.as_str().into(),
+                review_seq: None,
+                signers: Vec::new(),
+                reason: Some(reason.trim().to_owned()),
+            }])
+        })
+        .await
+    }
+
     /// Reviews of one agent (or all), oldest first.
     ///
     /// # Errors
@@ -913,6 +985,12 @@ impl Registry {
                 Some(Stage::Pilot) => {}
                 Some(Stage::Production) => {
                     return Err(RegistryError::Rule(format!("{agent} is already in production")));
+                }
+                Some(s @ (Stage::Paused | Stage::Retired)) => {
+                    return Err(RegistryError::Rule(format!(
+                        "{agent} is {}; only a pilot is promoted",
+                        s.as_str()
+                    )));
                 }
                 None => {
                     return Err(RegistryError::Rule(format!(
@@ -1003,6 +1081,7 @@ impl Registry {
                 to: Stage::Production.as_str().into(),
                 review_seq: Some(id),
                 signers,
+                reason: None,
             }])
         })
         .await?;

@@ -78,6 +78,8 @@ pub struct AgentState {
     pub people: Option<serde_json::Value>,
     /// Sign-offs recorded, oldest first.
     pub signoffs: Vec<SignoffEntry>,
+    /// The stage a paused agent resumes to.
+    pub paused_from: Option<Stage>,
 }
 
 /// A recorded sign-off.
@@ -446,6 +448,7 @@ fn apply(
             from,
             to,
             review_seq,
+            reason,
             ..
         } => {
             known(st, &agent)?;
@@ -463,12 +466,53 @@ fn apply(
             }
             let to_stage =
                 Stage::parse(&to).ok_or_else(|| tampered(seq, format!("unknown stage {to:?}")))?;
+            let resuming = a.stage == Some(Stage::Paused);
+            if resuming && Some(to_stage) != a.paused_from {
+                return Err(tampered(
+                    seq,
+                    format!("it resumes {agent} to {to}, not the stage it was paused from"),
+                ));
+            }
+            if a.stage == Some(Stage::Retired) {
+                return Err(tampered(
+                    seq,
+                    format!("{agent} is retired; nothing follows"),
+                ));
+            }
+            let needs_reason = matches!(to_stage, Stage::Paused | Stage::Retired) || resuming;
+            if needs_reason && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(tampered(
+                    seq,
+                    "a pause, resume or retirement without a reason",
+                ));
+            }
             match to_stage {
                 Stage::Pilot => {
                     if a.lock.is_none() {
                         return Err(tampered(seq, "a pilot started without a criteria lock"));
                     }
+                    if !(a.stage.is_none() || resuming) {
+                        return Err(tampered(seq, format!("{agent} cannot go back to pilot")));
+                    }
                 }
+                Stage::Paused => {
+                    if !matches!(a.stage, Some(Stage::Pilot | Stage::Production)) {
+                        return Err(tampered(
+                            seq,
+                            "only a pilot or a production agent is paused",
+                        ));
+                    }
+                    a.paused_from = a.stage;
+                }
+                Stage::Retired => {
+                    if a.stage.is_none() {
+                        return Err(tampered(
+                            seq,
+                            format!("{agent} has no stage to retire from"),
+                        ));
+                    }
+                }
+                Stage::Production if resuming => {}
                 Stage::Production => {
                     let last = a.reviews.last();
                     let ok = last.is_some_and(|l| {

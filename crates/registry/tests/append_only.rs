@@ -443,6 +443,7 @@ async fn an_import_is_replayed_before_it_is_written(db: &Db) {
                     to: "pilot".into(),
                     review_seq: None,
                     signers: Vec::new(),
+                    reason: None,
                 },
             ),
         ]
@@ -460,6 +461,7 @@ async fn an_import_is_replayed_before_it_is_written(db: &Db) {
             to: "production".into(),
             review_seq: None,
             signers: Vec::new(),
+            reason: None,
         },
     ));
     match reg.import(&bad).await {
@@ -472,4 +474,119 @@ async fn an_import_is_replayed_before_it_is_written(db: &Db) {
     let v = reg.verify(&[]).await.unwrap();
     assert_eq!(v.events, 7);
     assert_eq!(reg.state().await.unwrap().agents.len(), 2);
+}
+
+on_both!(pause_resume_and_retire_follow_the_lifecycle);
+async fn pause_resume_and_retire_follow_the_lifecycle(db: &Db) {
+    use stagegate_core::stage::Stage;
+    use stagegate_registry::{Event, StageChange};
+    let reg = db.open(true).await;
+    start(&reg, "sha256:aa", "2026-05-12").await.unwrap();
+    let rule = |r: Result<i64, RegistryError>| match r {
+        Err(RegistryError::Rule(m)) => m,
+        other => panic!("expected a rule refusal, got {other:?}"),
+    };
+    assert!(
+        rule(
+            reg.change_stage(AGENT, StageChange::Resume, "why", &act("2026-05-13"))
+                .await
+        )
+        .contains("cannot be resumed")
+    );
+    assert!(
+        rule(
+            reg.change_stage(AGENT, StageChange::Pause, "  ", &act("2026-05-13"))
+                .await
+        )
+        .contains("reason")
+    );
+    reg.change_stage(
+        AGENT,
+        StageChange::Pause,
+        "incident INC-7",
+        &act("2026-05-14"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reg.stage(AGENT).await.unwrap(), Some(Stage::Paused));
+    assert!(
+        rule(
+            reg.change_stage(AGENT, StageChange::Pause, "again", &act("2026-05-14"))
+                .await
+        )
+        .contains("cannot be paused")
+    );
+    // A paused pilot is not promoted.
+    let promoted = reg
+        .promote(AGENT, &act("2026-05-15"), &[], |_, _| Ok(Vec::new()))
+        .await;
+    assert!(matches!(promoted, Err(RegistryError::Rule(m)) if m.contains("paused")));
+    reg.change_stage(AGENT, StageChange::Resume, "fixed", &act("2026-05-15"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.stage(AGENT).await.unwrap(),
+        Some(Stage::Pilot),
+        "back to the stage it was paused from"
+    );
+    reg.change_stage(
+        AGENT,
+        StageChange::Retire,
+        "replaced by v2",
+        &act("2026-05-16"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        rule(
+            reg.change_stage(AGENT, StageChange::Resume, "x", &act("2026-05-17"))
+                .await
+        )
+        .contains("retired")
+    );
+    // A log that resumes a paused pilot into production does not replay.
+    let other = "agent-finance-other";
+    let e = |ev: Event| (act("2026-06-01"), ev);
+    let forged = vec![
+        e(Event::AgentRegistered {
+            agent: other.into(),
+            name: "O".into(),
+            people: None,
+        }),
+        e(Event::CriteriaLocked {
+            agent: other.into(),
+            digest: "sha256:bb".into(),
+            criteria: serde_json::json!([]),
+            by: "M".into(),
+        }),
+        e(Event::StageChanged {
+            agent: other.into(),
+            from: None,
+            to: "pilot".into(),
+            review_seq: None,
+            signers: Vec::new(),
+            reason: None,
+        }),
+        e(Event::StageChanged {
+            agent: other.into(),
+            from: Some("pilot".into()),
+            to: "paused".into(),
+            review_seq: None,
+            signers: Vec::new(),
+            reason: Some("x".into()),
+        }),
+        e(Event::StageChanged {
+            agent: other.into(),
+            from: Some("paused".into()),
+            to: "production".into(),
+            review_seq: None,
+            signers: Vec::new(),
+            reason: Some("x".into()),
+        }),
+    ];
+    match reg.import(&forged).await {
+        Err(RegistryError::Tampered { why, .. }) => assert!(why.contains("paused from"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    reg.verify(&[]).await.unwrap();
 }

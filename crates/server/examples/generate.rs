@@ -142,6 +142,7 @@ fn agent(i: usize, seq: &mut i64) -> Vec<(Act, Event)> {
                 to: "pilot".into(),
                 review_seq: None,
                 signers: Vec::new(),
+                reason: None,
             },
         ),
     ];
@@ -185,6 +186,7 @@ fn agent(i: usize, seq: &mut i64) -> Vec<(Act, Event)> {
                     to: "production".into(),
                     review_seq: Some(review_seq),
                     signers: vec!["SHA256:bench".into()],
+                    reason: None,
                 },
             ));
         }

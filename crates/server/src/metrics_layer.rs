@@ -56,7 +56,7 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
             let state = &snap.state;
             metrics::gauge!("stagegate_registry_up").set(1.0);
             metrics::gauge!("stagegate_registry_events").set(state.size as f64);
-            for stage in ["pilot", "production"] {
+            for stage in ["pilot", "production", "paused", "retired"] {
                 let n = state
                     .agents
                     .values()

@@ -804,3 +804,132 @@ pub async fn signoffs_needed(
             .collect(),
     ))
 }
+
+/// A pause, resume or retirement.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StageChangeBody {
+    /// Why (required): the incident, the kill-switch drill, the decision to retire.
+    pub reason: String,
+    /// Effective date, `YYYY-MM-DD`; default today (UTC).
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+async fn change_stage(
+    app: &AppState,
+    id: &str,
+    caller: &Caller,
+    action: Action<'_>,
+    change: stagegate_registry::StageChange,
+    body: &StageChangeBody,
+) -> Result<Json<Recorded>, Problem> {
+    let known = people_of(app, id).await?;
+    check(caller, action, id, known.as_ref())?;
+    let on = date(body.as_of.as_deref(), app)?;
+    let event = app
+        .registry
+        .change_stage(id, change, &body.reason, &act(app, caller, Some(on)))
+        .await?;
+    app.cache.invalidate();
+    Ok(Json(Recorded {
+        event,
+        message: format!("{id} {} on {on}: {}", change.done(), body.reason.trim()),
+    }))
+}
+
+/// Pauses a pilot or production agent (the kill switch pulled, an incident): admin,
+/// coe-lead, or the agent's named on-call.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/pause",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = StageChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Paused", body = Recorded),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its stage does not allow it", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn pause(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(body): Json<StageChangeBody>,
+) -> Result<Json<Recorded>, Problem> {
+    change_stage(
+        &app,
+        &id,
+        &caller,
+        Action::Pause,
+        stagegate_registry::StageChange::Pause,
+        &body,
+    )
+    .await
+}
+
+/// Resumes a paused agent to the stage it was paused from: admin or coe-lead.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/resume",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = StageChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resumed", body = Recorded),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not paused", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn resume(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(body): Json<StageChangeBody>,
+) -> Result<Json<Recorded>, Problem> {
+    change_stage(
+        &app,
+        &id,
+        &caller,
+        Action::ChangeStage,
+        stagegate_registry::StageChange::Resume,
+        &body,
+    )
+    .await
+}
+
+/// Retires an agent for good: admin, coe-lead, or the agent's sponsor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/retire",
+    tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = StageChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Retired", body = Recorded),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already retired, or no stage", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn retire(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(body): Json<StageChangeBody>,
+) -> Result<Json<Recorded>, Problem> {
+    change_stage(
+        &app,
+        &id,
+        &caller,
+        Action::Retire,
+        stagegate_registry::StageChange::Retire,
+        &body,
+    )
+    .await
+}

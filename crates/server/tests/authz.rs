@@ -130,9 +130,12 @@ enum Endpoint {
     Checkpoint,
     Subscribe,
     Unsubscribe,
+    Pause,
+    Resume,
+    Retire,
 }
 
-const ENDPOINTS: [Endpoint; 10] = [
+const ENDPOINTS: [Endpoint; 13] = [
     Endpoint::Register,
     Endpoint::Pilot,
     Endpoint::Review,
@@ -143,6 +146,9 @@ const ENDPOINTS: [Endpoint; 10] = [
     Endpoint::Checkpoint,
     Endpoint::Subscribe,
     Endpoint::Unsubscribe,
+    Endpoint::Pause,
+    Endpoint::Resume,
+    Endpoint::Retire,
 ];
 
 /// Who may call what, by credential name (see `credentials`): the rule of issue 8 item 3 and
@@ -158,12 +164,12 @@ fn allowed(cred: &str, e: Endpoint) -> bool {
         // A builder the card does not name.
         "other-builder" => false,
         "ci" => matches!(e, Review | Evidence),
-        // The card's primary on-call pushing a drill.
-        "on-call" => matches!(e, Evidence),
+        // The card's primary on-call pushing a drill, or pulling the kill switch.
+        "on-call" => matches!(e, Evidence | Pause),
         "other-on-call" => false,
         "auditor" => matches!(e, Checkpoint),
         // The card's sponsor accepting risk.
-        "sponsor" => matches!(e, Approve),
+        "sponsor" => matches!(e, Approve | Retire),
         "peer-approver" => false,
         // No, expired, revoked, wrong secret, wrongly signed, malformed, unknown key, expired JWT.
         _ => false,
@@ -217,6 +223,17 @@ fn request(e: Endpoint, auth: Option<&str>, review: &serde_json::Value) -> Reque
             }
             b.body(Body::from(body)).unwrap()
         }
+        Endpoint::Pause | Endpoint::Resume | Endpoint::Retire => json(
+            &format!(
+                "/api/v1/agents/{AGENT}/{}",
+                match e {
+                    Endpoint::Pause => "pause",
+                    Endpoint::Resume => "resume",
+                    _ => "retire",
+                }
+            ),
+            serde_json::json!({"reason": "incident INC-42"}),
+        ),
         Endpoint::Subscribe => json(
             "/api/v1/webhooks",
             serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["review-recorded"]}),

@@ -224,6 +224,13 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArg,
     },
+    /// Pause a pilot or production agent (the kill switch pulled, an incident); it resumes to
+    /// the stage it was paused from.
+    Pause(LifecycleArgs),
+    /// Resume a paused agent to the stage it was paused from.
+    Resume(LifecycleArgs),
+    /// Retire an agent for good.
+    Retire(LifecycleArgs),
     /// Show an agent's review and stage history (verifies the registry's hash chain first).
     History {
         /// Agent id; all agents when omitted.
@@ -318,6 +325,24 @@ pub enum Approver {
     Builder,
 }
 
+/// `pause`, `resume` and `retire` flags.
+#[derive(Debug, clap::Args)]
+pub struct LifecycleArgs {
+    /// Agent id (agent-<dept>-<slug>).
+    pub agent: String,
+    /// Why (recorded with the change).
+    #[arg(long)]
+    pub reason: String,
+    /// Effective date. Default: today (UTC).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Who records it. Default: $USER.
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
 /// Which schema to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
@@ -397,6 +422,15 @@ fn main() -> ExitCode {
                     &registry,
                 )
                 .await
+            }
+            Command::Pause(a) => {
+                run::change_stage(&a, stagegate_registry::StageChange::Pause).await
+            }
+            Command::Resume(a) => {
+                run::change_stage(&a, stagegate_registry::StageChange::Resume).await
+            }
+            Command::Retire(a) => {
+                run::change_stage(&a, stagegate_registry::StageChange::Retire).await
             }
             Command::History {
                 agent,

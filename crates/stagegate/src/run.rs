@@ -723,6 +723,26 @@ pub async fn promote(
     Ok(0)
 }
 
+/// `stagegate pause | resume | retire`.
+pub async fn change_stage(
+    a: &crate::LifecycleArgs,
+    change: stagegate_registry::StageChange,
+) -> Result<u8, Failure> {
+    let date = as_of(a.as_of.as_deref())?;
+    let act = act(Some(date), a.by.clone())?;
+    let reg = open(&a.registry, false).await?;
+    let event = reg.change_stage(&a.agent, change, &a.reason, &act).await?;
+    let stage = reg.stage(&a.agent).await?;
+    reg.close().await;
+    println!(
+        "{}: {} on {date} (event #{event}); stage now {}",
+        a.agent,
+        change.done(),
+        stage.map_or("none", |s| s.as_str())
+    );
+    Ok(0)
+}
+
 /// Re-verifies the sign-offs inside a stored review (see [`signing::reverify`]).
 fn resign(
     stored: &serde_json::Value,

@@ -185,7 +185,7 @@ fn check(v: &Value) {
     assert_eq!(t["agents"], 4);
     assert_eq!(
         t["by_stage"],
-        serde_json::json!({"pilot": 3, "production": 1, "none": 0})
+        serde_json::json!({"pilot": 3, "production": 1, "paused": 0, "retired": 0, "none": 0})
     );
     assert_eq!(
         t["by_decision"],
