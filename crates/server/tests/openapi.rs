@@ -64,6 +64,11 @@ async fn the_document_validates_and_matches_the_routes() {
         .await
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
 
     // Every operation the document lists reaches its handler.
     let mut listed = Vec::new();
@@ -103,31 +108,57 @@ async fn the_document_validates_and_matches_the_routes() {
             "{m} {p} is missing from the OpenAPI document"
         );
     }
+    // Served beside the documented operations: the document itself and the Prometheus text.
+    for path in ["/api/v1/openapi.json", "/metrics"] {
+        let res = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
 
-    // An independent validator.
+    // An independent validator; a document broken on purpose shows it is really checking.
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, &bytes).unwrap();
-    let out = std::process::Command::new("python3")
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&file)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            assert!(text.contains("OK"), "{text}");
-        }
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must validate the document: install openapi-spec-validator"
-            );
-            eprintln!("skipping the validator: openapi-spec-validator is not installed");
-        }
-        Ok(o) => panic!(
-            "the OpenAPI document does not validate:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!("cannot run python3: {e}"),
+    let Some(verdict) = validate(&file) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must validate the document: install openapi-spec-validator"
+        );
+        eprintln!("skipping the validator: openapi-spec-validator is not installed");
+        return;
+    };
+    if let Err(why) = verdict {
+        panic!("the OpenAPI document does not validate:\n{why}");
+    }
+    let mut broken = doc.clone();
+    broken["paths"]["/api/v1/portfolio"]["get"]["responses"]["200"]["content"] =
+        serde_json::json!({"application/json": {"schema": {"type": "no-such-type"}}});
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, serde_json::to_vec(&broken).unwrap()).unwrap();
+    assert!(
+        validate(&bad).unwrap().is_err(),
+        "the validator accepted a document with an invalid schema type"
+    );
+}
+
+/// `python3 -m openapi_spec_validator --schema 3.1 FILE`: `None` when the package is not
+/// installed, else its verdict (the validator's output when it refuses).
+fn validate(file: &std::path::Path) -> Option<Result<(), String>> {
+    let o = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        assert!(stdout.contains("OK"), "{stdout}");
+        Some(Ok(()))
+    } else if stderr.contains("No module named") {
+        None
+    } else {
+        Some(Err(format!("{stdout}{stderr}")))
     }
 }
