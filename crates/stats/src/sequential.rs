@@ -116,6 +116,96 @@ impl Msprt {
     }
 }
 
+/// Count, mean and sum of squared deviations of a stream, mergeable (Chan, Golub & LeVeque
+/// 1979, "Updating formulae and a pairwise algorithm for computing sample variances"), so
+/// batches summarised elsewhere (one telemetry batch, one arm) combine without cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct Moments {
+    /// Observations.
+    pub n: u64,
+    /// Their mean (0 when `n` is 0).
+    pub mean: f64,
+    /// Σ (x − mean)².
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Adds one observation (Welford's update).
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// The moments of both streams together.
+    pub fn merge(self, other: Moments) -> Moments {
+        if self.n == 0 {
+            return other;
+        }
+        if other.n == 0 {
+            return self;
+        }
+        let n = self.n + other.n;
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let d = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + d * nb / n as f64,
+            m2: self.m2 + other.m2 + d * d * na * nb / n as f64,
+        }
+    }
+
+    /// Every observation multiplied by `k` (mean × k, m2 × k²).
+    pub fn scaled(self, k: f64) -> Moments {
+        Moments {
+            n: self.n,
+            mean: self.mean * k,
+            m2: self.m2 * k * k,
+        }
+    }
+
+    /// Sample variance (n − 1 denominator); `None` below two observations.
+    pub fn variance(&self) -> Option<f64> {
+        (self.n >= 2).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
+    }
+}
+
+/// The mixing parameter ρ² that makes the Gaussian-mixture confidence sequence narrowest at
+/// `n_opt` observations: ρ² = (−2 ln α + ln(1 − 2 ln α)) / n_opt (Waudby-Smith, Arbour,
+/// Sinha, Kennedy & Ramdas, "Time-uniform central limit theory and asymptotic confidence
+/// sequences", Annals of Statistics 2024, §2.3; Howard et al. 2021, eq. (3.11)).
+/// `n_opt` of 0 is taken as 1.
+pub fn rho2_for(n_opt: u64, alpha: f64) -> f64 {
+    let l = -2.0 * alpha.ln();
+    (l + (1.0 + l).ln()) / n_opt.max(1) as f64
+}
+
+/// The two-sided asymptotic confidence sequence for the mean of a stream at `moments`, level
+/// 1 − `alpha`, mixing parameter `rho2` ([`rho2_for`]):
+///
+/// C_n = x̄ₙ ± σ̂ₙ · √( 2(nρ² + 1) / (n²ρ²) · ln( √(nρ² + 1) / α ) )
+///
+/// (Waudby-Smith et al. 2024, Theorem 2.2 with the Robbins normal mixture; with σ̂ the known σ
+/// and ρ²σ² = τ² it is [`Msprt`]'s confidence sequence). Its guarantee is time-uniform: the
+/// chance that *any* Cₙ ever misses the mean is at most α asymptotically, so it may be looked
+/// at after every batch. `None` below two observations and when the sample has no spread —
+/// no interval is formed from data without spread.
+pub fn asymptotic_cs(moments: Moments, rho2: f64, alpha: f64) -> Option<Interval> {
+    let var = moments.variance()?;
+    if !(var > 0.0) || !(rho2 > 0.0) || !(alpha > 0.0 && alpha < 1.0) {
+        return None;
+    }
+    let n = moments.n as f64;
+    let a = n * rho2 + 1.0;
+    let radius = var.sqrt() * (2.0 * a / (n * n * rho2) * (a.sqrt() / alpha).ln()).sqrt();
+    Some(Interval::nominal(
+        moments.mean - radius,
+        moments.mean + radius,
+        1.0 - alpha,
+    ))
+}
+
 /// Events a fixed-horizon one-sample test of a rate needs to detect a change from `p0` to
 /// `p1` at two-sided level `alpha` with `power`:
 /// n = ((z₁₋α/₂·√(p0(1−p0)) + z_power·√(p1(1−p1))) / (p1 − p0))² (Chow, Shao & Wang 2008, §4.1).
@@ -138,6 +228,61 @@ mod tests {
         assert!(l.rejected_at.is_some() && l.p_value < 0.05, "{l:?}");
         let ci = l.interval.unwrap();
         assert!(ci.contains(0.05) && !ci.contains(0.02), "{ci:?}");
+    }
+
+    #[test]
+    fn moments_merge_equals_one_pass_and_scaling() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let mut all = Moments::default();
+        xs.iter().for_each(|&x| all.push(x));
+        let (mut a, mut b) = (Moments::default(), Moments::default());
+        xs[..3].iter().for_each(|&x| a.push(x));
+        xs[3..].iter().for_each(|&x| b.push(x));
+        let m = a.merge(b);
+        assert_eq!(m.n, 8);
+        assert!((m.mean - 3.875).abs() < 1e-12);
+        // Sample variance by hand: Σx² = 173, n x̄² = 120.125, (173 − 120.125)/7.
+        assert!((m.variance().unwrap() - 52.875 / 7.0).abs() < 1e-12);
+        assert!((all.variance().unwrap() - m.variance().unwrap()).abs() < 1e-12);
+        let s = m.scaled(-2.0);
+        assert!((s.mean + 7.75).abs() < 1e-12);
+        assert!((s.variance().unwrap() - 4.0 * m.variance().unwrap()).abs() < 1e-9);
+        assert_eq!(Moments::default().merge(m), m);
+        assert_eq!(m.merge(Moments::default()), m);
+    }
+
+    #[test]
+    fn asymptotic_cs_is_the_msprt_sequence_with_the_variance_known() {
+        // Same boundary, two codings: with σ̂² = σ² and τ² = ρ²σ² they must agree.
+        let alpha = 0.05;
+        for (n, mean, var) in [(2u64, 0.3, 0.21), (1_000, 0.02, 0.0196), (10_000_000, 1.5, 9.0)] {
+            let moments = Moments { n, mean, m2: var * (n - 1) as f64 };
+            let rho2 = rho2_for(500, alpha);
+            let cs = asymptotic_cs(moments, rho2, alpha).unwrap();
+            let mut t = Msprt::new(0.0, var, rho2 * var, alpha);
+            let look = t.observe_batch(mean * n as f64, n);
+            let ms = look.interval.unwrap();
+            assert!((cs.low - ms.low).abs() < 1e-9 * (1.0 + ms.low.abs()), "{cs:?} {ms:?}");
+            assert!((cs.high - ms.high).abs() < 1e-9 * (1.0 + ms.high.abs()), "{cs:?} {ms:?}");
+        }
+    }
+
+    #[test]
+    fn asymptotic_cs_refuses_one_value_and_no_spread_and_stays_finite_at_1e10() {
+        let one = Moments { n: 1, mean: 4.0, m2: 0.0 };
+        assert!(asymptotic_cs(one, rho2_for(100, 0.05), 0.05).is_none());
+        let ties = Moments { n: 1000, mean: 4.0, m2: 0.0 };
+        assert!(asymptotic_cs(ties, rho2_for(100, 0.05), 0.05).is_none());
+        let huge = Moments { n: 10_000_000_000, mean: 0.5, m2: 0.25 * 1e10 };
+        let cs = asymptotic_cs(huge, rho2_for(100, 0.05), 0.05).unwrap();
+        assert!(cs.low.is_finite() && cs.high.is_finite() && cs.low < 0.5 && cs.high > 0.5);
+        assert!(cs.high - cs.low < 1e-3, "{cs:?}");
+        // Wider than the fixed-horizon 95% interval at every n: the price of looking always.
+        for n in [2u64, 10, 100, 10_000, 10_000_000] {
+            let m = Moments { n, mean: 0.0, m2: (n - 1) as f64 };
+            let cs = asymptotic_cs(m, rho2_for(100, 0.05), 0.05).unwrap();
+            assert!(cs.high > 1.959964 / (n as f64).sqrt(), "n = {n}: {cs:?}");
+        }
     }
 
     #[test]
