@@ -193,7 +193,8 @@ pub fn rho2_for(n_opt: u64, alpha: f64) -> f64 {
 /// no interval is formed from data without spread.
 pub fn asymptotic_cs(moments: Moments, rho2: f64, alpha: f64) -> Option<Interval> {
     let var = moments.variance()?;
-    if !(var > 0.0) || !(rho2 > 0.0) || !(alpha > 0.0 && alpha < 1.0) {
+    let usable = var > 0.0 && rho2 > 0.0 && alpha > 0.0 && alpha < 1.0;
+    if !usable {
         return None;
     }
     let n = moments.n as f64;
@@ -255,31 +256,61 @@ mod tests {
     fn asymptotic_cs_is_the_msprt_sequence_with_the_variance_known() {
         // Same boundary, two codings: with σ̂² = σ² and τ² = ρ²σ² they must agree.
         let alpha = 0.05;
-        for (n, mean, var) in [(2u64, 0.3, 0.21), (1_000, 0.02, 0.0196), (10_000_000, 1.5, 9.0)] {
-            let moments = Moments { n, mean, m2: var * (n - 1) as f64 };
+        for (n, mean, var) in [
+            (2u64, 0.3, 0.21),
+            (1_000, 0.02, 0.0196),
+            (10_000_000, 1.5, 9.0),
+        ] {
+            let moments = Moments {
+                n,
+                mean,
+                m2: var * (n - 1) as f64,
+            };
             let rho2 = rho2_for(500, alpha);
             let cs = asymptotic_cs(moments, rho2, alpha).unwrap();
             let mut t = Msprt::new(0.0, var, rho2 * var, alpha);
             let look = t.observe_batch(mean * n as f64, n);
             let ms = look.interval.unwrap();
-            assert!((cs.low - ms.low).abs() < 1e-9 * (1.0 + ms.low.abs()), "{cs:?} {ms:?}");
-            assert!((cs.high - ms.high).abs() < 1e-9 * (1.0 + ms.high.abs()), "{cs:?} {ms:?}");
+            assert!(
+                (cs.low - ms.low).abs() < 1e-9 * (1.0 + ms.low.abs()),
+                "{cs:?} {ms:?}"
+            );
+            assert!(
+                (cs.high - ms.high).abs() < 1e-9 * (1.0 + ms.high.abs()),
+                "{cs:?} {ms:?}"
+            );
         }
     }
 
     #[test]
     fn asymptotic_cs_refuses_one_value_and_no_spread_and_stays_finite_at_1e10() {
-        let one = Moments { n: 1, mean: 4.0, m2: 0.0 };
+        let one = Moments {
+            n: 1,
+            mean: 4.0,
+            m2: 0.0,
+        };
         assert!(asymptotic_cs(one, rho2_for(100, 0.05), 0.05).is_none());
-        let ties = Moments { n: 1000, mean: 4.0, m2: 0.0 };
+        let ties = Moments {
+            n: 1000,
+            mean: 4.0,
+            m2: 0.0,
+        };
         assert!(asymptotic_cs(ties, rho2_for(100, 0.05), 0.05).is_none());
-        let huge = Moments { n: 10_000_000_000, mean: 0.5, m2: 0.25 * 1e10 };
+        let huge = Moments {
+            n: 10_000_000_000,
+            mean: 0.5,
+            m2: 0.25 * 1e10,
+        };
         let cs = asymptotic_cs(huge, rho2_for(100, 0.05), 0.05).unwrap();
         assert!(cs.low.is_finite() && cs.high.is_finite() && cs.low < 0.5 && cs.high > 0.5);
         assert!(cs.high - cs.low < 1e-3, "{cs:?}");
         // Wider than the fixed-horizon 95% interval at every n: the price of looking always.
         for n in [2u64, 10, 100, 10_000, 10_000_000] {
-            let m = Moments { n, mean: 0.0, m2: (n - 1) as f64 };
+            let m = Moments {
+                n,
+                mean: 0.0,
+                m2: (n - 1) as f64,
+            };
             let cs = asymptotic_cs(m, rho2_for(100, 0.05), 0.05).unwrap();
             assert!(cs.high > 1.959964 / (n as f64).sqrt(), "n = {n}: {cs:?}");
         }
