@@ -362,3 +362,140 @@ pub fn reverify(
     }
     Ok(fps)
 }
+
+/// A person's act on a rollout or a kill switch (seed 000 "Rollback Planning": the decision
+/// authority; seed 001 item 9: the kill switch and its drill). Each is signed like a
+/// sign-off: a typed name is not an act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutAct {
+    /// Start a rollout from its plan.
+    Start,
+    /// Go at a go/no-go: the next phase.
+    Advance,
+    /// Hold the rollout.
+    Pause,
+    /// Continue it.
+    Resume,
+    /// Stop it for good at 0%.
+    Abort,
+    /// Pull the kill switch.
+    Kill,
+    /// Restore after a kill.
+    Restore,
+    /// Pull and restore the kill switch as a drill, measuring it (item 9).
+    Drill,
+}
+
+impl RolloutAct {
+    /// `start`, `advance`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutAct::Start => "start",
+            RolloutAct::Advance => "advance",
+            RolloutAct::Pause => "pause",
+            RolloutAct::Resume => "resume",
+            RolloutAct::Abort => "abort",
+            RolloutAct::Kill => "kill",
+            RolloutAct::Restore => "restore",
+            RolloutAct::Drill => "drill",
+        }
+    }
+
+    /// Parses [`RolloutAct::as_str`].
+    pub fn parse(s: &str) -> Option<RolloutAct> {
+        [
+            RolloutAct::Start,
+            RolloutAct::Advance,
+            RolloutAct::Pause,
+            RolloutAct::Resume,
+            RolloutAct::Abort,
+            RolloutAct::Kill,
+            RolloutAct::Restore,
+            RolloutAct::Drill,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// The text a rollout or kill-switch act signs. `after_event` is the agent's latest rollout or
+/// kill-switch event (0 before any), so a signature cannot be replayed later: it only counts
+/// while the state it was given on is current. `plan_digest` names the plan started or
+/// advanced (`-` for kill-switch acts).
+pub fn rollout_act_statement(
+    agent: &str,
+    act: RolloutAct,
+    plan_digest: Option<&str>,
+    after_event: i64,
+    reason: &str,
+    person: &str,
+    date: Date,
+) -> String {
+    format!(
+        "stagegate rollout act v1\nagent: {agent}\nact: {}\nplan-digest: {}\nafter-event: {after_event}\nreason: {}\nperson: {}\ndate: {date}\n",
+        act.as_str(),
+        plan_digest.unwrap_or("-"),
+        one_line(reason),
+        one_line(person)
+    )
+}
+
+/// Who may sign `act` for an agent with these people: start, advance, resume and abort are
+/// the decision authority's — the sponsor or the CoE lead (seed 000 "Rollback Planning",
+/// seed 004 "expand, pause or retire"); pause, kill and restore also the on-call primary or
+/// backup (seed 001 item 9: the on-call can pull the kill switch); a drill is the on-call's or
+/// the CoE lead's (seed 001 item 9: "kill switch tested").
+///
+/// # Errors
+/// The rule, naming who may.
+pub fn rollout_actor_people<'a>(
+    p: &'a People,
+    act: RolloutAct,
+    by: &str,
+) -> Result<&'a Person, String> {
+    let on_call = [&p.on_call.primary, &p.on_call.backup];
+    let candidates: Vec<&Person> = match act {
+        RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume | RolloutAct::Abort => {
+            vec![&p.sponsor, &p.coe_lead]
+        }
+        RolloutAct::Pause | RolloutAct::Kill | RolloutAct::Restore => {
+            let mut v = vec![&p.sponsor, &p.coe_lead];
+            v.extend(on_call);
+            v
+        }
+        RolloutAct::Drill => {
+            let mut v: Vec<&Person> = on_call.to_vec();
+            v.push(&p.coe_lead);
+            v
+        }
+    };
+    candidates
+        .into_iter()
+        .find(|c| same_person(by, &c.name))
+        .ok_or_else(|| {
+            let who = match act {
+                RolloutAct::Start
+                | RolloutAct::Advance
+                | RolloutAct::Resume
+                | RolloutAct::Abort => {
+                    format!(
+                        "the sponsor ({}) or the CoE lead ({})",
+                        p.sponsor.name, p.coe_lead.name
+                    )
+                }
+                RolloutAct::Pause | RolloutAct::Kill | RolloutAct::Restore => format!(
+                    "the on-call ({}, {}), the CoE lead ({}) or the sponsor ({})",
+                    p.on_call.primary.name, p.on_call.backup.name, p.coe_lead.name, p.sponsor.name
+                ),
+                RolloutAct::Drill => format!(
+                    "the on-call ({}, {}) or the CoE lead ({})",
+                    p.on_call.primary.name, p.on_call.backup.name, p.coe_lead.name
+                ),
+            };
+            format!(
+                "{by} may not {} this agent's rollout; {who} may",
+                act.as_str()
+            )
+        })
+}

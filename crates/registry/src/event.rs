@@ -141,6 +141,51 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A rollout changed: started, advanced, paused, resumed, rolled back or aborted
+    /// (`stagegate_rollout::Transition`, with the judgements behind a controller's change).
+    RolloutChanged {
+        /// Agent id.
+        agent: String,
+        /// The transition.
+        change: stagegate_rollout::Transition,
+        /// The person's signed act; absent when the controller made the change (a rollback,
+        /// a pause at a go/no-go, an automatic advance), which the registry key signs as it
+        /// signs every event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        act: Option<SignedAct>,
+    },
+    /// The kill switch pulled (`disabled: true`: every evaluation of the agent's flag returns
+    /// the safe default with reason `DISABLED`) or restored.
+    KillSwitchSet {
+        /// Agent id.
+        agent: String,
+        /// Pulled or restored.
+        disabled: bool,
+        /// Part of a drill (`stagegate drill`): the drill's own act signs both the pull and the
+        /// restore.
+        drill: bool,
+        /// Why.
+        reason: String,
+        /// The person's signed act.
+        act: SignedAct,
+    },
+}
+
+/// A person's signed act (`stagegate_core::signing::rollout_act_statement`), verified against
+/// the allowed-signers file before it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedAct {
+    /// `start`, `advance`, `pause`, `resume`, `abort`, `kill`, `restore` or `drill`.
+    pub act: String,
+    /// The signer, as the card names them.
+    pub person: String,
+    /// The statement signed.
+    pub statement: String,
+    /// The armored SSHSIG.
+    pub signature: String,
+    /// `SHA256:…` of the signing key.
+    pub key_fingerprint: String,
 }
 
 impl Event {
@@ -156,6 +201,8 @@ impl Event {
             Event::EvidenceRecorded { .. } => "evidence-recorded",
             Event::TokenIssued { .. } => "token-issued",
             Event::TokenRevoked { .. } => "token-revoked",
+            Event::RolloutChanged { .. } => "rollout-changed",
+            Event::KillSwitchSet { .. } => "kill-switch-set",
         }
     }
 
@@ -170,7 +217,9 @@ impl Event {
             | Event::ReviewRecorded { agent, .. }
             | Event::SignoffRecorded { agent, .. }
             | Event::StageChanged { agent, .. }
-            | Event::EvidenceRecorded { agent, .. } => Some(agent),
+            | Event::EvidenceRecorded { agent, .. }
+            | Event::RolloutChanged { agent, .. }
+            | Event::KillSwitchSet { agent, .. } => Some(agent),
         }
     }
 }

@@ -30,8 +30,10 @@ mod replay;
 mod store;
 
 pub use checkpoint::{Checkpoint, Verification};
-pub use event::{Act, AttachmentRef, Clock, Event, StoredEvent, event_hash};
-pub use replay::{AgentState, EvidenceEntry, HistoryEntry, SignoffEntry, StageEvent, State};
+pub use event::{Act, AttachmentRef, Clock, Event, SignedAct, StoredEvent, event_hash};
+pub use replay::{
+    AgentState, EvidenceEntry, HistoryEntry, KillState, SignoffEntry, StageEvent, State,
+};
 pub use store::{Location, SideWrite, Store, TokenRow};
 
 use checkpoint::check_checkpoint;
@@ -406,17 +408,85 @@ impl Registry {
         };
         let mut seq = state.size;
         let mut prev = state.head.clone();
+        let mut new = Vec::with_capacity(events.len());
         for ev in events {
             seq += 1;
             let row = self.signed_row(&key, seq, &prev, act, &ev)?;
-            tx.insert(&row).await.map_err(|e| self.db(e))?;
-            prev = row.hash;
+            prev = row.hash.clone();
+            new.push(row);
+        }
+        // The new events must hold under the same rules as the log they join.
+        let mut state = state;
+        replay::extend(&mut state, &new, false).map_err(as_rule)?;
+        for row in &new {
+            tx.insert(row).await.map_err(|e| self.db(e))?;
         }
         for w in side {
             tx.side(w).await.map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))?;
         Ok(seq)
+    }
+
+    /// Records a rollout's transition for `agent`: a person's (with their signed act, checked
+    /// against the allowed-signers file by the caller) or the controller's (`signed: None`).
+    /// The log's rules decide whether it may happen now (`stagegate_rollout::Rollout::apply`,
+    /// production stage for a start, the act's statement naming the agent's latest rollout or
+    /// kill-switch event).
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`] for a transition the rules refuse; database and key errors.
+    pub async fn rollout_change(
+        &self,
+        agent: &str,
+        change: stagegate_rollout::Transition,
+        signed: Option<SignedAct>,
+        act: &Act,
+    ) -> Result<i64, RegistryError> {
+        self.append(act, |state, _| {
+            if !state.agents.contains_key(agent) {
+                return Err(RegistryError::Rule(format!(
+                    "{agent} is not in the registry"
+                )));
+            }
+            Ok(vec![Event::RolloutChanged {
+                agent: agent.into(),
+                change,
+                act: signed,
+            }])
+        })
+        .await
+    }
+
+    /// Pulls (`disabled`) or restores the agent's kill switch with a person's signed act.
+    ///
+    /// # Errors
+    /// [`RegistryError::Rule`]: pulled twice, restored when not pulled, a drill's restore of
+    /// a real kill, a missing reason, an act that is not this one; database and key errors.
+    pub async fn set_kill_switch(
+        &self,
+        agent: &str,
+        disabled: bool,
+        drill: bool,
+        reason: &str,
+        signed: SignedAct,
+        act: &Act,
+    ) -> Result<i64, RegistryError> {
+        self.append(act, |state, _| {
+            if !state.agents.contains_key(agent) {
+                return Err(RegistryError::Rule(format!(
+                    "{agent} is not in the registry"
+                )));
+            }
+            Ok(vec![Event::KillSwitchSet {
+                agent: agent.into(),
+                disabled,
+                drill,
+                reason: reason.trim().to_owned(),
+                act: signed,
+            }])
+        })
+        .await
     }
 
     /// One stored row: `ev` as event `seq` after `prev`, hashed and signed with `key`.
@@ -1086,5 +1156,13 @@ impl Registry {
         })
         .await?;
         Ok(review_id)
+    }
+}
+
+/// A rule broken by an event being written is the writer's error, not tampering.
+fn as_rule(e: RegistryError) -> RegistryError {
+    match e {
+        RegistryError::Tampered { why, .. } => RegistryError::Rule(why),
+        other => other,
     }
 }

@@ -2,6 +2,7 @@
 //! event with the chain, the hashes, the clock mode and the rules checked on the way.
 
 use crate::RegistryError;
+use crate::event::SignedAct;
 use crate::event::{AttachmentRef, Event, StoredEvent, event_hash};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -80,6 +81,30 @@ pub struct AgentState {
     pub signoffs: Vec<SignoffEntry>,
     /// The stage a paused agent resumes to.
     pub paused_from: Option<Stage>,
+    /// The latest rollout (a completed or aborted one stays until the next starts).
+    pub rollout: Option<stagegate_rollout::Rollout>,
+    /// The kill switch, when pulled.
+    pub kill: Option<KillState>,
+    /// The agent's latest rollout or kill-switch event (0 before any): a signed act names it.
+    pub act_seq: i64,
+}
+
+/// A pulled kill switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillState {
+    /// Event number.
+    pub seq: i64,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub person: String,
+    /// Pulled by a drill.
+    pub drill: bool,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The agent's latest rollout or kill-switch event before the pull (a drill's one act
+    /// signs the pull and the restore, so both name it).
+    pub after_event: i64,
 }
 
 /// A recorded sign-off.
@@ -530,6 +555,17 @@ fn apply(
                     }
                 }
             }
+            if matches!(to_stage, Stage::Retired)
+                && let Some(r) = a.rollout.as_ref().filter(|r| r.is_active())
+            {
+                return Err(tampered(
+                    seq,
+                    format!(
+                        "{agent} is retired during a {} rollout; abort it first",
+                        r.status_name()
+                    ),
+                ));
+            }
             a.stage = Some(to_stage);
             a.stages.push(StageEvent {
                 seq,
@@ -541,6 +577,195 @@ fn apply(
                 review_id: review_seq,
             });
         }
+        Event::RolloutChanged { agent, change, act } => {
+            known(st, &agent)?;
+            let a = st.agents.get_mut(&agent).expect("checked");
+            check_act(seq, &agent, a, act.as_ref(), &change)?;
+            if let stagegate_rollout::Transition::Start { .. } = change {
+                if a.stage != Some(Stage::Production) {
+                    return Err(tampered(
+                        seq,
+                        format!(
+                            "a rollout of {agent} started in {}, not production (promote first)",
+                            a.stage.map_or("no stage", |s| s.as_str())
+                        ),
+                    ));
+                }
+                if a.rollout.as_ref().is_some_and(|r| r.is_active()) {
+                    return Err(tampered(
+                        seq,
+                        format!("a second rollout of {agent} started"),
+                    ));
+                }
+                a.rollout = Some(
+                    stagegate_rollout::Rollout::start(&change, recorded, seq)
+                        .map_err(|e| tampered(seq, e.0))?,
+                );
+            } else {
+                let r = a.rollout.as_mut().ok_or_else(|| {
+                    tampered(
+                        seq,
+                        format!("{agent} has no rollout to {}", change.action()),
+                    )
+                })?;
+                r.apply(&change, recorded, seq)
+                    .map_err(|e| tampered(seq, e.0))?;
+            }
+            a.act_seq = seq;
+        }
+        Event::KillSwitchSet {
+            agent,
+            disabled,
+            drill,
+            reason,
+            act,
+        } => {
+            known(st, &agent)?;
+            let a = st.agents.get_mut(&agent).expect("checked");
+            let expected = match (disabled, drill) {
+                (_, true) => "drill",
+                (true, false) => "kill",
+                (false, false) => "restore",
+            };
+            if act.act != expected || !act.statement.contains(&format!("\nact: {expected}\n")) {
+                return Err(tampered(
+                    seq,
+                    format!(
+                        "a kill-switch event signed as {} ({expected} expected)",
+                        act.act
+                    ),
+                ));
+            }
+            match (&a.kill, disabled) {
+                (Some(_), true) => {
+                    return Err(tampered(seq, format!("{agent}'s kill switch pulled twice")));
+                }
+                (None, false) => {
+                    return Err(tampered(
+                        seq,
+                        format!("{agent}'s kill switch restored without being pulled"),
+                    ));
+                }
+                (Some(k), false) if k.drill != drill => {
+                    return Err(tampered(
+                        seq,
+                        "a drill restores only its own pull, and only a drill restores it",
+                    ));
+                }
+                _ => {}
+            }
+            if reason.trim().is_empty() {
+                return Err(tampered(seq, "a kill-switch event without a reason"));
+            }
+            let after = match (&a.kill, disabled, drill) {
+                (Some(k), false, true) => k.after_event,
+                _ => a.act_seq,
+            };
+            check_statement(seq, &agent, after, &act, None)?;
+            a.kill = disabled.then(|| KillState {
+                seq,
+                reason,
+                person: act.person.clone(),
+                drill,
+                at: r.recorded_at.clone(),
+                after_event: a.act_seq,
+            });
+            a.act_seq = seq;
+        }
+    }
+    Ok(())
+}
+
+/// A person's act must sign the statement rebuilt from the event: the agent, the act, the plan
+/// (start), the agent's latest rollout or kill-switch event before it, the person and a date.
+/// A change without an act must be one the controller makes: a rollback, a pause or an
+/// automatic advance, each with the judgements behind it.
+fn check_act(
+    seq: i64,
+    agent: &str,
+    a: &AgentState,
+    act: Option<&SignedAct>,
+    change: &stagegate_rollout::Transition,
+) -> Result<(), RegistryError> {
+    use stagegate_rollout::Transition as T;
+    let Some(act) = act else {
+        let auto_advance = a
+            .rollout
+            .as_ref()
+            .and_then(|r| r.current())
+            .is_some_and(|p| p.advance == stagegate_rollout::plan::Advance::Auto);
+        return match change {
+            T::Rollback { judgements, .. } | T::Pause { judgements, .. }
+                if !judgements.is_empty() =>
+            {
+                Ok(())
+            }
+            T::Advance { judgements } if auto_advance && !judgements.is_empty() => Ok(()),
+            _ => Err(tampered(
+                seq,
+                format!(
+                    "a rollout {} without a person's signed act",
+                    change.action()
+                ),
+            )),
+        };
+    };
+    if matches!(change, T::Rollback { .. }) {
+        return Err(tampered(
+            seq,
+            "a rollback is the controller's, not a person's act",
+        ));
+    }
+    if act.act != change.action() {
+        return Err(tampered(
+            seq,
+            format!("a rollout {} signed as {}", change.action(), act.act),
+        ));
+    }
+    let digest = match change {
+        T::Start { plan_digest, .. } => Some(plan_digest.as_str()),
+        _ => None,
+    };
+    check_statement(seq, agent, a.act_seq, act, digest)
+}
+
+/// The act's statement must be the one rebuilt from the event and the state before it.
+fn check_statement(
+    seq: i64,
+    agent: &str,
+    after_event: i64,
+    act: &SignedAct,
+    plan_digest: Option<&str>,
+) -> Result<(), RegistryError> {
+    use stagegate_core::signing::{RolloutAct, rollout_act_statement};
+    let kind = RolloutAct::parse(&act.act)
+        .ok_or_else(|| tampered(seq, format!("unknown act {:?}", act.act)))?;
+    let field = |name: &str| {
+        act.statement
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let date: jiff::civil::Date = field("date")
+        .parse()
+        .map_err(|_| tampered(seq, "the act's statement has no date"))?;
+    let rebuilt = rollout_act_statement(
+        agent,
+        kind,
+        plan_digest,
+        after_event,
+        &field("reason"),
+        &act.person,
+        date,
+    );
+    if rebuilt != act.statement {
+        return Err(tampered(
+            seq,
+            format!(
+                "the signed statement is not this act's (agent, act, plan, after-event {after_event} or person differ)"
+            ),
+        ));
     }
     Ok(())
 }

@@ -590,3 +590,216 @@ async fn pause_resume_and_retire_follow_the_lifecycle(db: &Db) {
     }
     reg.verify(&[]).await.unwrap();
 }
+
+fn signed(
+    act_kind: stagegate_core::signing::RolloutAct,
+    after: i64,
+    digest: Option<&str>,
+    person: &str,
+) -> stagegate_registry::SignedAct {
+    stagegate_registry::SignedAct {
+        act: act_kind.as_str().into(),
+        person: person.into(),
+        statement: stagegate_core::signing::rollout_act_statement(
+            AGENT,
+            act_kind,
+            digest,
+            after,
+            "go",
+            person,
+            date(2026, 6, 14),
+        ),
+        signature: "checked by the writer".into(),
+        key_fingerprint: "SHA256:x".into(),
+    }
+}
+
+on_both!(rollouts_and_the_kill_switch_follow_the_log_rules);
+async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
+    use stagegate_core::signing::RolloutAct as A;
+    use stagegate_rollout::{Exposure, RolloutPlan, Transition};
+    let reg = db.open(true).await;
+    let plan: RolloutPlan = serde_json::from_value(serde_json::json!({
+        "flag": "finance-invoice-recon-enabled",
+        "phases": [
+            { "name": "Power users", "traffic_pct": 25, "min_duration": "1h" },
+            { "name": "Everyone", "traffic_pct": 100, "min_duration": "1h" }
+        ]
+    }))
+    .unwrap();
+    let digest = plan.digest();
+    let start_t = || Transition::Start {
+        plan: plan.clone(),
+        plan_digest: digest.clone(),
+    };
+    let on = act("2026-06-14");
+    // Not before production.
+    assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
+    let e = reg
+        .rollout_change(
+            AGENT,
+            start_t(),
+            Some(signed(A::Start, 0, Some(&digest), "M")),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("promote first")),
+        "{e}"
+    );
+    reg.record_review(&example_review(), &act("2026-06-12"))
+        .await
+        .unwrap();
+    reg.promote(AGENT, &act("2026-06-13"), &[], |_, _| Ok(vec![]))
+        .await
+        .unwrap();
+    // Not without a person's act, not with an act signed for something else.
+    let e = reg
+        .rollout_change(AGENT, start_t(), None, &on)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("signed act")),
+        "{e}"
+    );
+    let e = reg
+        .rollout_change(
+            AGENT,
+            start_t(),
+            Some(signed(A::Start, 7, Some(&digest), "M")),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("after-event 0")),
+        "{e}"
+    );
+    let s1 = reg
+        .rollout_change(
+            AGENT,
+            start_t(),
+            Some(signed(A::Start, 0, Some(&digest), "M")),
+            &on,
+        )
+        .await
+        .unwrap();
+    let st = reg.state().await.unwrap();
+    let a = &st.agents[AGENT];
+    assert_eq!(
+        a.rollout.as_ref().unwrap().exposure(),
+        Exposure::Percent(25.0)
+    );
+    assert_eq!(a.act_seq, s1);
+    // The start's act cannot be replayed for another change.
+    let adv = Transition::Advance { judgements: vec![] };
+    let e = reg
+        .rollout_change(
+            AGENT,
+            adv.clone(),
+            Some(signed(A::Advance, 0, None, "M")),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("after-event")),
+        "{e}"
+    );
+    // A manual phase does not advance without a person.
+    let e = reg
+        .rollout_change(AGENT, adv.clone(), None, &on)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("signed act")),
+        "{e}"
+    );
+    let s2 = reg
+        .rollout_change(AGENT, adv, Some(signed(A::Advance, s1, None, "M")), &on)
+        .await
+        .unwrap();
+    // Kill switch: pull, not twice, restore; a drill restores only its own pull.
+    let s3 = reg
+        .set_kill_switch(
+            AGENT,
+            true,
+            false,
+            "incident 42",
+            signed(A::Kill, s2, None, "M"),
+            &on,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.state().await.unwrap().agents[AGENT]
+            .kill
+            .as_ref()
+            .unwrap()
+            .seq,
+        s3
+    );
+    let e = reg
+        .set_kill_switch(
+            AGENT,
+            true,
+            false,
+            "again",
+            signed(A::Kill, s3, None, "M"),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("twice")),
+        "{e}"
+    );
+    let e = reg
+        .set_kill_switch(
+            AGENT,
+            false,
+            true,
+            "drill",
+            signed(A::Drill, s3, None, "M"),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("drill")),
+        "{e}"
+    );
+    let s4 = reg
+        .set_kill_switch(
+            AGENT,
+            false,
+            false,
+            "fixed",
+            signed(A::Restore, s3, None, "M"),
+            &on,
+        )
+        .await
+        .unwrap();
+    let drill = signed(A::Drill, s4, None, "M");
+    let s5 = reg
+        .set_kill_switch(AGENT, true, true, "drill", drill.clone(), &on)
+        .await
+        .unwrap();
+    reg.set_kill_switch(AGENT, false, true, "drill", drill, &on)
+        .await
+        .unwrap();
+    let st = reg.state().await.unwrap();
+    assert!(st.agents[AGENT].kill.is_none());
+    assert_eq!(st.agents[AGENT].act_seq, s5 + 1);
+    // Retiring during an active rollout is refused; abort first.
+    let e = reg
+        .change_stage(AGENT, stagegate_registry::StageChange::Retire, "done", &on)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("abort it first")),
+        "{e}"
+    );
+    reg.verify(&[]).await.unwrap();
+}
