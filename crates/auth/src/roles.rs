@@ -12,6 +12,10 @@
 //! | pause (the kill switch pulled) | admin, coe-lead, on-call | on-call: named primary or backup on-call |
 //! | retire | admin, coe-lead, sponsor | sponsor: the card's sponsor |
 //! | webhooks, checkpoints | admin, coe-lead (checkpoints: auditor too) | — |
+//! | rollout start, advance, resume, abort | admin, coe-lead, sponsor | the signature must be the caller's, as the card's sponsor or CoE lead |
+//! | rollout pause, kill switch pull or restore | admin, coe-lead, sponsor, on-call | on-call: named primary or backup; the signature must be the caller's, as the card's on-call, CoE lead or sponsor |
+//! | kill-switch drill | admin, coe-lead, on-call | on-call: named; the signature must be the caller's, as the card's on-call or CoE lead |
+//! | send telemetry (OTLP) | admin, coe-lead, ci, builder | builder: named builder |
 //!
 //! A token limited to some agents (`--agents`) acts on those only. The auditor reads and
 //! nothing else; ci pushes reviews and evidence and nothing else (seed 001 item 10: the
@@ -139,6 +143,11 @@ pub enum Action<'a> {
     ManageWebhooks,
     /// Take a signed checkpoint.
     Checkpoint,
+    /// A signed rollout or kill-switch act (`start`, `advance`, `pause`, `resume`, `abort`,
+    /// `kill`, `restore`, `drill`).
+    Rollout(&'a str),
+    /// Send telemetry of a rolling-out agent (OTLP).
+    Telemetry,
 }
 
 impl Action<'_> {
@@ -156,6 +165,8 @@ impl Action<'_> {
             Action::Retire => "retire agents".into(),
             Action::ManageWebhooks => "manage webhooks".into(),
             Action::Checkpoint => "take checkpoints".into(),
+            Action::Rollout(a) => format!("{a} rollouts"),
+            Action::Telemetry => "send telemetry".into(),
         }
     }
 }
@@ -215,6 +226,12 @@ pub fn authorize(
         Action::Pause => staff || on_call_of(),
         Action::Retire => staff || (caller.has(Role::Sponsor) && named(|p| vec![&p.sponsor])),
         Action::Checkpoint => staff || caller.has(Role::Auditor),
+        Action::Rollout(act) => match act {
+            "pause" | "kill" | "restore" => staff || caller.has(Role::Sponsor) || on_call_of(),
+            "drill" => staff || on_call_of(),
+            _ => staff || caller.has(Role::Sponsor),
+        },
+        Action::Telemetry => staff || caller.has(Role::Ci) || builder_of(),
     };
     if ok {
         return Ok(());

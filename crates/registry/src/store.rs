@@ -97,6 +97,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "webhooks",
         include_str!("../migrations/sqlite/0003_webhooks.sql"),
     ),
+    (
+        4,
+        "rollout",
+        include_str!("../migrations/sqlite/0004_rollout.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -114,6 +119,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         3,
         "webhooks",
         include_str!("../migrations/postgres/0003_webhooks.sql"),
+    ),
+    (
+        4,
+        "rollout",
+        include_str!("../migrations/postgres/0004_rollout.sql"),
     ),
 ];
 
@@ -458,6 +468,81 @@ pub struct TokenRow {
 }
 
 impl Store {
+    /// Stores one batch's tally (`stagegate_rollout::Tally` as JSON) for the agent's rollout
+    /// started at event `rollout_seq`, in phase epoch `epoch`; returns its id.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn add_tally(
+        &self,
+        agent: &str,
+        rollout_seq: i64,
+        epoch: i64,
+        tally: &str,
+        received_at: &str,
+    ) -> Result<i64, sqlx::Error> {
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "INSERT INTO rollout_tallies (agent, rollout_seq, epoch, tally, received_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                )
+                .bind(agent)
+                .bind(rollout_seq)
+                .bind(epoch)
+                .bind(tally)
+                .bind(received_at)
+                .fetch_one(p)
+                .await
+            }
+            Store::Postgres(p) => {
+                sqlx::query_scalar(
+                    "INSERT INTO rollout_tallies (agent, rollout_seq, epoch, tally, received_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(agent)
+                .bind(rollout_seq)
+                .bind(epoch)
+                .bind(tally)
+                .bind(received_at)
+                .fetch_one(p)
+                .await
+            }
+        }
+    }
+
+    /// The tallies of one phase epoch of a rollout, in the order they were stored.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn tallies(
+        &self,
+        agent: &str,
+        rollout_seq: i64,
+        epoch: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT tally FROM rollout_tallies WHERE agent = ?1 AND rollout_seq = ?2 AND epoch = ?3 ORDER BY id",
+                )
+                .bind(agent)
+                .bind(rollout_seq)
+                .bind(epoch)
+                .fetch_all(p)
+                .await
+            }
+            Store::Postgres(p) => {
+                sqlx::query_scalar(
+                    "SELECT tally FROM rollout_tallies WHERE agent = $1 AND rollout_seq = $2 AND epoch = $3 ORDER BY id",
+                )
+                .bind(agent)
+                .bind(rollout_seq)
+                .bind(epoch)
+                .fetch_all(p)
+                .await
+            }
+        }
+    }
+
     /// The token with this id, if any.
     ///
     /// # Errors

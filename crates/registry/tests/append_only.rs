@@ -689,7 +689,7 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
     let a = &st.agents[AGENT];
     assert_eq!(
         a.rollout.as_ref().unwrap().exposure(),
-        Exposure::Percent(25.0)
+        Exposure::Percent { pct: 25.0 }
     );
     assert_eq!(a.act_seq, s1);
     // The start's act cannot be replayed for another change.

@@ -119,9 +119,10 @@ pub struct Rollout {
     /// Increments whenever the phase changes: telemetry is counted per epoch, so a new phase
     /// is judged on its own events.
     pub epoch: u32,
-    /// Event sequence of the latest transition (a signed act must name it, so it cannot be
-    /// replayed later).
+    /// Event sequence of the latest transition.
     pub last_seq: i64,
+    /// Event sequence of the start: the rollout's identity (telemetry is stored under it).
+    pub started_seq: i64,
 }
 
 /// A transition that is not allowed from the current state.
@@ -156,6 +157,7 @@ impl Rollout {
             window_start: at,
             epoch: 0,
             last_seq: seq,
+            started_seq: seq,
         })
     }
 
@@ -277,13 +279,14 @@ impl Rollout {
             (Status::Aborted { .. }, _) | (_, None) => Exposure::Nobody,
             (_, Some(p)) => match p.traffic_pct {
                 Some(pct) if pct >= 100.0 => Exposure::Everyone,
-                Some(pct) => Exposure::Percent(pct),
-                None => Exposure::Cohorts(
-                    p.cohorts
+                Some(pct) => Exposure::Percent { pct },
+                None => Exposure::Cohorts {
+                    cohorts: p
+                        .cohorts
                         .iter()
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
-                ),
+                },
             },
         }
     }
@@ -299,10 +302,16 @@ fn phase_name(p: Option<usize>) -> String {
 pub enum Exposure {
     /// Nobody (0%).
     Nobody,
-    /// This share of targeting keys, in %, by flagd fractional bucketing.
-    Percent(f64),
-    /// Context attribute → values.
-    Cohorts(Vec<(String, Vec<String>)>),
+    /// A share of targeting keys, by flagd fractional bucketing.
+    Percent {
+        /// In %.
+        pct: f64,
+    },
+    /// Named cohorts.
+    Cohorts {
+        /// Context attribute → values.
+        cohorts: Vec<(String, Vec<String>)>,
+    },
     /// Everyone.
     Everyone,
 }
@@ -339,12 +348,14 @@ mod tests {
     #[test]
     fn advance_through_every_phase_to_completed() {
         let mut r = started();
-        assert_eq!(r.exposure(), Exposure::Percent(25.0));
+        assert_eq!(r.exposure(), Exposure::Percent { pct: 25.0 });
         let adv = Transition::Advance { judgements: vec![] };
         r.apply(&adv, at(10), 2).unwrap();
         assert_eq!(
             r.exposure(),
-            Exposure::Cohorts(vec![("department".into(), vec!["x".into()])])
+            Exposure::Cohorts {
+                cohorts: vec![("department".into(), vec!["x".into()])]
+            }
         );
         assert_eq!((r.epoch, r.window_start), (1, at(10)));
         r.apply(&adv, at(20), 3).unwrap();
@@ -371,7 +382,7 @@ mod tests {
             "not forward or in place"
         );
         r.apply(&back(Some(0)), at(12), 3).unwrap();
-        assert_eq!(r.exposure(), Exposure::Percent(25.0));
+        assert_eq!(r.exposure(), Exposure::Percent { pct: 25.0 });
         assert_eq!(r.status_name(), "paused");
         r.apply(&back(None), at(13), 4).unwrap();
         assert_eq!(r.exposure(), Exposure::Nobody);

@@ -26,6 +26,7 @@ pub mod config;
 mod metrics_layer;
 pub mod portfolio;
 pub mod problem;
+pub mod rollout;
 pub mod routes;
 pub mod webhook_routes;
 pub mod webhooks;
@@ -106,6 +107,7 @@ impl AppState {
         (name = "evidence", description = "Evidence records and their attachments"),
         (name = "portfolio", description = "Every agent at once: scorecard, weekly report, due dates"),
         (name = "webhooks", description = "Subscriptions and their delivery logs"),
+        (name = "rollout", description = "Phased rollouts, their signed acts, the kill switch and live telemetry (OTLP)"),
         (name = "registry", description = "The signed event log"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -157,6 +159,10 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(writes::pause))
         .routes(routes!(writes::resume))
         .routes(routes!(writes::retire))
+        .routes(routes!(rollout::get_rollout))
+        .routes(routes!(rollout::statement))
+        .routes(routes!(rollout::post_act))
+        .routes(routes!(rollout::traces))
         .routes(routes!(webhook_routes::list, webhook_routes::subscribe))
         .routes(routes!(webhook_routes::unsubscribe))
         .routes(routes!(webhook_routes::deliveries))
@@ -246,6 +252,7 @@ pub async fn serve(
         state.purgatory_days,
         stop_rx,
     ));
+    let ticker = tokio::spawn(rollout::ticker(state.clone()));
     let (router, _) = app(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -258,6 +265,7 @@ pub async fn serve(
     // Pending deliveries stay in the outbox for the next start.
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    ticker.abort();
     served
 }
 

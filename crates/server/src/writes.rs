@@ -57,7 +57,7 @@ pub struct PromoteBody {
     pub as_of: Option<String>,
 }
 
-fn unprocessable(why: impl Into<String>) -> Problem {
+pub(crate) fn unprocessable(why: impl Into<String>) -> Problem {
     Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid-input",
@@ -66,11 +66,11 @@ fn unprocessable(why: impl Into<String>) -> Problem {
     .detail(why)
 }
 
-fn today(app: &AppState) -> jiff::civil::Date {
+pub(crate) fn today(app: &AppState) -> jiff::civil::Date {
     (app.clock)().to_zoned(jiff::tz::TimeZone::UTC).date()
 }
 
-fn act(app: &AppState, caller: &Caller, as_of: Option<jiff::civil::Date>) -> Act {
+pub(crate) fn act(app: &AppState, caller: &Caller, as_of: Option<jiff::civil::Date>) -> Act {
     Act {
         as_of,
         clock: Clock {
@@ -113,7 +113,7 @@ fn parse_card(text: &str) -> Result<AgentCard, Problem> {
     Ok(card)
 }
 
-fn check(
+pub(crate) fn check(
     caller: &Caller,
     action: Action<'_>,
     agent: &str,

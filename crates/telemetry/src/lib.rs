@@ -32,6 +32,7 @@ pub use engine::{
     Cell, CriterionPlan, EXACT_QUANTILE_LIMIT, Evaluator, RowRef, SKETCH_RELATIVE_ERROR, Side,
     Sufficient, Uncertainty, bucket_label, fingerprint, interval_of, quantile,
 };
+pub use otlp::span_field as otlp_span_field;
 pub use read::{Columns, Compression, RoleType, TsParser, detect_format, parse_timestamp};
 
 use stagegate_core::card::{AgentCard, CriterionSource, TelemetryFormat};

@@ -62,6 +62,15 @@ fn nanos(v: Option<&J>) -> Option<i128> {
     }
 }
 
+/// The value of the field `name` (see the module doc: `span.*` fields, span attributes,
+/// `resource.*` attributes) of one span in the proto3 JSON mapping (`span` is one element of
+/// `scopeSpans[].spans`, `resource_attrs` its resource's `attributes`), as JSON: strings,
+/// numbers (int64 strings parsed), booleans; `None` when absent. The rollout controller reads
+/// live OTLP with it, so the same names mean the same values in a review and in a rollout.
+pub fn span_field(span: &J, resource_attrs: Option<&J>, name: &str) -> Option<J> {
+    field(span, resource_attrs, name)
+}
+
 /// The value of `field` in a span, as JSON.
 fn field(span: &J, resource_attrs: Option<&J>, name: &str) -> Option<J> {
     let start = nanos(span.get("startTimeUnixNano"));
