@@ -25,6 +25,7 @@ pub mod plan;
 pub mod readiness;
 pub mod recheck;
 pub mod review;
+pub mod rollout_plan;
 pub mod signing;
 pub mod stage;
 pub mod units;

@@ -39,6 +39,9 @@ use stagegate_stats::interval::Target;
 pub struct PlanDocument {
     /// The plan.
     pub scaling_plan: ScalingPlan,
+    /// The phases as a rollout `stagegate rollout start` runs
+    /// ([`crate::rollout_plan::rollout_section`]), to edit first.
+    pub rollout: stagegate_rollout::RolloutPlan,
 }
 
 /// Seed 000's `scaling_plan`, with its `rollback_plan` and `scale_metrics`.
@@ -997,7 +1000,15 @@ pub fn build(card: &AgentCard, review: &Review) -> PlanDocument {
         "post-launch review {}",
         review.decision.post_launch_review
     ));
+    let rollout = crate::rollout_plan::rollout_section(
+        card,
+        &specs
+            .iter()
+            .map(|(n, _, w)| (n.clone(), *w))
+            .collect::<Vec<_>>(),
+    );
     PlanDocument {
+        rollout,
         scaling_plan: ScalingPlan {
             initiative: format!("{} ({} v{})", card.name, card.id, card.version),
             review: PlanReview {

@@ -7,6 +7,7 @@ mod exit;
 mod portfolio;
 mod progress;
 mod remote;
+mod rollout;
 mod run;
 mod serve;
 mod token;
@@ -231,6 +232,18 @@ enum Command {
     Resume(LifecycleArgs),
     /// Retire an agent for good.
     Retire(LifecycleArgs),
+    /// A phased rollout on `stagegate serve`: start it from a plan, read its status, and the
+    /// signed go/no-go acts (advance, pause, resume, abort). Triggers are judged live by the
+    /// server's controller.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+    /// Pull the agent's kill switch on `stagegate serve`: every evaluation of its flag returns
+    /// the safe default with reason DISABLED, on every replica (a signed act).
+    Kill(rollout::ActArgs),
+    /// Restore a pulled kill switch (a signed act).
+    Restore(rollout::ActArgs),
     /// Show an agent's review and stage history (verifies the registry's hash chain first).
     History {
         /// Agent id; all agents when omitted.
@@ -343,6 +356,37 @@ pub struct LifecycleArgs {
     pub registry: RegistryArg,
 }
 
+/// `stagegate rollout …`.
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Start the rollout from its plan (the sponsor or the CoE lead signs).
+    Start {
+        /// The plan: a `stagegate plan` file with its `rollout:` section, or the section alone.
+        #[arg(long)]
+        plan: PathBuf,
+        #[command(flatten)]
+        act: rollout::ActArgs,
+    },
+    /// The phase, exposure, kill switch and each trigger's judgement now.
+    Status {
+        /// Agent id.
+        agent: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: remote::RemoteArg,
+    },
+    /// Go: the next phase (the sponsor or the CoE lead signs).
+    Advance(rollout::ActArgs),
+    /// Hold the rollout (the on-call, the CoE lead or the sponsor signs).
+    Pause(rollout::ActArgs),
+    /// Continue it: the phase's window starts again (the sponsor or the CoE lead signs).
+    Resume(rollout::ActArgs),
+    /// Stop it for good at 0% (the sponsor or the CoE lead signs).
+    Abort(rollout::ActArgs),
+}
+
 /// Which schema to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
@@ -423,6 +467,22 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Rollout { command } => match command {
+                RolloutCommand::Start { plan, act } => {
+                    rollout::act(&act, "start", Some(&plan), None).await
+                }
+                RolloutCommand::Status {
+                    agent,
+                    json,
+                    remote,
+                } => rollout::status(&agent, &remote, json).await,
+                RolloutCommand::Advance(a) => rollout::act(&a, "advance", None, None).await,
+                RolloutCommand::Pause(a) => rollout::act(&a, "pause", None, None).await,
+                RolloutCommand::Resume(a) => rollout::act(&a, "resume", None, None).await,
+                RolloutCommand::Abort(a) => rollout::act(&a, "abort", None, None).await,
+            },
+            Command::Kill(a) => rollout::act(&a, "kill", None, None).await,
+            Command::Restore(a) => rollout::act(&a, "restore", None, None).await,
             Command::Pause(a) => {
                 run::change_stage(&a, stagegate_registry::StageChange::Pause).await
             }

@@ -89,6 +89,68 @@ impl Client {
         }
     }
 
+    /// GET a JSON document.
+    ///
+    /// # Errors
+    /// As the server answers.
+    pub async fn get_json(&self, path: &str) -> Result<Value, Failure> {
+        let what = format!("reading {path}");
+        let req = self
+            .http
+            .get(self.url(path)?)
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        let (status, body) = self.answer(&what, req).await?;
+        if status != 200 {
+            return Err(Self::refused(&what, status, &body));
+        }
+        Ok(body)
+    }
+
+    /// GET a text answer with a query.
+    ///
+    /// # Errors
+    /// As the server answers.
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String, Failure> {
+        let what = format!("reading {path}");
+        let r = self
+            .http
+            .get(self.url(path)?)
+            .query(query)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| Failure::Registry(format!("{what}: cannot reach {}: {e}", self.base)))?;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        if status != 200 {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(Self::refused(&what, status, &body));
+        }
+        Ok(text)
+    }
+
+    /// POST a JSON body; `ok` is the status that means done.
+    ///
+    /// # Errors
+    /// As the server answers.
+    pub async fn post_json(&self, path: &str, body: &Value, ok: u16) -> Result<Value, Failure> {
+        let what = format!("posting to {path}");
+        let req = self
+            .http
+            .post(self.url(path)?)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await;
+        let (status, answer) = self.answer(&what, req).await?;
+        if status != ok {
+            return Err(Self::refused(&what, status, &answer));
+        }
+        Ok(answer)
+    }
+
     /// The agent's criteria lock on the server, if any.
     ///
     /// # Errors

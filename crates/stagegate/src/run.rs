@@ -399,7 +399,10 @@ pub async fn pilot_start(args: &ReviewArgs, by: Option<String>) -> Result<u8, Fa
 
 /// Gets the signature over `statement`: prints it and stops (`None`), reads a signature
 /// file, or runs `ssh-keygen -Y sign -n stagegate -f KEY` on it.
-fn obtain_signature(sign: &SignWith, statement: &str) -> Result<Option<String>, Failure> {
+pub(crate) fn obtain_signature(
+    sign: &SignWith,
+    statement: &str,
+) -> Result<Option<String>, Failure> {
     if sign.print_statement {
         emit(None, statement)?;
         return Ok(None);
