@@ -51,17 +51,24 @@ pub enum EventType {
     PilotPurgatory,
     /// The kill-switch drill lapsed or is about to (seed 001 item 9).
     EvidenceStale,
+    /// A rollout started, advanced, paused, resumed, rolled back or was aborted; a
+    /// controller's decision carries each trigger's judgement.
+    RolloutChanged,
+    /// An agent's kill switch was pulled or restored (a drill says so).
+    KillSwitch,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 8] = [
         EventType::ReviewRecorded,
         EventType::DecisionChanged,
         EventType::StageChanged,
         EventType::OpenItemOverdue,
         EventType::PilotPurgatory,
         EventType::EvidenceStale,
+        EventType::RolloutChanged,
+        EventType::KillSwitch,
     ];
 
     /// `review-recorded`, …
@@ -73,6 +80,8 @@ impl EventType {
             EventType::OpenItemOverdue => "open-item-overdue",
             EventType::PilotPurgatory => "pilot-purgatory",
             EventType::EvidenceStale => "evidence-stale",
+            EventType::RolloutChanged => "rollout-changed",
+            EventType::KillSwitch => "kill-switch",
         }
     }
 
@@ -546,6 +555,58 @@ impl Webhooks {
                                 EventType::StageChanged,
                                 &format!("{agent}: {f} → {to} on {}", r.as_of.clone().unwrap_or_default()),
                                 json!({"agent": agent, "event": r.seq, "from": f, "to": to, "at": r.as_of, "recorded_at": r.recorded_at}),
+                            ),
+                        ));
+                    }
+                    Event::RolloutChanged { agent, change, act }
+                        if wants(EventType::RolloutChanged) =>
+                    {
+                        let by = act.as_ref().map_or("the controller", |a| a.person.as_str());
+                        let what = match &change {
+                            stagegate_rollout::Transition::Rollback {
+                                trigger, to_phase, ..
+                            } => format!(
+                                "rolled back to {} (trigger {trigger} failed)",
+                                to_phase.map_or_else(
+                                    || "0%".to_owned(),
+                                    |p| format!("phase {}", p + 1)
+                                )
+                            ),
+                            stagegate_rollout::Transition::Pause { reason, .. } => {
+                                format!("paused: {reason}")
+                            }
+                            other => other.action().to_owned(),
+                        };
+                        out.push((
+                            EventType::RolloutChanged,
+                            format!("seq:{}:rollout-changed", r.seq),
+                            body(
+                                EventType::RolloutChanged,
+                                &format!("{agent}: rollout {what} (by {by})"),
+                                json!({"agent": agent, "event": r.seq, "action": change.action(), "by": by, "change": change, "recorded_at": r.recorded_at}),
+                            ),
+                        ));
+                    }
+                    Event::KillSwitchSet {
+                        agent,
+                        disabled,
+                        drill,
+                        reason,
+                        act,
+                    } if wants(EventType::KillSwitch) => {
+                        let what = if disabled {
+                            "KILL SWITCH PULLED"
+                        } else {
+                            "kill switch restored"
+                        };
+                        let d = if drill { " (drill)" } else { "" };
+                        out.push((
+                            EventType::KillSwitch,
+                            format!("seq:{}:kill-switch", r.seq),
+                            body(
+                                EventType::KillSwitch,
+                                &format!("{agent}: {what}{d} by {}: {reason}", act.person),
+                                json!({"agent": agent, "event": r.seq, "disabled": disabled, "drill": drill, "reason": reason, "by": act.person, "recorded_at": r.recorded_at}),
                             ),
                         ));
                     }

@@ -179,6 +179,24 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
         ),
     )
     .unwrap();
+    // A subscriber to rollout and kill-switch notifications, from here on.
+    let hooks =
+        stagegate_server::webhooks::Webhooks::new(reg.clone(), Default::default()).unwrap();
+    let head = reg.size().await.unwrap();
+    hooks
+        .subscribe(
+            "http://127.0.0.1:9/hook",
+            "a secret that is long enough",
+            &[
+                stagegate_server::webhooks::EventType::RolloutChanged,
+                stagegate_server::webhooks::EventType::KillSwitch,
+            ],
+            "test",
+            "2026-06-15T00:00:00Z".parse().unwrap(),
+            head,
+        )
+        .await
+        .unwrap();
     let mut state = AppState::new(reg.clone());
     state.clock = std::sync::Arc::new(|| "2026-06-15T12:00:00Z".parse().unwrap());
     state.allowed_signers = Some(std::sync::Arc::new((
@@ -349,5 +367,13 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
     )
     .await;
     assert!(v["kill"].is_null(), "{v}");
+    // Four notifications: the start and the controller's rollback, the pull and the restore.
+    let cache = stagegate_server::cache::Cache::new(reg.clone());
+    let snap = cache.snapshot().await.unwrap();
+    let sent = hooks
+        .dispatch(&snap, jiff::civil::date(2026, 6, 15), 14, 0)
+        .await
+        .unwrap();
+    assert_eq!(sent, 4);
     reg.verify(&[]).await.unwrap();
 }
