@@ -539,6 +539,16 @@ pub async fn traces(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<ExportResponse>, Problem> {
+    use stagegate_auth::Role;
+    if ![Role::Admin, Role::CoeLead, Role::Ci, Role::Builder]
+        .iter()
+        .any(|r| caller.has(*r))
+    {
+        return Err(forbidden(format!(
+            "{} may not send telemetry (admin, coe-lead, ci or the agent's builder may)",
+            caller.person
+        )));
+    }
     let doc: J = serde_json::from_slice(&body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "invalid-otlp", "Not OTLP/JSON")
             .detail(format!("the body is not JSON: {e}"))

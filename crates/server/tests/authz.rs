@@ -133,9 +133,17 @@ enum Endpoint {
     Pause,
     Resume,
     Retire,
+    RolloutStart,
+    Kill,
+    Drill,
+    Telemetry,
 }
 
-const ENDPOINTS: [Endpoint; 13] = [
+const ENDPOINTS: [Endpoint; 17] = [
+    Endpoint::RolloutStart,
+    Endpoint::Kill,
+    Endpoint::Drill,
+    Endpoint::Telemetry,
     Endpoint::Register,
     Endpoint::Pilot,
     Endpoint::Review,
@@ -158,18 +166,25 @@ fn allowed(cred: &str, e: Endpoint) -> bool {
     match cred {
         // Staff may do anything but sign as somebody else: the sign-off is the builder's, the
         // risk acceptance the sponsor's.
-        "admin" | "coe-lead" | "oidc-coe-lead" => !matches!(e, Signoff | Approve),
+        // Neither may they sign rollout acts: those are the card's people's own.
+        "admin" | "coe-lead" | "oidc-coe-lead" => {
+            !matches!(e, Signoff | Approve | RolloutStart | Kill | Drill)
+        }
         // The card's builder (and CoE lead) Morteza Moradi, as builder.
-        "builder" => matches!(e, Register | Pilot | Review | Evidence | Signoff),
-        // A builder the card does not name.
-        "other-builder" => false,
-        "ci" => matches!(e, Review | Evidence),
+        "builder" => matches!(
+            e,
+            Register | Pilot | Review | Evidence | Signoff | Telemetry
+        ),
+        // A builder the card does not name. Their telemetry is refused per agent for agents
+        // rolling out (tests/rollout.rs); this one is not, so its spans are only rejected.
+        "other-builder" => matches!(e, Telemetry),
+        "ci" => matches!(e, Review | Evidence | Telemetry),
         // The card's primary on-call pushing a drill, or pulling the kill switch.
-        "on-call" => matches!(e, Evidence | Pause),
+        "on-call" => matches!(e, Evidence | Pause | Kill | Drill),
         "other-on-call" => false,
         "auditor" => matches!(e, Checkpoint),
-        // The card's sponsor accepting risk.
-        "sponsor" => matches!(e, Approve | Retire),
+        // The card's sponsor accepting risk, starting a rollout, pulling the kill switch.
+        "sponsor" => matches!(e, Approve | Retire | RolloutStart | Kill),
         "peer-approver" => false,
         // No, expired, revoked, wrong secret, wrongly signed, malformed, unknown key, expired JWT.
         _ => false,
@@ -233,6 +248,32 @@ fn request(e: Endpoint, auth: Option<&str>, review: &serde_json::Value) -> Reque
                 }
             ),
             serde_json::json!({"reason": "incident INC-42"}),
+        ),
+        Endpoint::RolloutStart | Endpoint::Kill | Endpoint::Drill => {
+            let act = match e {
+                Endpoint::RolloutStart => "start",
+                Endpoint::Kill => "kill",
+                _ => "drill",
+            };
+            let mut body = serde_json::json!({
+                "reason": "go", "date": "2026-06-15", "drill": "pull",
+                "signature": "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"
+            });
+            if e == Endpoint::RolloutStart {
+                body["plan"] = serde_json::json!({
+                    "flag": "finance-invoice-recon-enabled",
+                    "phases": [{"name": "All", "traffic_pct": 100, "min_duration": "1 week"}]
+                });
+                body.as_object_mut().unwrap().remove("drill");
+            }
+            json(&format!("/api/v1/agents/{AGENT}/rollout/{act}"), body)
+        }
+        Endpoint::Telemetry => json(
+            "/v1/traces",
+            serde_json::json!({"resourceSpans": [{
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": AGENT}}]},
+                "scopeSpans": [{"spans": [{"name": "chat", "attributes": []}]}]
+            }]}),
         ),
         Endpoint::Subscribe => json(
             "/api/v1/webhooks",
@@ -411,7 +452,14 @@ async fn matrix(location: Location) {
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                     "{name} on {e:?} should pass authorization, got {status}: {body}"
                 );
-                if matches!(e, Endpoint::Signoff | Endpoint::Approve) {
+                if matches!(
+                    e,
+                    Endpoint::Signoff
+                        | Endpoint::Approve
+                        | Endpoint::RolloutStart
+                        | Endpoint::Kill
+                        | Endpoint::Drill
+                ) {
                     // The caller is the card's builder, but the SSH signature is not theirs.
                     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
                     assert_eq!(

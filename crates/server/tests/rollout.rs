@@ -180,8 +180,7 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
     )
     .unwrap();
     // A subscriber to rollout and kill-switch notifications, from here on.
-    let hooks =
-        stagegate_server::webhooks::Webhooks::new(reg.clone(), Default::default()).unwrap();
+    let hooks = stagegate_server::webhooks::Webhooks::new(reg.clone(), Default::default()).unwrap();
     let head = reg.size().await.unwrap();
     hooks
         .subscribe(
