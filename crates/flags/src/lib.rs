@@ -214,7 +214,7 @@ impl Flag {
                             }
                         }
                     };
-                    if got.is_some_and(|g| values.iter().any(|v| *v == g)) {
+                    if got.is_some_and(|g| values.contains(&g)) {
                         return resolve(variant, Reason::TargetingMatch);
                     }
                 }

@@ -156,6 +156,8 @@ pub struct State {
     pub replay_clock: bool,
     /// Ids of every API token ever issued (revoked ones included).
     pub tokens: BTreeSet<String>,
+    /// Ids of the revoked ones.
+    pub revoked_tokens: BTreeSet<String>,
 }
 
 impl State {
@@ -467,6 +469,7 @@ fn apply(
             if !st.tokens.contains(&token) {
                 return Err(tampered(seq, format!("token {token} was never issued")));
             }
+            st.revoked_tokens.insert(token);
         }
         Event::StageChanged {
             agent,
