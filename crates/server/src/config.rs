@@ -11,6 +11,7 @@
 //! full_verify_seconds: 600
 //! max_body_mb: 64                                 # largest review or evidence upload
 //! webhooks: { backoff_base_ms: 1000, max_attempts: 8, tick_seconds: 30 }
+//! ofrep: { rate_per_second: 100000, poll_ms: 1000 } # per credential; flag refresh backstop
 //! oidc:                                           # bearer JWTs besides API tokens
 //!   issuer: https://login.acme.example
 //!   audience: stagegate
@@ -71,6 +72,39 @@ pub struct Config {
     /// `lease_ms`, `tick_seconds`, `timeout_ms`).
     #[serde(default)]
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// The OFREP endpoints: evaluations per second per credential before 429 (100,000), and
+    /// how often the flags are rebuilt at the latest when no change signal comes, in ms (1000).
+    #[serde(default)]
+    pub ofrep: OfrepConfig,
+}
+
+/// `ofrep:` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfrepConfig {
+    /// Evaluations per second per credential (burst the same) before 429 with `Retry-After`.
+    #[serde(default = "default_rate")]
+    pub rate_per_second: u32,
+    /// The flags' rebuild backstop, in ms.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+}
+
+impl Default for OfrepConfig {
+    fn default() -> OfrepConfig {
+        OfrepConfig {
+            rate_per_second: default_rate(),
+            poll_ms: default_poll(),
+        }
+    }
+}
+
+fn default_rate() -> u32 {
+    100_000
+}
+
+fn default_poll() -> u64 {
+    1000
 }
 
 fn default_max_body() -> usize {
@@ -106,6 +140,7 @@ impl Default for Config {
             full_verify_seconds: default_full_verify(),
             max_body_mb: default_max_body(),
             webhooks: crate::webhooks::WebhookConfig::default(),
+            ofrep: OfrepConfig::default(),
         }
     }
 }

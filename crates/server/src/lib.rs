@@ -23,7 +23,10 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod drill;
+pub mod flags;
 mod metrics_layer;
+pub mod ofrep;
 pub mod portfolio;
 pub mod problem;
 pub mod rollout;
@@ -66,6 +69,12 @@ pub struct AppState {
     /// The largest request body accepted, in bytes (a review JSON, an evidence record with its
     /// attachments); larger ones are answered 413.
     pub max_body_bytes: usize,
+    /// The flags served over OFREP.
+    pub flags: Arc<flags::FlagHub>,
+    /// Kill-switch drills measured on this replica.
+    pub drills: Arc<drill::Drills>,
+    /// OFREP rate limit per credential.
+    pub ofrep_limiter: Arc<ofrep::Limiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -91,6 +100,11 @@ impl AppState {
             clock: Arc::new(jiff::Timestamp::now),
             purgatory_days: stagegate_portfolio::scorecard::DEFAULT_PURGATORY_DAYS,
             max_body_bytes: 64 << 20,
+            flags: Arc::new(flags::FlagHub::default()),
+            drills: Arc::new(drill::Drills::default()),
+            ofrep_limiter: Arc::new(ofrep::Limiter::new(
+                config::OfrepConfig::default().rate_per_second,
+            )),
         }
     }
 }
@@ -175,6 +189,18 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             axum::routing::get(move || async move { axum::Json(served) }),
         )
         .route(
+            "/ofrep/v1/evaluate/flags/{key}",
+            axum::routing::post(ofrep::evaluate_one).with_state(state.clone()),
+        )
+        .route(
+            "/ofrep/v1/evaluate/flags",
+            axum::routing::post(ofrep::evaluate_all).with_state(state.clone()),
+        )
+        .route(
+            "/ofrep/v1/events",
+            axum::routing::get(ofrep::events).with_state(state.clone()),
+        )
+        .route(
             "/metrics",
             axum::routing::get(metrics_layer::render).with_state(state),
         )
@@ -252,6 +278,14 @@ pub async fn serve(
         state.purgatory_days,
         stop_rx,
     ));
+    state.ofrep_limiter = Arc::new(ofrep::Limiter::new(config.ofrep.rate_per_second));
+    let flag_task = tokio::spawn(flags::run(
+        state.flags.clone(),
+        state.cache.clone(),
+        state.drills.clone(),
+        state.clock.clone(),
+        std::time::Duration::from_millis(config.ofrep.poll_ms.max(10)),
+    ));
     let ticker = tokio::spawn(rollout::ticker(state.clone()));
     let (router, _) = app(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -266,6 +300,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = worker.await;
     ticker.abort();
+    flag_task.abort();
     served
 }
 

@@ -500,8 +500,12 @@ pub async fn verify(
 /// Liveness: the process answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or why not.
+    /// `ok`; `degraded` when the registry cannot be read and the flags are served from the
+    /// last known state.
     pub status: String,
+    /// What the flags are served from, when degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
 }
 
 /// The process is up.
@@ -514,6 +518,7 @@ pub struct Health {
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        flags: None,
     })
 }
 
@@ -524,16 +529,40 @@ pub async fn healthz() -> Json<Health> {
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = Health),
+        (status = 200, description = "Ready (`ok`), or serving the last known flags while the registry is unreachable (`degraded`)", body = Health),
         (status = 500, description = "The registry does not verify", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, Problem> {
-    app.registry.ping().await?;
-    // Ready means a verified snapshot to serve from (the first one verifies the whole log).
-    app.cache.snapshot().await?;
-    Ok(Json(Health {
-        status: "ok".into(),
-    }))
+    let live = async {
+        app.registry.ping().await?;
+        // Ready means a verified snapshot to serve from (the first one verifies the whole log).
+        app.cache.snapshot().await
+    }
+    .await;
+    match live {
+        Ok(_) => Ok(Json(Health {
+            status: "ok".into(),
+            flags: None,
+        })),
+        // The database is gone but flags were built: they keep being served, and this says so.
+        Err(stagegate_registry::RegistryError::Database { .. }) if app.flags.is_built() => {
+            let view = app.flags.view();
+            let since = app
+                .flags
+                .stale_since()
+                .map_or_else(|| "now".to_owned(), |t| t.to_string());
+            Ok(Json(Health {
+                status: "degraded".into(),
+                flags: Some(format!(
+                    "the registry is unreachable (since {since}); serving the last known flags: {} flags as of event {}, built {}",
+                    view.set.len(),
+                    view.size,
+                    view.built_at
+                )),
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

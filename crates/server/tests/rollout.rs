@@ -5,106 +5,13 @@
 //! on-call pulls and restores the kill switch with their own signed acts. Every refusal leaves
 //! the log as it was.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use stagegate_registry::{Act, Clock, Location, Registry, TokenRow};
+use stagegate_registry::Registry;
 use stagegate_server::{AppState, app};
-use std::path::Path;
-use tower::ServiceExt;
 
-const AGENT: &str = "agent-finance-invoice-recon";
-const FLAG: &str = "finance-invoice-recon-enabled";
-
-fn examples() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn act(day: &str) -> Act {
-    Act {
-        as_of: Some(day.parse().unwrap()),
-        clock: Clock {
-            now: format!("{day}T09:00:00Z").parse().unwrap(),
-            overridden: true,
-        },
-        actor: "test".into(),
-    }
-}
-
-fn review_json() -> Value {
-    let dir = examples().join("finance-invoice-recon");
-    let folder = stagegate_load::load_agent(&dir, None).unwrap();
-    let t = stagegate_telemetry::measure(&dir, &folder.card.card).unwrap();
-    let allowed = stagegate_trust::AllowedSigners::parse(
-        &std::fs::read_to_string(examples().join("allowed_signers")).unwrap(),
-    )
-    .unwrap();
-    let mut inputs = folder.inputs.clone();
-    inputs.extend(t.inputs.clone());
-    let r = stagegate_core::review::review(&stagegate_core::review::ReviewInput {
-        card: &folder.card.card,
-        template: &folder.template.template,
-        template_source: folder.template.source.clone(),
-        evidence: &folder.evidence.records,
-        measurements: &t.measurements,
-        telemetry_rows: t.rows_in_window,
-        data_quality: t.data_quality.clone(),
-        telemetry_files: t.files.clone(),
-        runbook_sha256: folder.runbook_sha256.clone(),
-        criteria_lock: None,
-        allowed_signers: Some(&allowed),
-        allowed_signers_file: None,
-        inputs,
-        as_of: jiff::civil::date(2026, 6, 12),
-    });
-    serde_json::to_value(&r).unwrap()
-}
-
-async fn issue(reg: &Registry, person: &str, roles: &[&str]) -> String {
-    let t = stagegate_auth::token::generate().unwrap();
-    reg.issue_token(
-        &TokenRow {
-            id: t.id.clone(),
-            person: person.into(),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            agents: Vec::new(),
-            hash: t.hash.clone(),
-            created_at: "2026-06-01T00:00:00Z".into(),
-            expires_at: "2027-06-01T00:00:00Z".into(),
-            revoked_at: None,
-        },
-        &act("2026-06-12"),
-    )
-    .await
-    .unwrap();
-    t.token
-}
-
-async fn call(router: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
-    let res = router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let v = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, v)
-}
-
-fn post(uri: &str, token: &str, body: Value) -> Request<Body> {
-    Request::post(uri)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
-fn get(uri: &str, token: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
-}
+mod common;
+use common::*;
 
 /// `n` GenAI spans of the agent, every `treat_every`-th served with the flag on; output
 /// tokens 100–190, times `factor` for the treated ones.
@@ -138,31 +45,8 @@ async fn events(reg: &Registry) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(
-        &Location::Sqlite(dir.path().join("r.db")),
-        true,
-        Some(&dir.path().join("r.key")),
-    )
-    .await
-    .unwrap();
     // A production agent: pilot, a Cleared signed review, promoted.
-    reg.start_pilot(
-        AGENT,
-        "Finance",
-        "sha256:aa",
-        json!([]),
-        "M",
-        &act("2026-05-13"),
-    )
-    .await
-    .unwrap();
-    reg.record_review_json(&review_json(), &act("2026-06-12"))
-        .await
-        .unwrap();
-    reg.promote(AGENT, &act("2026-06-13"), &[], |_, _| Ok(vec![]))
-        .await
-        .unwrap();
+    let (dir, reg) = production_registry().await;
     let sponsor = issue(&reg, "Hannah Okafor", &["sponsor"]).await;
     let builder = issue(&reg, "Morteza Moradi", &["builder"]).await;
     let on_call = issue(&reg, "mike.chen@acme.example", &["on-call"]).await;

@@ -1,0 +1,220 @@
+//! What a kill-switch drill measures on this replica: when each client first saw its flag
+//! `DISABLED` after the pull.
+//!
+//! Time zero is the pull's recording time in the log (every replica reads the same event), so
+//! replicas measure their own clients against one origin. A *client* is one credential
+//! evaluating for one targeting key (an application instance asking for its users); an SSE
+//! *stream* is one open `GET /ofrep/v1/events`. Clients expected to observe are those that
+//! evaluated the flag in the minute before the pull and every stream open at the pull; a
+//! stream has observed when its `refetchEvaluation` message was written, a client when an
+//! evaluation answered `DISABLED`.
+
+use jiff::Timestamp;
+use stagegate_auth::Caller;
+use stagegate_flags::{EvaluationContext, Reason, Resolution};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One client: credential and targeting key.
+type Client = (String, String);
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Flag key → (client → last evaluation time).
+    recent: HashMap<String, HashMap<Client, Timestamp>>,
+    /// Open streams: id → credential.
+    streams: BTreeMap<u64, String>,
+    /// The drill being watched.
+    watch: Option<Watch>,
+}
+
+#[derive(Debug, Clone)]
+struct Watch {
+    flag: String,
+    pulled_at: Timestamp,
+    expected_clients: Vec<Client>,
+    expected_streams: Vec<u64>,
+    clients: BTreeMap<Client, Timestamp>,
+    streams: BTreeMap<u64, Timestamp>,
+}
+
+/// The drills of this replica.
+#[derive(Debug, Default)]
+pub struct Drills {
+    inner: Mutex<Inner>,
+    next_stream: AtomicU64,
+}
+
+/// One observer's time to see the pull.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Observation {
+    /// `client` (an evaluating credential and targeting key) or `stream` (an SSE connection).
+    pub kind: String,
+    /// The credential (`token <id>` or the JWT's person), and the targeting key for a client.
+    pub who: String,
+    /// Milliseconds from the pull's recording to the observation; `null`: not yet.
+    pub ms: Option<f64>,
+}
+
+/// A drill's measurement on this replica.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DrillReport {
+    /// The flag.
+    pub flag: String,
+    /// The pull's recording time (RFC 3339).
+    pub pulled_at: String,
+    /// Every expected observer, and any other client that saw it.
+    pub observations: Vec<Observation>,
+    /// Whether every expected observer has seen it.
+    pub complete: bool,
+}
+
+impl Drills {
+    /// Notes an evaluation: who evaluated which flag when, and, during a drill of that flag,
+    /// the first `DISABLED` answer each client got.
+    pub fn observe(
+        &self,
+        caller: &Caller,
+        ctx: &EvaluationContext,
+        key: &str,
+        res: &Resolution,
+        now: Timestamp,
+    ) {
+        let client = (
+            caller.credential.clone(),
+            ctx.targeting_key.clone().unwrap_or_default(),
+        );
+        let Ok(mut g) = self.inner.lock() else {
+            return;
+        };
+        if let Some(w) = g.watch.as_mut()
+            && w.flag == key
+            && res.reason == Reason::Disabled
+        {
+            w.clients.entry(client.clone()).or_insert(now);
+        }
+        let per_flag = g.recent.entry(key.to_owned()).or_default();
+        if per_flag.len() < 100_000 || per_flag.contains_key(&client) {
+            per_flag.insert(client, now);
+        }
+    }
+
+    /// Registers an SSE stream; returns its id.
+    pub fn connect(&self, caller: &Caller) -> u64 {
+        let id = self.next_stream.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut g) = self.inner.lock() {
+            g.streams.insert(id, caller.credential.clone());
+        }
+        id
+    }
+
+    fn sent(&self, stream: u64, now: Timestamp) {
+        if let Ok(mut g) = self.inner.lock()
+            && let Some(w) = g.watch.as_mut()
+            && w.expected_streams.contains(&stream)
+        {
+            w.streams.entry(stream).or_insert(now);
+        }
+    }
+
+    fn disconnect(&self, stream: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.streams.remove(&stream);
+        }
+    }
+
+    /// Starts watching a drill of `flag` pulled at `pulled_at` (from the log), unless this one
+    /// is watched already.
+    pub fn start(&self, flag: &str, pulled_at: Timestamp) {
+        let Ok(mut g) = self.inner.lock() else {
+            return;
+        };
+        if g.watch
+            .as_ref()
+            .is_some_and(|w| w.flag == flag && w.pulled_at == pulled_at)
+        {
+            return;
+        }
+        let since = pulled_at - jiff::SignedDuration::from_secs(60);
+        let expected_clients = g
+            .recent
+            .get(flag)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, t)| **t >= since)
+                    .map(|(c, _)| c.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected_streams = g.streams.keys().copied().collect();
+        g.watch = Some(Watch {
+            flag: flag.to_owned(),
+            pulled_at,
+            expected_clients,
+            expected_streams,
+            clients: BTreeMap::new(),
+            streams: BTreeMap::new(),
+        });
+    }
+
+    /// The report of the drill of `flag`, if one is watched.
+    pub fn report(&self, flag: &str) -> Option<DrillReport> {
+        let g = self.inner.lock().ok()?;
+        let w = g.watch.as_ref().filter(|w| w.flag == flag)?;
+        let ms = |t: Option<&Timestamp>| {
+            t.map(|t| (t.as_nanosecond() - w.pulled_at.as_nanosecond()) as f64 / 1e6)
+        };
+        let mut observations: Vec<Observation> = w
+            .expected_streams
+            .iter()
+            .map(|s| Observation {
+                kind: "stream".into(),
+                who: format!(
+                    "stream {s} ({})",
+                    g.streams.get(s).map_or("closed", String::as_str)
+                ),
+                ms: ms(w.streams.get(s)),
+            })
+            .collect();
+        let mut clients: Vec<&Client> = w.expected_clients.iter().collect();
+        clients.extend(w.clients.keys().filter(|c| !w.expected_clients.contains(c)));
+        observations.extend(clients.into_iter().map(|c| Observation {
+            kind: "client".into(),
+            who: format!("{} / {}", c.0, c.1),
+            ms: ms(w.clients.get(c)),
+        }));
+        let complete = observations.iter().all(|o| o.ms.is_some());
+        Some(DrillReport {
+            flag: flag.to_owned(),
+            pulled_at: w.pulled_at.to_string(),
+            observations,
+            complete,
+        })
+    }
+}
+
+/// Keeps an SSE stream registered while it is open.
+#[derive(Debug)]
+pub struct StreamGuard {
+    drills: std::sync::Arc<Drills>,
+    id: u64,
+}
+
+impl StreamGuard {
+    /// Registers nothing itself: `id` comes from [`Drills::connect`].
+    pub fn new(drills: std::sync::Arc<Drills>, id: u64) -> StreamGuard {
+        StreamGuard { drills, id }
+    }
+
+    /// The stream's message for a new set was written at `now`.
+    pub fn sent(&self, now: Timestamp) {
+        self.drills.sent(self.id, now);
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.drills.disconnect(self.id);
+    }
+}

@@ -1,0 +1,238 @@
+//! The flags this replica serves: every rollout as an OpenFeature flag, rebuilt from the
+//! verified snapshot whenever the log moves, and kept when the database is unreachable.
+//!
+//! - One flag per agent with a rollout, keyed by the plan's `flag`: variants `on` (true) and
+//!   `off` (false, the safe default); targeting from the rollout's exposure — 0% → `off`, a
+//!   percentage → flagd fractional bucketing on the targeting key, cohorts → the context
+//!   attributes, 100% → `on`. A pulled kill switch, or an agent paused or retired, disables
+//!   the flag: every evaluation answers the safe default with reason `DISABLED`.
+//! - [`run`] rebuilds the set when the cache signals a change (a write here, or PostgreSQL
+//!   `NOTIFY` from another replica) and, as a backstop, every `poll` (SQLite writers beside
+//!   the server, a lost listener). Each new set bumps a version the SSE streams send.
+//! - When the snapshot cannot be read (the database is down), the last set keeps being served
+//!   and [`FlagHub::stale_since`] says since when; `/readyz` reports it.
+//! - Tokens for the OFREP routes are checked against the same view (issued and not revoked in
+//!   the log, not expired), with the secret verified once per process: no database read per
+//!   evaluation, and a revocation reaches every replica as fast as a kill.
+
+use crate::cache::Cache;
+use stagegate_flags::{Flag, FlagSet, FlagState, Rule};
+use stagegate_registry::State;
+use stagegate_rollout::Exposure;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// One built set of flags.
+#[derive(Debug, Clone)]
+pub struct FlagsView {
+    /// The flags.
+    pub set: FlagSet,
+    /// The log's size it was built from.
+    pub size: i64,
+    /// When it was built.
+    pub built_at: jiff::Timestamp,
+    /// Token ids issued in the log, and the revoked ones.
+    pub tokens: BTreeSet<String>,
+    /// Revoked token ids.
+    pub revoked: BTreeSet<String>,
+}
+
+/// The flags of this replica and the channel that announces a new set.
+#[derive(Debug)]
+pub struct FlagHub {
+    current: RwLock<Arc<FlagsView>>,
+    version: watch::Sender<u64>,
+    stale_since: RwLock<Option<jiff::Timestamp>>,
+}
+
+impl Default for FlagHub {
+    fn default() -> FlagHub {
+        FlagHub {
+            current: RwLock::new(Arc::new(FlagsView {
+                set: FlagSet::new(BTreeMap::new()),
+                size: -1,
+                built_at: jiff::Timestamp::UNIX_EPOCH,
+                tokens: BTreeSet::new(),
+                revoked: BTreeSet::new(),
+            })),
+            version: watch::channel(0).0,
+            stale_since: RwLock::new(None),
+        }
+    }
+}
+
+impl FlagHub {
+    /// The current set (cheap: one `Arc` clone under a read lock).
+    pub fn view(&self) -> Arc<FlagsView> {
+        self.current
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Whether a set has been built from the log yet.
+    pub fn is_built(&self) -> bool {
+        self.view().size >= 0
+    }
+
+    /// Since when the database could not be read (the last set is served meanwhile).
+    pub fn stale_since(&self) -> Option<jiff::Timestamp> {
+        self.stale_since.read().ok().and_then(|g| *g)
+    }
+
+    /// A receiver of the set's version, bumped on every new set.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The version now.
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
+    }
+
+    /// Rebuilds from the cache's snapshot if the log moved; records a failure to read it.
+    /// Returns whether a new set was installed.
+    pub async fn refresh(
+        &self,
+        cache: &Cache,
+        drills: &crate::drill::Drills,
+        now: jiff::Timestamp,
+    ) -> bool {
+        match cache.snapshot().await {
+            Ok(snap) => {
+                if let Ok(mut g) = self.stale_since.write() {
+                    *g = None;
+                }
+                if snap.state.size == self.view().size {
+                    return false;
+                }
+                let view = FlagsView {
+                    set: build(&snap.state),
+                    size: snap.state.size,
+                    built_at: now,
+                    tokens: snap.state.tokens.clone(),
+                    revoked: snap.state.revoked_tokens.clone(),
+                };
+                for a in snap.state.agents.values() {
+                    if let (Some(k), Some(r)) = (&a.kill, &a.rollout)
+                        && k.drill
+                        && let Ok(at) = k.at.parse()
+                    {
+                        drills.start(&r.plan.flag, at);
+                    }
+                }
+                let changed = view.set.etag() != self.view().set.etag();
+                if let Ok(mut g) = self.current.write() {
+                    *g = Arc::new(view);
+                }
+                if changed {
+                    self.version.send_modify(|v| *v += 1);
+                }
+                changed
+            }
+            Err(e) => {
+                if let Ok(mut g) = self.stale_since.write()
+                    && g.is_none()
+                {
+                    tracing::error!(error = %e, "flags: the registry cannot be read; serving the last known flags");
+                    *g = Some(now);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Keeps `hub` current: on every cache change signal, and every `poll` at the latest.
+pub async fn run(
+    hub: Arc<FlagHub>,
+    cache: Arc<Cache>,
+    drills: Arc<crate::drill::Drills>,
+    clock: crate::ClockFn,
+    poll: std::time::Duration,
+) {
+    loop {
+        hub.refresh(&cache, &drills, clock()).await;
+        tokio::select! {
+            () = cache.changed() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// The flags of every agent with a rollout.
+pub fn build(state: &State) -> FlagSet {
+    let mut flags = BTreeMap::new();
+    for (agent, a) in &state.agents {
+        let Some(r) = &a.rollout else { continue };
+        let disabled = a.kill.is_some()
+            || matches!(
+                a.stage,
+                Some(stagegate_core::stage::Stage::Paused | stagegate_core::stage::Stage::Retired)
+            );
+        let targeting = match r.exposure() {
+            Exposure::Nobody => vec![Rule::Variant("off".into())],
+            Exposure::Everyone => vec![Rule::Variant("on".into())],
+            Exposure::Percent { pct } => {
+                // Weights in thousandths of a percent: 12.5% is 12,500 of 100,000.
+                let on = (pct * 1000.0).round().clamp(0.0, 100_000.0) as u32;
+                vec![Rule::Fractional {
+                    variants: vec![("on".into(), on), ("off".into(), 100_000 - on)],
+                }]
+            }
+            Exposure::Cohorts { cohorts } => {
+                let mut rules: Vec<Rule> = cohorts
+                    .into_iter()
+                    .map(|(attribute, values)| Rule::InCohort {
+                        attribute,
+                        values,
+                        variant: "on".into(),
+                    })
+                    .collect();
+                rules.push(Rule::Variant("off".into()));
+                rules
+            }
+        };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("agent".to_owned(), serde_json::Value::from(agent.clone()));
+        metadata.insert(
+            "rolloutStatus".to_owned(),
+            serde_json::Value::from(r.status_name()),
+        );
+        metadata.insert(
+            "phase".to_owned(),
+            serde_json::Value::from(r.current().map_or("0%", |p| p.name.as_str())),
+        );
+        metadata.insert(
+            "event".to_owned(),
+            serde_json::Value::from(a.act_seq.max(r.last_seq)),
+        );
+        if let Some(k) = &a.kill {
+            metadata.insert(
+                "killedBy".to_owned(),
+                serde_json::Value::from(k.person.clone()),
+            );
+            metadata.insert("drill".to_owned(), serde_json::Value::from(k.drill));
+        }
+        flags.insert(
+            r.plan.flag.clone(),
+            Flag {
+                key: r.plan.flag.clone(),
+                state: if disabled {
+                    FlagState::Disabled
+                } else {
+                    FlagState::Enabled
+                },
+                variants: BTreeMap::from([
+                    ("on".to_owned(), serde_json::Value::Bool(true)),
+                    ("off".to_owned(), serde_json::Value::Bool(false)),
+                ]),
+                default_variant: "off".into(),
+                targeting,
+                metadata,
+            },
+        );
+    }
+    FlagSet::new(flags)
+}

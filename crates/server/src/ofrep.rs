@@ -1,0 +1,267 @@
+//! The OpenFeature Remote Evaluation Protocol (OFREP, `open-feature/protocol`
+//! `service/openapi.yaml` v0.3.0, ADR 0008 for the event stream) over the flags of
+//! [`crate::flags`]:
+//!
+//! - `POST /ofrep/v1/evaluate/flags/{key}`: one flag; 200 with `{key, value, reason, variant,
+//!   metadata}`, 400 `{key, errorCode, errorDetails}` for `PARSE_ERROR`,
+//!   `TARGETING_KEY_MISSING`, `INVALID_CONTEXT`, 404 for `FLAG_NOT_FOUND`, 500 `GENERAL`.
+//! - `POST /ofrep/v1/evaluate/flags`: every flag for one context, with an `ETag` over the flag
+//!   set and the context; `If-None-Match` with the same value answers 304. The answer names the
+//!   event stream (`eventStreams: [{type: sse, url}]`).
+//! - `GET /ofrep/v1/events`: server-sent events; each new flag set sends `event: message`,
+//!   `data: {"type": "refetchEvaluation", "etag", "lastModified"}` (ADR 0008), with the set's
+//!   version as the event id.
+//! - Credentials: `Authorization: Bearer <token>` or `X-API-Key: <token>` (an API token from
+//!   `stagegate token create`, any role; or an OIDC JWT); the event stream also takes
+//!   `?token=` (a browser's `EventSource` sends no headers). 401 without a valid one, 403 for a
+//!   token limited to agents whose flags are asked for, 429 with `Retry-After` (seconds) when
+//!   a credential exceeds `ofrep.rate_per_second`.
+
+use crate::AppState;
+use crate::flags::FlagsView;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use stagegate_auth::Caller;
+use stagegate_flags::ofrep as wire;
+use std::sync::Arc;
+
+/// Evaluations per second per credential; `check` says how long to wait when over.
+pub struct Limiter {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    /// `per_second` evaluations per second per credential, bursting to the same (at least 1).
+    pub fn new(per_second: u32) -> Limiter {
+        let n = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
+        Limiter {
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(n)),
+        }
+    }
+
+    /// `Err(wait)` when `key` is over its rate.
+    pub fn check(&self, key: &str) -> Result<(), std::time::Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+fn status_only(code: StatusCode, detail: &str) -> Response {
+    (code, Json(json!({"errorDetails": detail}))).into_response()
+}
+
+/// The OFREP caller: a token or JWT from `Authorization: Bearer` or `X-API-Key`.
+async fn caller(
+    app: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Caller, Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .or(query_token)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            let mut r = status_only(
+                StatusCode::UNAUTHORIZED,
+                "no credential (Authorization: Bearer, or X-API-Key)",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stagegate\""),
+            );
+            r
+        })?;
+    crate::auth::flag_client(app, presented)
+        .await
+        .map_err(|why| {
+            let mut r = status_only(StatusCode::UNAUTHORIZED, &why);
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stagegate\""),
+            );
+            r
+        })
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1) when the caller is over its rate.
+fn limited(app: &AppState, caller: &Caller) -> Option<Response> {
+    let wait = app.ofrep_limiter.check(&caller.credential).err()?;
+    let mut r = status_only(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits"),
+    );
+    Some(r)
+}
+
+/// A token limited to some agents may evaluate only their flags.
+fn may_see(caller: &Caller, view: &FlagsView, key: &str) -> bool {
+    if caller.agents.is_empty() {
+        return true;
+    }
+    view.set
+        .get(key)
+        .and_then(|f| f.metadata.get("agent"))
+        .and_then(Value::as_str)
+        .is_some_and(|a| caller.agents.iter().any(|x| x == a))
+}
+
+fn error(key: Option<&str>, e: &wire::Failure) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(e.body(key))).into_response()
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+pub async fn evaluate_one(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match caller(&app, &headers, None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = limited(&app, &caller) {
+        return r;
+    }
+    let view = app.flags.view();
+    if !may_see(&caller, &view, &key) {
+        return status_only(
+            StatusCode::FORBIDDEN,
+            "this credential is limited to other agents",
+        );
+    }
+    let ctx = match wire::parse_request(&body) {
+        Ok(r) => r.context,
+        Err(e) => return error(Some(&key), &e),
+    };
+    match view.set.evaluate(&key, &ctx) {
+        Ok(res) => {
+            app.drills.observe(&caller, &ctx, &key, &res, (app.clock)());
+            (StatusCode::OK, Json(res)).into_response()
+        }
+        Err(e) => error(Some(&key), &e.into()),
+    }
+}
+
+/// `POST /ofrep/v1/evaluate/flags`.
+pub async fn evaluate_all(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match caller(&app, &headers, None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = limited(&app, &caller) {
+        return r;
+    }
+    let view = app.flags.view();
+    let ctx = match wire::parse_request(&body) {
+        Ok(r) => r.context,
+        Err(e) => return error(None, &e),
+    };
+    let etag = format!("\"{}\"", view.set.etag_for(&ctx));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut()
+            .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+        return r;
+    }
+    let results = view.set.evaluate_all(&ctx);
+    let now = (app.clock)();
+    for (key, res) in &results {
+        if let Ok(res) = res {
+            app.drills.observe(&caller, &ctx, key, res, now);
+        }
+    }
+    let flags: Vec<Value> = results
+        .into_iter()
+        .filter(|(key, _)| may_see(&caller, &view, key))
+        .map(|(key, r)| match r {
+            Ok(res) => serde_json::to_value(res).unwrap_or(Value::Null),
+            Err(e) => wire::Failure::from(e).body(Some(&key)),
+        })
+        .collect();
+    let mut r = Json(json!({
+        "flags": flags,
+        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": "/ofrep/v1/events"}, "inactivityDelaySec": 120}],
+        "metadata": {"version": app.flags.version().to_string()},
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+    r
+}
+
+/// `?token=` for the event stream.
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamQuery {
+    token: Option<String>,
+}
+
+/// `GET /ofrep/v1/events`: a `refetchEvaluation` message for every new flag set.
+pub async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Response {
+    let caller = match caller(&app, &headers, q.token.as_deref()).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut rx = app.flags.subscribe();
+    rx.mark_unchanged();
+    let hub = app.flags.clone();
+    let drills = app.drills.clone();
+    let stream_id = drills.connect(&caller);
+    let guard = Arc::new(crate::drill::StreamGuard::new(drills, stream_id));
+    let clock = app.clock.clone();
+    let stream = futures_util::stream::unfold((rx, hub, guard), move |(mut rx, hub, guard)| {
+        let clock = clock.clone();
+        async move {
+            rx.changed().await.ok()?;
+            let version = *rx.borrow_and_update();
+            let view = hub.view();
+            let data = json!({
+                "type": "refetchEvaluation",
+                "etag": format!("\"{}\"", view.set.etag()),
+                "lastModified": view.built_at.as_second(),
+            });
+            guard.sent(clock());
+            let ev = Event::default()
+                .id(version.to_string())
+                .event("message")
+                .data(data.to_string());
+            Some((Ok::<_, std::convert::Infallible>(ev), (rx, hub, guard)))
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response()
+}
