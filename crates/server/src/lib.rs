@@ -86,6 +86,15 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// After a write of this replica: marks the cache stale and rebuilds the flags now, so
+    /// the answer to a rollout act or kill is given once this replica serves its effect.
+    pub async fn flags_changed(&self) {
+        self.cache.invalidate();
+        self.flags
+            .refresh(&self.cache, &self.drills, (self.clock)())
+            .await;
+    }
+
     /// The state over an open registry, with the machine clock, no OIDC and no
     /// allowed-signers file (set the fields to change them).
     pub fn new(registry: Registry) -> AppState {

@@ -346,7 +346,9 @@ pub async fn post_act(
                 .await?
         }
     };
-    app.cache.invalidate();
+    // This replica serves the new flags before the act is answered: a kill that returned is
+    // in force here (other replicas follow through NOTIFY).
+    app.flags_changed().await;
     Ok(Json(Recorded {
         event,
         message: format!(
@@ -419,12 +421,12 @@ pub async fn drive(app: &AppState, agent: &str) -> Result<Option<i64>, Problem> 
     tracing::info!(agent, action = change.action(), "rollout controller");
     match app.registry.rollout_change(agent, change, None, &who).await {
         Ok(seq) => {
-            app.cache.invalidate();
+            app.flags_changed().await;
             Ok(Some(seq))
         }
         Err(RegistryError::Rule(why)) => {
             tracing::debug!(agent, %why, "another replica decided first");
-            app.cache.invalidate();
+            app.flags_changed().await;
             Ok(None)
         }
         Err(e) => Err(e.into()),
