@@ -2,9 +2,9 @@
 //! `DISABLED` after the pull.
 //!
 //! Time zero is the pull's recording time in the log (every replica reads the same event), so
-//! replicas measure their own clients against one origin. A *client* is one credential
-//! evaluating for one targeting key (an application instance asking for its users); an SSE
-//! *stream* is one open `GET /ofrep/v1/events`. Clients expected to observe are those that
+//! replicas measure their own clients against one origin. A *client* is one credential (an
+//! application instance with its own token, whatever users it evaluates for); an SSE *stream*
+//! is one open `GET /ofrep/v1/events`. Clients expected to observe are those that
 //! evaluated the flag in the minute before the pull and every stream open at the pull; a
 //! stream has observed when its `refetchEvaluation` message was written, a client when an
 //! evaluation answered `DISABLED`.
@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One client: credential and targeting key.
-type Client = (String, String);
+/// One client: its credential.
+type Client = String;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -37,6 +37,8 @@ struct Watch {
     expected_streams: Vec<u64>,
     clients: BTreeMap<Client, Timestamp>,
     streams: BTreeMap<u64, Timestamp>,
+    /// Evaluations of the flag after the pull that still answered the old state.
+    in_flight: u64,
 }
 
 /// The drills of this replica.
@@ -49,9 +51,9 @@ pub struct Drills {
 /// One observer's time to see the pull.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Observation {
-    /// `client` (an evaluating credential and targeting key) or `stream` (an SSE connection).
+    /// `client` (an evaluating credential) or `stream` (an SSE connection).
     pub kind: String,
-    /// The credential (`token <id>` or the JWT's person), and the targeting key for a client.
+    /// The credential (`token <id>` or the JWT's person), or the stream and its credential.
     pub who: String,
     /// Milliseconds from the pull's recording to the observation; `null`: not yet.
     pub ms: Option<f64>,
@@ -68,6 +70,9 @@ pub struct DrillReport {
     pub observations: Vec<Observation>,
     /// Whether every expected observer has seen it.
     pub complete: bool,
+    /// Evaluations after the pull that still answered the old state (in flight while the
+    /// replica's flags were being rebuilt).
+    pub in_flight: u64,
 }
 
 impl Drills {
@@ -81,18 +86,20 @@ impl Drills {
         res: &Resolution,
         now: Timestamp,
     ) {
-        let client = (
-            caller.credential.clone(),
-            ctx.targeting_key.clone().unwrap_or_default(),
-        );
+        let _ = ctx;
+        let client = caller.credential.clone();
         let Ok(mut g) = self.inner.lock() else {
             return;
         };
         if let Some(w) = g.watch.as_mut()
             && w.flag == key
-            && res.reason == Reason::Disabled
+            && now >= w.pulled_at
         {
-            w.clients.entry(client.clone()).or_insert(now);
+            if res.reason == Reason::Disabled {
+                w.clients.entry(client.clone()).or_insert(now);
+            } else if !w.clients.contains_key(&client) {
+                w.in_flight += 1;
+            }
         }
         let per_flag = g.recent.entry(key.to_owned()).or_default();
         if per_flag.len() < 100_000 || per_flag.contains_key(&client) {
@@ -155,6 +162,7 @@ impl Drills {
             expected_streams,
             clients: BTreeMap::new(),
             streams: BTreeMap::new(),
+            in_flight: 0,
         });
     }
 
@@ -181,7 +189,7 @@ impl Drills {
         clients.extend(w.clients.keys().filter(|c| !w.expected_clients.contains(c)));
         observations.extend(clients.into_iter().map(|c| Observation {
             kind: "client".into(),
-            who: format!("{} / {}", c.0, c.1),
+            who: c.to_string(),
             ms: ms(w.clients.get(c)),
         }));
         let complete = observations.iter().all(|o| o.ms.is_some());
@@ -190,6 +198,7 @@ impl Drills {
             pulled_at: w.pulled_at.to_string(),
             observations,
             complete,
+            in_flight: w.in_flight,
         })
     }
 }

@@ -186,6 +186,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(rollout::statement))
         .routes(routes!(rollout::post_act))
         .routes(routes!(rollout::traces))
+        .routes(routes!(rollout::drill_report))
         .routes(routes!(webhook_routes::list, webhook_routes::subscribe))
         .routes(routes!(webhook_routes::unsubscribe))
         .routes(routes!(webhook_routes::deliveries))

@@ -151,6 +151,39 @@ fn parse_act(s: &str) -> Result<RolloutAct, Problem> {
     })
 }
 
+/// What the current (or latest) kill-switch drill of the agent's flag measured on this
+/// replica: each expected client's and stream's time from the pull to seeing `DISABLED`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}/drill",
+    tag = "rollout",
+    params(("id" = String, Path, description = "Agent id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The drill's measurement on this replica", body = crate::drill::DrillReport),
+        (status = 404, description = "No drill of this agent's flag watched here", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn drill_report(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Json<crate::drill::DrillReport>, Problem> {
+    check(&caller, Action::Read, &id, None)?;
+    let snap = app.cache.snapshot().await?;
+    let flag = snap
+        .state
+        .agents
+        .get(&id)
+        .and_then(|a| a.rollout.as_ref())
+        .map(|r| r.plan.flag.clone())
+        .ok_or_else(|| Problem::not_found(format!("{id} has no rollout, so no flag")))?;
+    app.drills
+        .report(&flag)
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no drill of {flag} watched on this replica")))
+}
+
 /// The statement the caller signs for an act on this agent now.
 #[utoipa::path(
     get,

@@ -244,6 +244,22 @@ enum Command {
     Kill(rollout::ActArgs),
     /// Restore a pulled kill switch (a signed act).
     Restore(rollout::ActArgs),
+    /// Drill the kill switch on `stagegate serve` (seed 001 item 9): pull it as your signed
+    /// drill act, measure until every connected client and SSE stream saw DISABLED, restore
+    /// it, and record the item-9 evidence (written to --out and pushed). Exit 0 passed, 1 not.
+    Drill {
+        #[command(flatten)]
+        act: rollout::ActArgs,
+        /// More replicas to collect the measurement from (the same token).
+        #[arg(long)]
+        also: Vec<url::Url>,
+        /// Longest wait for every client, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait_seconds: u64,
+        /// Where the evidence record and its attachment are written.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Show an agent's review and stage history (verifies the registry's hash chain first).
     History {
         /// Agent id; all agents when omitted.
@@ -483,6 +499,20 @@ fn main() -> ExitCode {
             },
             Command::Kill(a) => rollout::act(&a, "kill", None, None).await,
             Command::Restore(a) => rollout::act(&a, "restore", None, None).await,
+            Command::Drill {
+                act,
+                also,
+                wait_seconds,
+                out,
+            } => {
+                rollout::drill(
+                    &act,
+                    &also,
+                    std::time::Duration::from_secs(wait_seconds),
+                    &out,
+                )
+                .await
+            }
             Command::Pause(a) => {
                 run::change_stage(&a, stagegate_registry::StageChange::Pause).await
             }

@@ -222,3 +222,170 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
     }
     Ok(0)
 }
+
+/// `stagegate drill`: pulls the agent's kill switch as a signed drill act, watches until every
+/// client and SSE stream connected to each server (`--server` and every `--also`) has seen
+/// `DISABLED` or `wait` passes, restores it with the same act, and records the drill as an
+/// item-9 evidence record (timings per observer in its attachment; the signed drill act is the
+/// log's pull and restore events, which the record names) written to `out` and pushed to the
+/// server.
+///
+/// # Errors
+/// As the server answers; unwritable `out`; ssh-keygen's failures.
+pub async fn drill(
+    args: &ActArgs,
+    also: &[url::Url],
+    wait: std::time::Duration,
+    out: &std::path::Path,
+) -> Result<u8, Failure> {
+    let c = client(&args.remote)?;
+    let others: Vec<Client> = also
+        .iter()
+        .map(|u| {
+            Client::from_args(&RemoteArg {
+                server: Some(u.clone()),
+                token: args.remote.token.clone(),
+            })
+            .map(|c| c.expect("a server was given"))
+        })
+        .collect::<Result<_, _>>()?;
+    let date = match &args.as_of {
+        Some(d) => d.clone(),
+        None => jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string(),
+    };
+    let agent = &args.agent;
+    let query = vec![
+        ("act", "drill".to_owned()),
+        ("reason", args.reason.clone()),
+        ("date", date.clone()),
+    ];
+    let statement = c
+        .get_text(&format!("api/v1/agents/{agent}/rollout/statement"), &query)
+        .await?;
+    let person = statement
+        .lines()
+        .find_map(|l| l.strip_prefix("person: "))
+        .unwrap_or_default()
+        .to_owned();
+    let Some(signature) = crate::run::obtain_signature(&args.sign, &statement)? else {
+        return Ok(0);
+    };
+    let body = |phase: &str| json!({"reason": args.reason, "date": date, "signature": signature, "drill": phase});
+    let started = std::time::Instant::now();
+    let pulled = c
+        .post_json(
+            &format!("api/v1/agents/{agent}/rollout/drill"),
+            &body("pull"),
+            200,
+        )
+        .await?;
+    let pull_event = pulled.get("event").and_then(Value::as_i64).unwrap_or(0);
+    eprintln!(
+        "{agent}: kill switch pulled for the drill (event #{pull_event}); watching the clients"
+    );
+    let mut reports: Vec<Value>;
+    loop {
+        reports = Vec::new();
+        for s in std::iter::once(&c).chain(others.iter()) {
+            reports.push(s.get_json(&format!("api/v1/agents/{agent}/drill")).await?);
+        }
+        let complete = reports.iter().all(|r| r["complete"] == true);
+        if complete || started.elapsed() >= wait {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let restored = c
+        .post_json(
+            &format!("api/v1/agents/{agent}/rollout/drill"),
+            &body("restore"),
+            200,
+        )
+        .await?;
+    let restore_event = restored.get("event").and_then(Value::as_i64).unwrap_or(0);
+    let elapsed = started.elapsed();
+    let observations: Vec<&Value> = reports
+        .iter()
+        .flat_map(|r| r["observations"].as_array().into_iter().flatten())
+        .collect();
+    let seen: Vec<f64> = observations
+        .iter()
+        .filter_map(|o| o["ms"].as_f64())
+        .collect();
+    let missing = observations.len() - seen.len();
+    let slowest = seen.iter().copied().fold(0.0f64, f64::max);
+    let in_flight: u64 = reports.iter().filter_map(|r| r["in_flight"].as_u64()).sum();
+    let passed = !observations.is_empty() && missing == 0;
+    let flag = reports
+        .first()
+        .and_then(|r| r["flag"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    // The attachment: every server's report, as measured.
+    let report = serde_json::to_vec_pretty(&json!({
+        "agent": agent, "flag": flag, "pull_event": pull_event, "restore_event": restore_event,
+        "wait_seconds": wait.as_secs_f64(), "elapsed_seconds": elapsed.as_secs_f64(),
+        "servers": reports,
+    }))
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    let attachment = format!("attachments/drill-{date}-{pull_event}.json");
+    std::fs::create_dir_all(out.join("attachments"))
+        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", out.display())))?;
+    std::fs::write(out.join(&attachment), &report)
+        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", out.display())))?;
+    let sha = stagegate_core::digest::sha256_hex(&report);
+    let summary = if observations.is_empty() {
+        format!(
+            "Kill-switch drill of {flag}: pulled (event #{pull_event}) and restored (event #{restore_event}); no client or stream was connected, so no client was seen to stop."
+        )
+    } else {
+        format!(
+            "Kill-switch drill of {flag}: pulled (event #{pull_event}) and restored (event #{restore_event}); {} of {} clients and streams saw DISABLED, the slowest after {slowest:.1} ms.",
+            seen.len(),
+            observations.len()
+        )
+    };
+    let record = format!(
+        "items: [9]\nkind: drill\ndate: {date}\nrecorded_by: {person}\nsummary: {}\nattachments:\n  - path: {attachment}\n    sha256: {sha}\ndrill:\n  procedure: {}\n{}  duration_minutes: {:.3}\n  in_flight: {}\n  result: {}\n",
+        serde_json::to_string(&summary).unwrap_or_default(),
+        serde_json::to_string(&format!(
+            "stagegate drill: the kill switch pulled as {person}'s signed drill act (events #{pull_event} and #{restore_event} of the registry log carry the signature), every client and SSE stream of {} server(s) watched until it saw DISABLED (at most {} s), then restored under the same act.",
+            1 + others.len(),
+            wait.as_secs()
+        ))
+        .unwrap_or_default(),
+        if passed {
+            format!("  time_to_stop_seconds: {:.3}\n", slowest / 1000.0)
+        } else {
+            String::new()
+        },
+        elapsed.as_secs_f64() / 60.0,
+        serde_json::to_string(&format!(
+            "{in_flight} evaluation(s) answered the old state after the pull, while the flags were being rebuilt; {missing} observer(s) did not see DISABLED in time"
+        ))
+        .unwrap_or_default(),
+        if passed { "passed" } else { "failed" },
+    );
+    let file = out.join(format!("drill-{date}-{pull_event}.yaml"));
+    std::fs::write(&file, &record)
+        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", file.display())))?;
+    let mut table = comfy_table::Table::new();
+    table.set_header(["observer", "kind", "ms to DISABLED"]);
+    for o in &observations {
+        table.add_row([
+            o["who"].as_str().unwrap_or("").to_owned(),
+            o["kind"].as_str().unwrap_or("").to_owned(),
+            o["ms"]
+                .as_f64()
+                .map_or("not seen".into(), |m| format!("{m:.1}")),
+        ]);
+    }
+    println!("{table}");
+    println!("{summary}");
+    let pushed = c.push_evidence(agent, &file).await?;
+    println!("{pushed}");
+    Ok(if passed { 0 } else { 1 })
+}

@@ -4,8 +4,9 @@
 //! `target/ofrep-node` and `target/ofrep-py`. The finance example goes to production through
 //! the CLI; the sponsor starts a 30% rollout with her own SSH key; both clients get the flagd
 //! split for 40 users; the sponsor widens it to 100% and both see every user on; the on-call
-//! pulls the kill switch and both see `DISABLED` with the safe default; the server stops and
-//! both fall back to their code default, the safe default.
+//! pulls the kill switch and both see `DISABLED` with the safe default; `stagegate drill`
+//! measures both clients' time to `DISABLED`, restores, and records passed item-9 evidence; the
+//! server stops and both fall back to their code default, the safe default.
 
 mod common;
 use common::*;
@@ -152,7 +153,8 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
     };
     let sponsor = token("Hannah Okafor", "sponsor");
     let on_call = token("mike.chen@acme.example", "on-call");
-    let service = token("checkout-service", "auditor");
+    let node_token = token("checkout-service", "auditor");
+    let python_token = token("billing-service", "auditor");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -228,7 +230,7 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
         c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ofrep_client.cjs"))
             .env("NODE_PATH", &node_modules)
             .env("OFREP_URL", &base)
-            .env("OFREP_TOKEN", &service);
+            .env("OFREP_TOKEN", &node_token);
         Client::spawn("node", c)
     };
     let mut python = {
@@ -236,7 +238,7 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
         c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ofrep_client.py"))
             .env("PYTHONPATH", &py)
             .env("OFREP_URL", &base)
-            .env("OFREP_TOKEN", &service);
+            .env("OFREP_TOKEN", &python_token);
         Client::spawn("python", c)
     };
     let split = [("on".to_owned(), 30_000u32), ("off".to_owned(), 70_000)];
@@ -272,6 +274,75 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
         }
     }
     act(&["restore", AGENT], &mike, &on_call);
+    assert_eq!(node.eval("user-1")["value"], true);
+    assert_eq!(python.eval("user-1")["value"], true);
+
+    // The drill: the on-call runs `stagegate drill` while both clients keep evaluating; it
+    // measures each client's time to DISABLED, restores, and records the item-9 evidence.
+    let out = tmp.path().join("drill");
+    let mut drill = Killed(
+        Command::new(assert_cmd::cargo::cargo_bin("stagegate"))
+            .args([
+                "drill",
+                AGENT,
+                "--reason",
+                "monthly kill-switch drill",
+                "--as-of",
+                "2026-06-15",
+            ])
+            .args([
+                "--server",
+                &base,
+                "--token",
+                &on_call,
+                "--wait-seconds",
+                "20",
+                "--out",
+            ])
+            .arg(&out)
+            .arg("--key")
+            .arg(&mike)
+            .env_remove("STAGEGATE_NOW")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut disabled_seen = [false, false];
+    let status = loop {
+        for (i, c) in [&mut node, &mut python].into_iter().enumerate() {
+            let v = c.eval("user-1");
+            disabled_seen[i] |= v["reason"] == "DISABLED";
+        }
+        if let Some(s) = drill.0.try_wait().unwrap() {
+            break s;
+        }
+    };
+    let mut report = String::new();
+    std::io::Read::read_to_string(drill.0.stdout.as_mut().unwrap(), &mut report).unwrap();
+    let mut errors = String::new();
+    std::io::Read::read_to_string(drill.0.stderr.as_mut().unwrap(), &mut errors).unwrap();
+    assert!(status.success(), "{report}{errors}");
+    assert_eq!(disabled_seen, [true, true], "both clients saw the drill");
+    assert!(
+        report.contains("2 of 2 clients and streams saw DISABLED"),
+        "{report}"
+    );
+    let record_file = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .expect("the evidence record");
+    let record = std::fs::read_to_string(&record_file).unwrap();
+    assert!(
+        record.contains("kind: drill") && record.contains("result: passed"),
+        "{record}"
+    );
+    assert!(
+        record.contains("time_to_stop_seconds:") && record.contains("signed drill act (events #"),
+        "{record}"
+    );
+    // Restored: the clients are served again.
     assert_eq!(node.eval("user-1")["value"], true);
     assert_eq!(python.eval("user-1")["value"], true);
 
