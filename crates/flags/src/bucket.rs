@@ -16,6 +16,12 @@ pub fn bucket_hash(flag_key: &str, targeting_key: &str) -> u32 {
     let mut bytes = Vec::with_capacity(flag_key.len() + targeting_key.len());
     bytes.extend_from_slice(flag_key.as_bytes());
     bytes.extend_from_slice(targeting_key.as_bytes());
+    hash(&bytes)
+}
+
+/// MurmurHash3 x86_32 (seed 0) of a bucketing value's bytes (flagd's explicit bucket-by
+/// expressions hash the value they produce).
+pub fn hash(bytes: &[u8]) -> u32 {
     // Reading from memory cannot fail.
     murmur3::murmur3_32(&mut Cursor::new(bytes), 0).unwrap_or(0)
 }
@@ -87,6 +93,83 @@ mod tests {
         assert_eq!(
             bucket_hash("The quick brown fox ", "jumps over the lazy dog"),
             0x2e4f_f723
+        );
+    }
+
+    /// The flagd test bed's `@fractional-v2` vectors (open-feature/flagd-testbed, commit
+    /// 82ba89e, release 3.9.0: `evaluator/gherkin/fractional.feature` with the flags of
+    /// `evaluator/flags/testkit-flags.json`): (bucketing value as flagd builds it, variants
+    /// and weights, expected variant).
+    #[test]
+    fn flagd_testbed_fractional_v2_vectors() {
+        let suits = |names: [&str; 4]| -> Vec<(String, u32)> {
+            names.iter().map(|n| ((*n).to_owned(), 25)).collect()
+        };
+        let four = suits(["clubs", "diamonds", "hearts", "spades"]);
+        // "fractional-flag": cat($flagd.flagKey, user.name), four suits at 25.
+        for (name, want) in [
+            ("jack", "hearts"),
+            ("queen", "spades"),
+            ("ten", "clubs"),
+            ("nine", "diamonds"),
+            ("3", "clubs"),
+        ] {
+            assert_eq!(
+                fractional("fractional-flag", name, &four),
+                Some(want),
+                "{name}"
+            );
+        }
+        // "fractional-flag-A-shared-seed" (and B): cat("shared-seed", user.name).
+        for (name, want) in [
+            ("seven", "hearts"),
+            ("eight", "diamonds"),
+            ("nine", "clubs"),
+            ("two", "spades"),
+        ] {
+            let h = hash(format!("shared-seed{name}").as_bytes());
+            assert_eq!(pick(h, &four), Some(want), "{name}");
+        }
+        // "fractional-flag-shorthand": flag key + targeting key, heads (weight 1 by default)
+        // and tails at 1.
+        let coin = vec![("heads".to_owned(), 1), ("tails".to_owned(), 1)];
+        for (key, want) in [("jon@company.com", "heads"), ("jane@company.com", "tails")] {
+            assert_eq!(
+                fractional("fractional-flag-shorthand", key, &coin),
+                Some(want),
+                "{key}"
+            );
+        }
+        // "fractional-single-entry-flag": one variant takes every hash.
+        let single = vec![("single".to_owned(), 1)];
+        assert_eq!(
+            fractional(
+                "fractional-single-entry-flag",
+                "some-targeting-key",
+                &single
+            ),
+            Some("single")
+        );
+        // "fractional-hash-edge-flag": the targeting key alone, lower/upper at 50; the keys were
+        // searched so their hashes sit at the boundaries (0, 2³¹ − 1, 2³¹, 2³² − 1 …).
+        let halves = vec![("lower".to_owned(), 50), ("upper".to_owned(), 50)];
+        for (key, want) in [
+            ("ejOoVL", "lower"),
+            ("bY9fO-", "lower"),
+            ("SI7p-", "lower"),
+            ("6LvT0", "upper"),
+            ("ceQdGm", "upper"),
+        ] {
+            assert_eq!(pick(hash(key.as_bytes()), &halves), Some(want), "{key}");
+        }
+        let edges: Vec<u32> = ["SI7p-", "6LvT0"]
+            .iter()
+            .map(|k| hash(k.as_bytes()))
+            .collect();
+        assert_eq!(
+            edges,
+            [(1u32 << 31) - 1, 1u32 << 31],
+            "the 50/50 edge, end to end"
         );
     }
 

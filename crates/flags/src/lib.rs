@@ -438,6 +438,20 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_flag_is_a_general_error_with_status_500() {
+        let no_weight = flag(vec![Rule::Fractional {
+            variants: vec![("on".into(), 0), ("off".into(), 0)],
+        }]);
+        let e = no_weight
+            .evaluate(&ctx(Some("u"), Value::Null))
+            .unwrap_err();
+        assert_eq!((e.code, e.code.http_status()), (ErrorCode::General, 500));
+        let unknown = flag(vec![Rule::Variant("maybe".into())]);
+        let e = unknown.evaluate(&ctx(None, Value::Null)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::General);
+    }
+
+    #[test]
     fn the_set_finds_flags_and_its_etag_moves_with_content_and_context() {
         let a = FlagSet::new(BTreeMap::from([(
             "agent-x-enabled".into(),
