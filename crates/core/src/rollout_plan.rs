@@ -78,6 +78,7 @@ pub fn rollout_section(card: &AgentCard, phases: &[(String, u32)]) -> RolloutPla
                 on_fail: OnFail::PreviousPhase,
                 burn_in: 100,
                 detection_budget: None,
+                phases: Vec::new(),
             })
         })
         .collect();

@@ -180,12 +180,14 @@ impl Controller {
             return Vec::new();
         };
         let plan = &rollout.plan;
-        let k = plan.triggers.len().max(1) * plan.phases.len();
-        let alpha = plan.alpha / k as f64;
+        let alpha = plan.alpha_per_judgement();
         plan.triggers
             .iter()
             .zip(self.tally.triggers.iter().zip(&self.phi))
             .map(|(t, (m, phi))| {
+                if !t.applies_in(phase) {
+                    return crate::judge::not_applicable(t, *m, alpha);
+                }
                 judge(
                     t,
                     *m,

@@ -20,7 +20,7 @@
 //! ([`aipw_batch`]) and keeps three numbers per arm, not events.
 //!
 //! θ's asymptotic confidence sequence (`stagegate_stats::sequential::asymptotic_cs`) at level
-//! 1 − α′, α′ = α / (phases × triggers), decides:
+//! 1 − α′, α′ = α over the (phase, trigger) pairs judged, decides:
 //! - **Failed**: the whole sequence is above 0 (and the treatment arm has its burn-in);
 //! - **Passed**: the whole sequence is at or below 0;
 //! - **Inconclusive**: it straddles 0;
@@ -234,6 +234,24 @@ pub fn judge(
     j
 }
 
+/// The judgement of a trigger not judged in this phase (not listed for it, or a control
+/// comparison without a control).
+pub fn not_applicable(trigger: &RollbackTrigger, moments: ArmMoments, alpha: f64) -> Judgement {
+    let mean = |m: Moments| (m.n > 0).then_some(m.mean);
+    Judgement {
+        trigger: trigger.id.clone(),
+        verdict: Verdict::NotApplicable,
+        n_treatment: moments.treatment.n,
+        n_control: moments.control.n,
+        treatment_mean: mean(moments.treatment),
+        control_mean: mean(moments.control),
+        estimate: None,
+        sequence: None,
+        alpha,
+        reason: "not judged in this phase".into(),
+    }
+}
+
 /// θ's bounds from the stream's interval: θ = s·(x + offset).
 fn bounds(cs: Interval, s: f64, offset: f64) -> (f64, f64) {
     let (a, b) = (s * (cs.low + offset), s * (cs.high + offset));
@@ -294,6 +312,7 @@ mod tests {
             on_fail: OnFail::PreviousPhase,
             burn_in: 100,
             detection_budget: None,
+            phases: Vec::new(),
         }
     }
 

@@ -41,7 +41,8 @@ pub struct RolloutPlan {
     pub flag: String,
     /// The false-alarm budget of the whole rollout, in (0, 0.5]: the chance that a healthy
     /// agent is ever rolled back, or that a harmful one advances a phase. It is split evenly
-    /// over phases and triggers (Bonferroni). Default 0.05.
+    /// over the (phase, trigger) pairs that can be judged (Bonferroni;
+    /// [`RolloutPlan::alpha_per_judgement`]). Default 0.05.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
     /// The phases, in order (at least one).
@@ -132,6 +133,22 @@ pub struct RollbackTrigger {
     /// beside each judgement, used by the simulation to check the plan's promise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection_budget: Option<Duration>,
+    /// The phases (by name) it is judged in; empty: every phase. A baseline comparison is
+    /// typically kept for the phase without a control (100%): where a control runs beside the
+    /// agent, it already absorbs the traffic's own drift, which a fixed baseline does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<String>,
+}
+
+impl RollbackTrigger {
+    /// Whether the trigger can be judged in `phase`: listed (or no list), and, against the
+    /// control, a percentage strictly between 0 and 100.
+    pub fn applies_in(&self, phase: &RolloutPhase) -> bool {
+        let listed = self.phases.is_empty() || self.phases.iter().any(|n| *n == phase.name);
+        let control_ok = self.relative_to != Some(Reference::Control)
+            || phase.share().is_some_and(|p| p > 0.0 && p < 1.0);
+        listed && control_ok
+    }
 }
 
 fn default_burn_in() -> u64 {
@@ -396,6 +413,16 @@ impl RolloutPlan {
                 }
                 TriggerMetric::Rate { .. } => {}
             }
+            if let Some(n) = t
+                .phases
+                .iter()
+                .find(|n| !self.phases.iter().any(|p| p.name == **n))
+            {
+                return Err(err(
+                    f("phases"),
+                    format!("{n:?} is not a phase of this plan"),
+                ));
+            }
             if !t.threshold.is_finite() {
                 return Err(err(f("threshold"), "give a number"));
             }
@@ -427,6 +454,18 @@ impl RolloutPlan {
             }
         }
         Ok(())
+    }
+
+    /// α for one trigger in one phase: `alpha` over the number of (phase, trigger) pairs
+    /// where the trigger applies ([`RollbackTrigger::applies_in`]), at least one.
+    pub fn alpha_per_judgement(&self) -> f64 {
+        let pairs = self
+            .phases
+            .iter()
+            .map(|p| self.triggers.iter().filter(|t| t.applies_in(p)).count())
+            .sum::<usize>()
+            .max(1);
+        self.alpha / pairs as f64
     }
 
     /// The plan's digest: `sha256:` over its canonical JSON (sorted keys). Events and signed
