@@ -144,7 +144,7 @@ impl RollbackTrigger {
     /// Whether the trigger can be judged in `phase`: listed (or no list), and, against the
     /// control, a percentage strictly between 0 and 100.
     pub fn applies_in(&self, phase: &RolloutPhase) -> bool {
-        let listed = self.phases.is_empty() || self.phases.iter().any(|n| *n == phase.name);
+        let listed = self.phases.is_empty() || self.phases.contains(&phase.name);
         let control_ok = self.relative_to != Some(Reference::Control)
             || phase.share().is_some_and(|p| p > 0.0 && p < 1.0);
         listed && control_ok
