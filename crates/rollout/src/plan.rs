@@ -556,6 +556,11 @@ triggers:
                 "relative_to: baseline",
                 "triggers[0].baseline",
             ),
+            (
+                "detection_budget: 10m",
+                "detection_budget: 10m\n    phases: [Nobody]",
+                "triggers[0].phases",
+            ),
         ];
         for (from, to, field) in cases {
             assert!(PLAN.contains(from), "{from}");
@@ -566,6 +571,21 @@ triggers:
         let cohorts = PLAN.replace("traffic_pct: 50,", "cohorts: { department: [support] },");
         let e = plan(&cohorts).validate().unwrap_err();
         assert_eq!(e.field, "triggers[0].relative_to", "{e}");
+    }
+
+    #[test]
+    fn a_trigger_applies_in_its_phases_and_a_control_comparison_only_beside_a_control() {
+        let p = plan(&PLAN.replace(
+            "detection_budget: 10m",
+            "detection_budget: 10m\n    phases: [Half, Everyone]",
+        ));
+        p.validate().unwrap();
+        let t = &p.triggers[0];
+        let applies: Vec<bool> = p.phases.iter().map(|ph| t.applies_in(ph)).collect();
+        // Not listed for the first; listed but without a control at 100%.
+        assert_eq!(applies, [false, true, false]);
+        assert_eq!(p.alpha_per_judgement(), 0.05);
+        assert_eq!(plan(PLAN).alpha_per_judgement(), 0.025);
     }
 
     #[test]
