@@ -12,18 +12,10 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 const AGENT: &str = "agent-finance-invoice-recon";
 const FLAG: &str = "finance-invoice-recon-enabled";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One client process, asked line by line.
 struct Client {
@@ -67,17 +59,6 @@ fn target() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
 }
 
-fn run(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_switch() {
     let node_modules = target().join("ofrep-node/node_modules");
@@ -98,101 +79,20 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
     let reg = tmp.path().join("registry.db");
     let key = tmp.path().join("registry.key");
     let signers = tmp.path().join("allowed_signers");
-    let b = |args: &[&str]| {
-        let mut v: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        v.extend(["--registry".into(), reg.display().to_string()]);
-        v
-    };
-    // To production through the CLI, on the example's own dates.
-    for (day, args, folder) in [
-        (
-            "2026-05-12",
-            b(&["pilot", "start", "--as-of", "2026-05-12"]),
-            true,
-        ),
-        ("2026-06-12", b(&["review", "--as-of", "2026-06-12"]), true),
-        (
-            "2026-06-13",
-            b(&[
-                "promote",
-                AGENT,
-                "--as-of",
-                "2026-06-13",
-                "--allowed-signers",
-                &signers.display().to_string(),
-            ]),
-            false,
-        ),
-    ] {
-        let mut c = stagegate_on(day);
-        c.args(&args);
-        if folder {
-            c.arg(&dir);
-        }
-        run(&mut c);
-    }
+    let reg_s = reg.display().to_string();
+    to_production(&reg_s, &key, &dir, &signers);
     let hannah = ssh_keygen(tmp.path(), "Hannah Okafor");
     let mike = ssh_keygen(tmp.path(), "Mike Chen");
     allow(&signers, "Hannah Okafor", &hannah);
     allow(&signers, "Mike Chen", &mike);
-    let token = |person: &str, roles: &str| {
-        let mut c = stagegate();
-        c.args([
-            "token",
-            "create",
-            "--person",
-            person,
-            "--roles",
-            roles,
-            "--registry",
-        ])
-        .arg(&reg)
-        .arg("--registry-key")
-        .arg(&key);
-        run(&mut c)
-    };
-    let sponsor = token("Hannah Okafor", "sponsor");
-    let on_call = token("mike.chen@acme.example", "on-call");
-    let node_token = token("checkout-service", "auditor");
-    let python_token = token("billing-service", "auditor");
+    let sponsor = token(&reg_s, &key, "Hannah Okafor", "sponsor");
+    let on_call = token(&reg_s, &key, "mike.chen@acme.example", "on-call");
+    let node_token = token(&reg_s, &key, "checkout-service", "auditor");
+    let python_token = token(&reg_s, &key, "billing-service", "auditor");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = Killed(
-        Command::new(assert_cmd::cargo::cargo_bin("stagegate"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--registry",
-            ])
-            .arg(&reg)
-            .arg("--registry-key")
-            .arg(&key)
-            .arg("--allowed-signers")
-            .arg(&signers)
-            .env_remove("STAGEGATE_NOW")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let ready = (0..300).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        Command::new("python3")
-            .args([
-                "-c",
-                &format!("import urllib.request; urllib.request.urlopen('{base}/readyz')"),
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    assert!(ready, "stagegate serve did not become ready");
-
+    let mut server = serve(&reg_s, &key, &signers, port);
     let plan = tmp.path().join("rollout.yaml");
     std::fs::write(
         &plan,

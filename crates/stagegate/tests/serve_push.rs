@@ -17,38 +17,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn token(registry: &str, key: &std::path::Path, person: &str, roles: &str) -> String {
-    let out = stagegate()
-        .args([
-            "token",
-            "create",
-            "--person",
-            person,
-            "--roles",
-            roles,
-            "--registry",
-            registry,
-        ])
-        .arg("--registry-key")
-        .arg(key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn scenario(registry: &str) {
     let (tmp, dir) = worked_example_copy();
     let key = tmp.path().join("registry.key");

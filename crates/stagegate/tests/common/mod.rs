@@ -178,3 +178,123 @@ pub fn criterion<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Valu
         .find(|c| c["id"] == id)
         .unwrap_or_else(|| panic!("no criterion {id}"))
 }
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a command that must succeed; its standard output, trimmed.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `stagegate serve` on `port` over `registry` (a path or URL) with its key and allowed
+/// signers, started and ready (`/readyz` 200 within 30 s).
+pub fn serve(registry: &str, key: &Path, signers: &Path, port: u16) -> Killed {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stagegate"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--registry",
+            registry,
+        ])
+        .arg("--registry-key")
+        .arg(key)
+        .arg("--allowed-signers")
+        .arg(signers)
+        .env_remove("STAGEGATE_NOW")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Killed(child);
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                &format!("import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/readyz')"),
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(ready, "stagegate serve on {port} did not become ready");
+    server
+}
+
+/// The finance example (folder `dir`) to production through the CLI on its own dates, in
+/// `registry` (a path or URL; `key` given for PostgreSQL), its sign-offs checked against
+/// `signers`.
+pub fn to_production(registry: &str, key: &Path, dir: &Path, signers: &Path) {
+    let with = |day: &str, args: &[&str], folder: bool| {
+        let mut c = stagegate_on(day);
+        c.args(args)
+            .args(["--registry", registry])
+            .arg("--registry-key")
+            .arg(key);
+        if folder {
+            c.arg(dir);
+        }
+        run(&mut c);
+    };
+    with(
+        "2026-05-12",
+        &["pilot", "start", "--as-of", "2026-05-12"],
+        true,
+    );
+    with("2026-06-12", &["review", "--as-of", "2026-06-12"], true);
+    let signers = signers.display().to_string();
+    with(
+        "2026-06-13",
+        &[
+            "promote",
+            "agent-finance-invoice-recon",
+            "--as-of",
+            "2026-06-13",
+            "--allowed-signers",
+            &signers,
+        ],
+        false,
+    );
+}
+
+/// An API token made with the CLI.
+pub fn token(registry: &str, key: &Path, person: &str, roles: &str) -> String {
+    let mut c = stagegate();
+    c.args([
+        "token",
+        "create",
+        "--person",
+        person,
+        "--roles",
+        roles,
+        "--registry",
+        registry,
+    ])
+    .arg("--registry-key")
+    .arg(key);
+    run(&mut c)
+}
