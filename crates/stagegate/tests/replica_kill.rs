@@ -15,7 +15,7 @@ const FLAG: &str = "finance-invoice-recon-enabled";
 fn spans(n: usize, seed: usize) -> Value {
     let spans: Vec<Value> = (0..n)
         .map(|i| {
-            let on = (i + seed) % 2 == 0;
+            let on = (i + seed).is_multiple_of(2);
             json!({
                 "name": "chat",
                 "attributes": [
@@ -122,12 +122,12 @@ fn kill_9_of_one_replica_during_a_rollout_loses_nothing_and_the_kill_switch_stil
     rt.block_on(async {
         // 20 batches of 100 spans, alternating replicas; A is killed after the 10th.
         let mut acknowledged = 0u64;
-        for batch in 0..20 {
+        for batch in 0..20usize {
             if batch == 10 {
                 let _ = replica_a.0.kill();
                 let _ = replica_a.0.wait();
             }
-            let target = if batch % 2 == 0 && batch < 10 { &a } else { &b };
+            let target = if batch.is_multiple_of(2) && batch < 10 { &a } else { &b };
             let r = http
                 .post(format!("{target}/v1/traces"))
                 .bearer_auth(&ci)
