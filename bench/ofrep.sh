@@ -17,6 +17,7 @@
 #
 #   bash bench/ofrep.sh   # needs cargo, oha (installed if absent), ssh-keygen, python3, PostgreSQL
 #   DURATION=10s CONNS=32 STREAMS=1000 ROUNDS=3 INSTALL_UNLEASH=0   # the defaults
+#   PARTS="eval kill react"                                          # which measurements
 #   STAGEGATE_BENCH_PG=postgres://…   # a server to use instead of starting the Debian one
 #
 # The results go to BENCHMARKS.md by hand, with the machine they ran on.
@@ -26,6 +27,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-1000}
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-eval kill react}
 AGENT=agent-finance-invoice-recon
 FLAG=finance-invoice-recon-enabled
 WORK=$(mktemp -d /tmp/stagegate-ofrep.XXXXXX)
@@ -126,6 +128,7 @@ EOF
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB; stagegate $(git rev-parse --short HEAD)"
 
 # --- 1. single evaluations -----------------------------------------------------------------
+if [[ " $PARTS " == *" eval "* ]]; then
 BODY='{"context":{"targetingKey":"user-42"}}'
 oha_json() { oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json "$@"; }
 measure() { # label url-or-args…
@@ -189,6 +192,7 @@ print(f"  ratios: stagegate / bare hyper {s['rps'] / r['bare-hyper']['rps']:.2f}
 if "unleash-edge" in r:
     print(f"          stagegate / Unleash Edge {s['rps'] / r['unleash-edge']['rps']:.2f}x (target >= 1.0x)")
 PY
+fi
 
 # --- 2. time to kill, STREAMS streams over both replicas ----------------------------------
 statement() { # act reason token
@@ -202,6 +206,7 @@ signed_body() { # act reason token key [drill]
   python3 -c 'import json,sys; print(json.dumps({"reason": sys.argv[1], "date": "2026-06-15", "signature": open(sys.argv[2]).read()}))' \
     "$2" "$WORK/statement.sig"
 }
+if [[ " $PARTS " == *" kill "* ]]; then
 for r in $(seq 1 "$ROUNDS"); do
   signed_body kill "bench round $r" "$ONCALL" "$WORK/mike" >"$WORK/kill.json"
   "$EX/sse_watch" "$STREAMS" "$CLIENT" "$A/api/v1/agents/$AGENT/rollout/kill" "$ONCALL" "$WORK/kill.json" "$A" "$B" \
@@ -217,6 +222,7 @@ assert all(x["received"] == x["streams"] and x["post_status"] == 200 for x in d)
 p99 = statistics.median(x["p99_ms"] for x in d)
 print(f"  time to kill: median p99 {p99:.1f} ms over {len(d)} rounds of {d[0]['streams']} streams on 2 replicas (target < 100 ms)")
 PY
+fi
 
 # --- 3. reaction time: a trigger-crossing batch to the rollback heard everywhere ----------
 spans() { # n factor seed → an OTLP/JSON export of n spans, half treatment (output tokens × factor)
@@ -234,6 +240,7 @@ def span(i):
 print(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span(i) for i in range(n)]}]}]}))
 PY
 }
+if [[ " $PARTS " == *" react "* ]]; then
 for r in $(seq 1 "$ROUNDS"); do
   # A fresh start at 50% for each round: restart the rollout after the previous round's rollback.
   if [ "$r" -gt 1 ]; then
@@ -257,3 +264,4 @@ post = statistics.median(x["post_ms"] for x in d)
 mx = statistics.median(x["max_ms"] for x in d)
 print(f"  reaction: the crossing batch's call (rollback recorded in it) median {post:.1f} ms; every stream on both replicas told within median {mx:.1f} ms (target < 1 s)")
 PY
+fi

@@ -92,19 +92,20 @@ pub enum Reason {
     Disabled,
 }
 
-/// A successful evaluation: OFREP's `serverEvaluationSuccess` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Resolution {
+/// A successful evaluation: OFREP's `serverEvaluationSuccess` body, borrowing from the flag
+/// it came from (an evaluation allocates nothing but its error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Resolution<'a> {
     /// Flag key.
-    pub key: String,
+    pub key: &'a str,
     /// The variant's value.
-    pub value: Value,
+    pub value: &'a Value,
     /// Why.
     pub reason: Reason,
     /// The variant's name.
-    pub variant: String,
+    pub variant: &'a str,
     /// The flag's metadata.
-    pub metadata: BTreeMap<String, Value>,
+    pub metadata: &'a BTreeMap<String, Value>,
 }
 
 /// OpenFeature's error codes, as OFREP sends them.
@@ -162,20 +163,20 @@ impl Flag {
     /// `TARGETING_KEY_MISSING` when a percentage split is reached without a targeting key;
     /// `INVALID_CONTEXT` when a cohort attribute is present but not a string, number or
     /// boolean; `GENERAL` when a rule names a variant the flag does not have.
-    pub fn evaluate(&self, ctx: &EvaluationContext) -> Result<Resolution, EvalError> {
+    pub fn evaluate(&self, ctx: &EvaluationContext) -> Result<Resolution<'_>, EvalError> {
         let resolve = |variant: &str, reason: Reason| {
-            let value = self.variants.get(variant).cloned().ok_or_else(|| {
+            let (name, value) = self.variants.get_key_value(variant).ok_or_else(|| {
                 fail(
                     ErrorCode::General,
                     format!("flag {} has no variant {variant:?}", self.key),
                 )
             })?;
             Ok(Resolution {
-                key: self.key.clone(),
+                key: &self.key,
                 value,
                 reason,
-                variant: variant.to_owned(),
-                metadata: self.metadata.clone(),
+                variant: name,
+                metadata: &self.metadata,
             })
         };
         if self.state == FlagState::Disabled {
@@ -304,7 +305,11 @@ impl FlagSet {
     ///
     /// # Errors
     /// `FLAG_NOT_FOUND`, or the flag's own ([`Flag::evaluate`]).
-    pub fn evaluate(&self, key: &str, ctx: &EvaluationContext) -> Result<Resolution, EvalError> {
+    pub fn evaluate(
+        &self,
+        key: &str,
+        ctx: &EvaluationContext,
+    ) -> Result<Resolution<'_>, EvalError> {
         self.flags
             .get(key)
             .ok_or_else(|| {
@@ -320,10 +325,10 @@ impl FlagSet {
     pub fn evaluate_all(
         &self,
         ctx: &EvaluationContext,
-    ) -> Vec<(String, Result<Resolution, EvalError>)> {
+    ) -> Vec<(&str, Result<Resolution<'_>, EvalError>)> {
         self.flags
             .iter()
-            .map(|(k, f)| (k.clone(), f.evaluate(ctx)))
+            .map(|(k, f)| (k.as_str(), f.evaluate(ctx)))
             .collect()
     }
 }
@@ -357,13 +362,13 @@ mod tests {
     fn reasons_follow_openfeature() {
         let everyone = flag(vec![Rule::Variant("on".into())]);
         let r = everyone.evaluate(&ctx(None, Value::Null)).unwrap();
-        assert_eq!((r.value, r.reason), (Value::Bool(true), Reason::Static));
+        assert_eq!((r.value, r.reason), (&Value::Bool(true), Reason::Static));
         let mut killed = everyone.clone();
         killed.state = FlagState::Disabled;
         let r = killed.evaluate(&ctx(Some("u"), Value::Null)).unwrap();
         assert_eq!(
-            (r.value, r.reason, r.variant.as_str()),
-            (Value::Bool(false), Reason::Disabled, "off")
+            (r.value, r.reason, r.variant),
+            (&Value::Bool(false), Reason::Disabled, "off")
         );
         let cohort = flag(vec![
             Rule::InCohort {
@@ -378,14 +383,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             (r.value, r.reason),
-            (Value::Bool(true), Reason::TargetingMatch)
+            (&Value::Bool(true), Reason::TargetingMatch)
         );
         let r = cohort
             .evaluate(&ctx(None, serde_json::json!({"department": "sales"})))
             .unwrap();
         assert_eq!(
             (r.value, r.reason),
-            (Value::Bool(false), Reason::TargetingMatch)
+            (&Value::Bool(false), Reason::TargetingMatch)
         );
         let e = cohort
             .evaluate(&ctx(None, serde_json::json!({"department": {"x": 1}})))

@@ -10,6 +10,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
+// The same allocator as the `stagegate` binary, so the comparison is of the servers alone.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BODY: &str = r#"{"key":"finance-invoice-recon-enabled","value":true,"reason":"SPLIT","variant":"on","metadata":{"agent":"agent-finance-invoice-recon"}}"#;
 
 #[tokio::main]

@@ -14,7 +14,15 @@ use std::time::{Duration, Instant};
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "sse_watch STREAMS TOKEN POST_URL POST_TOKEN BODY_FILE REPLICA_URL…";
-    let [_, streams, token, post_url, post_token, body_file, replicas @ ..] = args.as_slice()
+    let [
+        _,
+        streams,
+        token,
+        post_url,
+        post_token,
+        body_file,
+        replicas @ ..,
+    ] = args.as_slice()
     else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -28,7 +36,10 @@ async fn main() {
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(n);
     let (got_tx, mut got_rx) = tokio::sync::mpsc::channel::<Instant>(n);
     for i in 0..n {
-        let url = format!("{}/ofrep/v1/events?token={token}", replicas[i % replicas.len()]);
+        let url = format!(
+            "{}/ofrep/v1/events?token={token}",
+            replicas[i % replicas.len()]
+        );
         let (http, open_tx, got_tx) = (http.clone(), open_tx.clone(), got_tx.clone());
         tokio::spawn(async move {
             let res = http.get(&url).send().await.expect("the stream opens");

@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use stagegate_auth::{Caller, Role, token};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What authentication needs: the OIDC verifier, when configured, and the per-process memory
 /// of checked token secrets.
@@ -24,8 +24,8 @@ pub struct Authenticator {
     /// OIDC, when configured.
     pub oidc: Option<stagegate_auth::oidc::Verifier>,
     checked: Mutex<HashMap<String, String>>,
-    /// OFREP clients checked once: sha256 of the secret → (caller, expiry).
-    flag_rows: Mutex<HashMap<String, (Caller, jiff::Timestamp)>>,
+    /// OFREP clients checked once, by the credential they present.
+    flag_clients: RwLock<rustc_hash::FxHashMap<String, Arc<FlagClient>>>,
 }
 
 impl Authenticator {
@@ -34,7 +34,7 @@ impl Authenticator {
         Authenticator {
             oidc,
             checked: Mutex::new(HashMap::new()),
-            flag_rows: Mutex::new(HashMap::new()),
+            flag_clients: RwLock::new(rustc_hash::FxHashMap::default()),
         }
     }
 }
@@ -142,65 +142,89 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Authenticates an OFREP client without reading the database per request: an API token must
-/// be issued and not revoked in the flags' view of the log (a revocation arrives as fast as a
-/// kill), not expired, and its secret must match its stored hash (read and checked once per
-/// process); an OIDC JWT is verified as for the API. Any role may evaluate flags.
+/// An OFREP client, checked once: who it is, its token id (for revocation), and until when its
+/// credential holds.
+#[derive(Debug)]
+pub struct FlagClient {
+    /// The caller.
+    pub caller: Caller,
+    /// The API token's id; `None` for an OIDC JWT.
+    token_id: Option<String>,
+    /// The credential's expiry (a JWT is checked again after a minute at the latest).
+    until: jiff::Timestamp,
+}
+
+/// Authenticates an OFREP client without reading the database per request: the presented
+/// credential is checked once (an API token's row and argon2 hash, or an OIDC JWT) and
+/// remembered; afterwards each request only looks it up, checks that the token is not revoked
+/// in the flags' view of the log (a revocation arrives as fast as a kill) and that it has not
+/// expired. Any role may evaluate flags.
 ///
 /// # Errors
 /// Why the credential does not count, in words (answered 401).
-pub async fn flag_client(app: &AppState, presented: &str) -> Result<Caller, String> {
-    if !presented.starts_with(token::PREFIX) {
-        let Some(oidc) = &app.auth.oidc else {
-            return Err("not a stagegate API token, and this server accepts no OIDC tokens".into());
-        };
-        return oidc
-            .verify(presented, (app.clock)())
-            .map_err(|e| e.to_string());
-    }
-    let (id, secret) = token::parse(presented).map_err(|e| e.to_string())?;
-    let view = app.flags.view();
-    if !view.tokens.contains(id) && view.size >= 0 {
-        // Issued after the view was built, or unknown: the slow path decides.
-        return from_token(app, presented)
-            .await
-            .map_err(|p| p.detail.unwrap_or_default());
-    }
-    if view.revoked.contains(id) {
-        return Err(format!("token {id} was revoked"));
-    }
-    let key = stagegate_core::digest::sha256_hex(secret.as_bytes());
-    let cached = app
+pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClient>, String> {
+    let now = (app.clock)();
+    let known = app
         .auth
-        .flag_rows
-        .lock()
+        .flag_clients
+        .read()
         .ok()
-        .and_then(|m| m.get(&key).cloned());
-    let caller = match cached {
-        Some((caller, expires)) if caller.credential == format!("token {id}") => {
-            if (app.clock)() >= expires {
-                return Err(format!("token {id} expired at {expires}"));
+        .and_then(|m| m.get(presented).cloned());
+    let client = match known {
+        Some(c) => c,
+        None => {
+            let client = if presented.starts_with(token::PREFIX) {
+                let (id, _) = token::parse(presented).map_err(|e| e.to_string())?;
+                let caller = from_token(app, presented)
+                    .await
+                    .map_err(|p| p.detail.unwrap_or_default())?;
+                let until = app
+                    .registry
+                    .store()
+                    .token(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.expires_at.parse().ok())
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                FlagClient {
+                    caller,
+                    token_id: Some(id.to_owned()),
+                    until,
+                }
+            } else {
+                let Some(oidc) = &app.auth.oidc else {
+                    return Err(
+                        "not a stagegate API token, and this server accepts no OIDC tokens".into(),
+                    );
+                };
+                let caller = oidc.verify(presented, now).map_err(|e| e.to_string())?;
+                FlagClient {
+                    caller,
+                    token_id: None,
+                    until: now + jiff::SignedDuration::from_secs(60),
+                }
+            };
+            let client = Arc::new(client);
+            if let Ok(mut m) = app.auth.flag_clients.write() {
+                if m.len() >= 10_000 {
+                    m.clear();
+                }
+                m.insert(presented.to_owned(), client.clone());
             }
-            caller
-        }
-        _ => {
-            let caller = from_token(app, presented)
-                .await
-                .map_err(|p| p.detail.unwrap_or_default())?;
-            let expires = app
-                .registry
-                .store()
-                .token(id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r.expires_at.parse().ok())
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-            if let Ok(mut m) = app.auth.flag_rows.lock() {
-                m.insert(key, (caller.clone(), expires));
-            }
-            caller
+            client
         }
     };
-    Ok(caller)
+    if let Some(id) = &client.token_id
+        && app.flags.view().revoked.contains(id)
+    {
+        return Err(format!("token {id} was revoked"));
+    }
+    if now >= client.until {
+        if let Ok(mut m) = app.auth.flag_clients.write() {
+            m.remove(presented);
+        }
+        return Err(format!("the credential expired at {}", client.until));
+    }
+    Ok(client)
 }

@@ -11,10 +11,10 @@
 
 use jiff::Timestamp;
 use stagegate_auth::Caller;
-use stagegate_flags::{EvaluationContext, Reason, Resolution};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use stagegate_flags::{Reason, Resolution};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One client: its credential.
 type Client = String;
@@ -22,7 +22,7 @@ type Client = String;
 #[derive(Debug, Default)]
 struct Inner {
     /// Flag key → (client → last evaluation time).
-    recent: HashMap<String, HashMap<Client, Timestamp>>,
+    recent: rustc_hash::FxHashMap<String, rustc_hash::FxHashMap<Client, Timestamp>>,
     /// Open streams: id → credential.
     streams: BTreeMap<u64, String>,
     /// The drill being watched.
@@ -44,8 +44,10 @@ struct Watch {
 /// The drills of this replica.
 #[derive(Debug, Default)]
 pub struct Drills {
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
     next_stream: AtomicU64,
+    /// Whether a drill is watched (else an evaluation only refreshes who was seen lately).
+    watching: AtomicBool,
 }
 
 /// One observer's time to see the pull.
@@ -78,17 +80,19 @@ pub struct DrillReport {
 impl Drills {
     /// Notes an evaluation: who evaluated which flag when, and, during a drill of that flag,
     /// the first `DISABLED` answer each client got.
-    pub fn observe(
-        &self,
-        caller: &Caller,
-        ctx: &EvaluationContext,
-        key: &str,
-        res: &Resolution,
-        now: Timestamp,
-    ) {
-        let _ = ctx;
+    pub fn observe(&self, caller: &Caller, key: &str, res: &Resolution<'_>, now: Timestamp) {
+        // The common case, read-only: no drill, and this client was noted in the last second.
+        if !self.watching.load(Ordering::Relaxed)
+            && let Ok(g) = self.inner.read()
+            && g.recent
+                .get(key)
+                .and_then(|m| m.get(&caller.credential))
+                .is_some_and(|t| now.duration_since(*t) < jiff::SignedDuration::from_secs(1))
+        {
+            return;
+        }
         let client = caller.credential.clone();
-        let Ok(mut g) = self.inner.lock() else {
+        let Ok(mut g) = self.inner.write() else {
             return;
         };
         if let Some(w) = g.watch.as_mut()
@@ -110,14 +114,14 @@ impl Drills {
     /// Registers an SSE stream; returns its id.
     pub fn connect(&self, caller: &Caller) -> u64 {
         let id = self.next_stream.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut g) = self.inner.lock() {
+        if let Ok(mut g) = self.inner.write() {
             g.streams.insert(id, caller.credential.clone());
         }
         id
     }
 
     fn sent(&self, stream: u64, now: Timestamp) {
-        if let Ok(mut g) = self.inner.lock()
+        if let Ok(mut g) = self.inner.write()
             && let Some(w) = g.watch.as_mut()
             && w.expected_streams.contains(&stream)
         {
@@ -126,7 +130,7 @@ impl Drills {
     }
 
     fn disconnect(&self, stream: u64) {
-        if let Ok(mut g) = self.inner.lock() {
+        if let Ok(mut g) = self.inner.write() {
             g.streams.remove(&stream);
         }
     }
@@ -134,9 +138,10 @@ impl Drills {
     /// Starts watching a drill of `flag` pulled at `pulled_at` (from the log), unless this one
     /// is watched already.
     pub fn start(&self, flag: &str, pulled_at: Timestamp) {
-        let Ok(mut g) = self.inner.lock() else {
+        let Ok(mut g) = self.inner.write() else {
             return;
         };
+        self.watching.store(true, Ordering::Relaxed);
         if g.watch
             .as_ref()
             .is_some_and(|w| w.flag == flag && w.pulled_at == pulled_at)
@@ -168,7 +173,7 @@ impl Drills {
 
     /// The report of the drill of `flag`, if one is watched.
     pub fn report(&self, flag: &str) -> Option<DrillReport> {
-        let g = self.inner.lock().ok()?;
+        let g = self.inner.read().ok()?;
         let w = g.watch.as_ref().filter(|w| w.flag == flag)?;
         let ms = |t: Option<&Timestamp>| {
             t.map(|t| (t.as_nanosecond() - w.pulled_at.as_nanosecond()) as f64 / 1e6)

@@ -162,6 +162,8 @@ impl utoipa::Modify for BearerAuth {
 /// `/api/v1/openapi.json`.
 pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let limit = state.max_body_bytes;
+    // One `Arc` to clone per request, not the whole state (its registry handle owns strings).
+    let ofrep_state = Arc::new(state.clone());
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
@@ -199,18 +201,6 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             axum::routing::get(move || async move { axum::Json(served) }),
         )
         .route(
-            "/ofrep/v1/evaluate/flags/{key}",
-            axum::routing::post(ofrep::evaluate_one).with_state(state.clone()),
-        )
-        .route(
-            "/ofrep/v1/evaluate/flags",
-            axum::routing::post(ofrep::evaluate_all).with_state(state.clone()),
-        )
-        .route(
-            "/ofrep/v1/events",
-            axum::routing::get(ofrep::events).with_state(state.clone()),
-        )
-        .route(
             "/metrics",
             axum::routing::get(metrics_layer::render).with_state(state),
         )
@@ -221,6 +211,21 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http());
+    // OFREP is the hot path: outside the per-request metrics and tracing layers (its
+    // evaluations are counted in `ofrep`), with a small body limit.
+    let ofrep_routes = Router::new()
+        .route(
+            "/ofrep/v1/evaluate/flags/{key}",
+            axum::routing::post(ofrep::evaluate_one),
+        )
+        .route(
+            "/ofrep/v1/evaluate/flags",
+            axum::routing::post(ofrep::evaluate_all),
+        )
+        .route("/ofrep/v1/events", axum::routing::get(ofrep::events))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 10))
+        .with_state(ofrep_state);
+    let router = ofrep_routes.merge(router);
     (router, doc)
 }
 
@@ -302,16 +307,55 @@ pub async fn serve(
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     tracing::info!(listen = %config.listen, registry = %location, "stagegate serve");
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServeError::Bind(config.listen, e));
+    let served = serve_http1(listener, router, shutdown).await;
     // Pending deliveries stay in the outbox for the next start.
     let _ = stop_tx.send(true);
     let _ = worker.await;
     ticker.abort();
     flag_task.abort();
     served
+}
+
+/// Serves `router` over HTTP/1.1 (keep-alive) until `shutdown` completes, then lets the
+/// connections in flight finish (at most 30 s; an SSE stream ends then). Plain hyper HTTP/1
+/// connections rather than `axum::serve`'s HTTP/1-or-2 detection: stagegate sits behind a
+/// TLS-terminating proxy, and the OFREP hot path is measurably faster without the detection
+/// (`bench/ofrep.sh`).
+async fn serve_http1(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    use hyper_util::rt::TokioIo;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
 }
 
 /// Why the server could not start or stopped.

@@ -55,6 +55,12 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
         Ok(snap) => {
             let state = &snap.state;
             metrics::gauge!("stagegate_registry_up").set(1.0);
+            for (n, outcome) in crate::ofrep::OUTCOMES.iter().enumerate() {
+                metrics::counter!("stagegate_ofrep_evaluations_total", "outcome" => *outcome)
+                    .absolute(
+                        crate::ofrep::EVALUATIONS[n].load(std::sync::atomic::Ordering::Relaxed),
+                    );
+            }
             metrics::gauge!("stagegate_registry_events").set(state.size as f64);
             for stage in ["pilot", "production", "paused", "retired"] {
                 let n = state

@@ -29,14 +29,20 @@ use stagegate_auth::Caller;
 use stagegate_flags::ofrep as wire;
 use std::sync::Arc;
 
-/// Evaluations per second per credential; `check` says how long to wait when over.
+/// Evaluations per second per credential (each its own token bucket); `check` says how long
+/// to wait when over.
 pub struct Limiter {
-    limiter: governor::DefaultKeyedRateLimiter<String>,
+    quota: governor::Quota,
+    buckets: std::sync::RwLock<
+        std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>,
+    >,
 }
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limiter").finish_non_exhaustive()
+        f.debug_struct("Limiter")
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,17 +51,48 @@ impl Limiter {
     pub fn new(per_second: u32) -> Limiter {
         let n = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
         Limiter {
-            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(n)),
+            quota: governor::Quota::per_second(n),
+            buckets: Default::default(),
         }
     }
 
     /// `Err(wait)` when `key` is over its rate.
     pub fn check(&self, key: &str) -> Result<(), std::time::Duration> {
         use governor::clock::{Clock, DefaultClock};
-        self.limiter
-            .check_key(&key.to_owned())
+        let known = self.buckets.read().ok().and_then(|m| m.get(key).cloned());
+        let bucket = match known {
+            Some(b) => b,
+            None => {
+                let b = Arc::new(governor::RateLimiter::direct(self.quota));
+                if let Ok(mut m) = self.buckets.write() {
+                    if m.len() >= 100_000 {
+                        m.clear();
+                    }
+                    m.entry(key.to_owned()).or_insert(b).clone()
+                } else {
+                    b
+                }
+            }
+        };
+        bucket
+            .check()
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
+}
+
+/// OFREP evaluations answered since the start, by outcome (`/metrics` reports them as
+/// `stagegate_ofrep_evaluations_total{outcome}`): a relaxed counter each, no label lookups on
+/// the hot path.
+pub static EVALUATIONS: [std::sync::atomic::AtomicU64; 3] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+/// The outcomes of [`EVALUATIONS`], in order.
+pub const OUTCOMES: [&str; 3] = ["value", "disabled", "error"];
+
+fn count(outcome: usize) {
+    EVALUATIONS[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn status_only(code: StatusCode, detail: &str) -> Response {
@@ -67,7 +104,7 @@ async fn caller(
     app: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
-) -> Result<Caller, Response> {
+) -> Result<Arc<crate::auth::FlagClient>, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -132,20 +169,32 @@ fn error(key: Option<&str>, e: &wire::Failure) -> Response {
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
 pub async fn evaluate_one(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    let caller = match caller(&app, &headers, None).await {
+    // The request itself, not the `HeaderMap` extractor: that one clones the headers.
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let Ok(body) = axum::body::to_bytes(body, 64 << 10).await else {
+        return error(
+            Some(&key),
+            &wire::Failure {
+                code: stagegate_flags::ErrorCode::ParseError,
+                details: "the body could not be read (64 KiB at most)".into(),
+            },
+        );
+    };
+    let client = match caller(&app, &headers, None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Some(r) = limited(&app, &caller) {
+    let caller = &client.caller;
+    if let Some(r) = limited(&app, caller) {
         return r;
     }
     let view = app.flags.view();
-    if !may_see(&caller, &view, &key) {
+    if !may_see(caller, &view, &key) {
         return status_only(
             StatusCode::FORBIDDEN,
             "this credential is limited to other agents",
@@ -157,24 +206,29 @@ pub async fn evaluate_one(
     };
     match view.set.evaluate(&key, &ctx) {
         Ok(res) => {
-            app.drills.observe(&caller, &ctx, &key, &res, (app.clock)());
+            count(usize::from(res.reason == stagegate_flags::Reason::Disabled));
+            app.drills.observe(caller, &key, &res, (app.clock)());
             (StatusCode::OK, Json(res)).into_response()
         }
-        Err(e) => error(Some(&key), &e.into()),
+        Err(e) => {
+            count(2);
+            error(Some(&key), &e.into())
+        }
     }
 }
 
 /// `POST /ofrep/v1/evaluate/flags`.
 pub async fn evaluate_all(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let caller = match caller(&app, &headers, None).await {
+    let client = match caller(&app, &headers, None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Some(r) = limited(&app, &caller) {
+    let caller = &client.caller;
+    if let Some(r) = limited(&app, caller) {
         return r;
     }
     let view = app.flags.view();
@@ -197,15 +251,15 @@ pub async fn evaluate_all(
     let now = (app.clock)();
     for (key, res) in &results {
         if let Ok(res) = res {
-            app.drills.observe(&caller, &ctx, key, res, now);
+            app.drills.observe(caller, key, res, now);
         }
     }
     let flags: Vec<Value> = results
         .into_iter()
-        .filter(|(key, _)| may_see(&caller, &view, key))
+        .filter(|(key, _)| may_see(caller, &view, key))
         .map(|(key, r)| match r {
             Ok(res) => serde_json::to_value(res).unwrap_or(Value::Null),
-            Err(e) => wire::Failure::from(e).body(Some(&key)),
+            Err(e) => wire::Failure::from(e).body(Some(key)),
         })
         .collect();
     let mut r = Json(json!({
@@ -227,19 +281,20 @@ pub struct StreamQuery {
 
 /// `GET /ofrep/v1/events`: a `refetchEvaluation` message for every new flag set.
 pub async fn events(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Response {
-    let caller = match caller(&app, &headers, q.token.as_deref()).await {
+    let client = match caller(&app, &headers, q.token.as_deref()).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    let caller = &client.caller;
     let mut rx = app.flags.subscribe();
     rx.mark_unchanged();
     let hub = app.flags.clone();
     let drills = app.drills.clone();
-    let stream_id = drills.connect(&caller);
+    let stream_id = drills.connect(caller);
     let guard = Arc::new(crate::drill::StreamGuard::new(drills, stream_id));
     let clock = app.clock.clone();
     let stream = futures_util::stream::unfold((rx, hub, guard), move |(mut rx, hub, guard)| {

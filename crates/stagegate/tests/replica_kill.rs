@@ -127,7 +127,11 @@ fn kill_9_of_one_replica_during_a_rollout_loses_nothing_and_the_kill_switch_stil
                 let _ = replica_a.0.kill();
                 let _ = replica_a.0.wait();
             }
-            let target = if batch.is_multiple_of(2) && batch < 10 { &a } else { &b };
+            let target = if batch.is_multiple_of(2) && batch < 10 {
+                &a
+            } else {
+                &b
+            };
             let r = http
                 .post(format!("{target}/v1/traces"))
                 .bearer_auth(&ci)
