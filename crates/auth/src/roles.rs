@@ -15,7 +15,7 @@
 //! | rollout start, advance, resume, abort | admin, coe-lead, sponsor | the signature must be the caller's, as the card's sponsor or CoE lead |
 //! | rollout pause, kill switch pull or restore | admin, coe-lead, sponsor, on-call | on-call: named primary or backup; the signature must be the caller's, as the card's on-call, CoE lead or sponsor |
 //! | kill-switch drill | admin, coe-lead, on-call | on-call: named; the signature must be the caller's, as the card's on-call or CoE lead |
-//! | send telemetry (OTLP) | admin, coe-lead, ci, builder | builder: named builder |
+//! | send telemetry (OTLP) | admin, coe-lead, ci | — (never the builder: the spans judge their own agent) |
 //!
 //! A token limited to some agents (`--agents`) acts on those only. The auditor reads and
 //! nothing else; ci pushes reviews and evidence and nothing else (seed 001 item 10: the
@@ -231,7 +231,9 @@ pub fn authorize(
             "drill" => staff || on_call_of(),
             _ => staff || caller.has(Role::Sponsor),
         },
-        Action::Telemetry => staff || caller.has(Role::Ci) || builder_of(),
+        // Not the builder: the telemetry that advances a rollout must not come from the
+        // person whose agent it judges.
+        Action::Telemetry => staff || caller.has(Role::Ci),
     };
     if ok {
         return Ok(());

@@ -575,12 +575,12 @@ pub async fn traces(
     body: axum::body::Bytes,
 ) -> Result<Json<ExportResponse>, Problem> {
     use stagegate_auth::Role;
-    if ![Role::Admin, Role::CoeLead, Role::Ci, Role::Builder]
+    if ![Role::Admin, Role::CoeLead, Role::Ci]
         .iter()
         .any(|r| caller.has(*r))
     {
         return Err(forbidden(format!(
-            "{} may not send telemetry (admin, coe-lead, ci or the agent's builder may)",
+            "{} may not send telemetry (admin, coe-lead or ci may; never the builder, whose agent the spans judge)",
             caller.person
         )));
     }

@@ -171,13 +171,10 @@ fn allowed(cred: &str, e: Endpoint) -> bool {
             !matches!(e, Signoff | Approve | RolloutStart | Kill | Drill)
         }
         // The card's builder (and CoE lead) Morteza Moradi, as builder.
-        "builder" => matches!(
-            e,
-            Register | Pilot | Review | Evidence | Signoff | Telemetry
-        ),
-        // A builder the card does not name. Their telemetry is refused per agent for agents
-        // rolling out (tests/rollout.rs); this one is not, so its spans are only rejected.
-        "other-builder" => matches!(e, Telemetry),
+        // Never telemetry: the spans would judge their own agent's rollout.
+        "builder" => matches!(e, Register | Pilot | Review | Evidence | Signoff),
+        // A builder the card does not name.
+        "other-builder" => false,
         "ci" => matches!(e, Review | Evidence | Telemetry),
         // The card's primary on-call pushing a drill, or pulling the kill switch.
         "on-call" => matches!(e, Evidence | Pause | Kill | Drill),

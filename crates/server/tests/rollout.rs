@@ -176,10 +176,8 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
     .await;
     assert_eq!(v["rollout"]["status"]["status"], "running", "{v}");
     assert_eq!(v["outlook"]["events"], json!([400, 400]), "{v}");
-    // The builder sends no telemetry for an agent that does not name them… it does name them
-    // builder, so they may; a stranger's token may not.
-    let stranger = issue(&reg, "Zed Else", &["builder"]).await;
-    let (s, v) = call(&router, post("/v1/traces", &stranger, spans(10, 2, 1.0))).await;
+    // The agent's own builder may not feed its rollout's judges.
+    let (s, v) = call(&router, post("/v1/traces", &builder, spans(10, 2, 1.0))).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     // Not OTLP.
     let (s, _) = call(&router, post("/v1/traces", &ci, json!({"spans": []}))).await;
