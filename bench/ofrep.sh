@@ -17,6 +17,7 @@
 #
 #   bash bench/ofrep.sh   # needs cargo, oha (installed if absent), ssh-keygen, python3, PostgreSQL
 #   DURATION=10s CONNS=32 STREAMS=1000 ROUNDS=3 INSTALL_UNLEASH=0   # the defaults
+#   UNLEASH_EDGE=/path/to/unleash-edge                             # else PATH, else target/bench-tools
 #   PARTS="eval kill react"                                          # which measurements
 #   STAGEGATE_BENCH_PG=postgres://…   # a server to use instead of starting the Debian one
 #
@@ -50,12 +51,15 @@ cargo build --release -q -p stagegate
 cargo build --release -q -p stagegate-server --example bare_hyper --example sse_watch
 SG=target/release/stagegate
 EX=target/release/examples
-UNLEASH=""
-if command -v unleash-edge >/dev/null 2>&1; then
+UNLEASH=${UNLEASH_EDGE:-}
+if [ -z "$UNLEASH" ] && command -v unleash-edge >/dev/null 2>&1; then
   UNLEASH=$(command -v unleash-edge)
-elif [ "${INSTALL_UNLEASH:-0}" = 1 ]; then
-  cargo install unleash-edge --locked --root "$WORK/unleash" >/dev/null
-  UNLEASH="$WORK/unleash/bin/unleash-edge"
+elif [ -z "$UNLEASH" ] && [ -x target/bench-tools/bin/unleash-edge ]; then
+  UNLEASH=target/bench-tools/bin/unleash-edge
+elif [ -z "$UNLEASH" ] && [ "${INSTALL_UNLEASH:-0}" = 1 ]; then
+  # About 17 minutes on 2 cores; kept in target/bench-tools for the next run.
+  cargo install unleash-edge --locked --root target/bench-tools >/dev/null
+  UNLEASH=target/bench-tools/bin/unleash-edge
 fi
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -172,7 +176,7 @@ if [ -n "$UNLEASH" ]; then
 EOF
   PU=$(free_port)
   "$UNLEASH" --port "$PU" --interface 127.0.0.1 offline --bootstrap-file "$WORK/features.json" \
-    --tokens "*:development.bench" >"$WORK/unleash.log" 2>&1 &
+    --frontend-tokens "*:development.bench" >"$WORK/unleash.log" 2>&1 &
   PIDS+=($!)
   sleep 2
   curl -fs -H "Authorization: *:development.bench" "http://127.0.0.1:$PU/api/frontend/features/$FLAG?userId=user-42" \
