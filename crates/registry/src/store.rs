@@ -102,6 +102,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "rollout",
         include_str!("../migrations/sqlite/0004_rollout.sql"),
     ),
+    (
+        5,
+        "telemetry_cursors",
+        include_str!("../migrations/sqlite/0005_telemetry_cursors.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -124,6 +129,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         4,
         "rollout",
         include_str!("../migrations/postgres/0004_rollout.sql"),
+    ),
+    (
+        5,
+        "telemetry_cursors",
+        include_str!("../migrations/postgres/0005_telemetry_cursors.sql"),
     ),
 ];
 
@@ -540,6 +550,112 @@ impl Store {
                 .fetch_all(p)
                 .await
             }
+        }
+    }
+
+    /// Where polled `source` last stopped reading for the agent's rollout started at event
+    /// `rollout_seq` (the cursor [`Store::add_polled_tally`] stored), if it has read before.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn telemetry_cursor(
+        &self,
+        agent: &str,
+        rollout_seq: i64,
+        source: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query_scalar("SELECT cursor FROM telemetry_cursors WHERE agent = ?1 AND rollout_seq = ?2 AND source = ?3")
+                    .bind(agent)
+                    .bind(rollout_seq)
+                    .bind(source)
+                    .fetch_optional(p)
+                    .await
+            }
+            Store::Postgres(p) => {
+                sqlx::query_scalar("SELECT cursor FROM telemetry_cursors WHERE agent = $1 AND rollout_seq = $2 AND source = $3")
+                    .bind(agent)
+                    .bind(rollout_seq)
+                    .bind(source)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+    }
+
+    /// Moves polled `source`'s cursor from `expected` (None: it has not read before) to
+    /// `cursor` and stores the `tally` read in between (when there is one), in one
+    /// transaction. Returns false, storing nothing, when the cursor is no longer `expected`:
+    /// another replica read the same events first.
+    ///
+    /// # Errors
+    /// The database's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_polled_tally(
+        &self,
+        agent: &str,
+        rollout_seq: i64,
+        epoch: i64,
+        source: &str,
+        expected: Option<&str>,
+        cursor: &str,
+        tally: Option<&str>,
+        received_at: &str,
+    ) -> Result<bool, sqlx::Error> {
+        macro_rules! run {
+            ($pool:expr, $claim:literal, $move:literal, $tally:literal) => {{
+                let mut tx = $pool.begin().await?;
+                let moved = match expected {
+                    None => sqlx::query($claim)
+                        .bind(agent)
+                        .bind(rollout_seq)
+                        .bind(source)
+                        .bind(cursor)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    Some(old) => sqlx::query($move)
+                        .bind(agent)
+                        .bind(rollout_seq)
+                        .bind(source)
+                        .bind(cursor)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                };
+                if moved != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                if let Some(t) = tally {
+                    sqlx::query($tally)
+                        .bind(agent)
+                        .bind(rollout_seq)
+                        .bind(epoch)
+                        .bind(t)
+                        .bind(received_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }};
+        }
+        match self {
+            Store::Sqlite(p) => run!(
+                p,
+                "INSERT INTO telemetry_cursors (agent, rollout_seq, source, cursor) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                "UPDATE telemetry_cursors SET cursor = ?4 WHERE agent = ?1 AND rollout_seq = ?2 AND source = ?3 AND cursor = ?5",
+                "INSERT INTO rollout_tallies (agent, rollout_seq, epoch, tally, received_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+            ),
+            Store::Postgres(p) => run!(
+                p,
+                "INSERT INTO telemetry_cursors (agent, rollout_seq, source, cursor) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                "UPDATE telemetry_cursors SET cursor = $4 WHERE agent = $1 AND rollout_seq = $2 AND source = $3 AND cursor = $5",
+                "INSERT INTO rollout_tallies (agent, rollout_seq, epoch, tally, received_at) VALUES ($1, $2, $3, $4, $5)"
+            ),
         }
     }
 

@@ -12,6 +12,25 @@
 //! max_body_mb: 64                                 # largest review or evidence upload
 //! webhooks: { backoff_base_ms: 1000, max_attempts: 8, tick_seconds: 30 }
 //! ofrep: { rate_per_second: 100000, poll_ms: 1000 } # per credential; flag refresh backstop
+//! telemetry:                                      # polled telemetry of rolling-out agents
+//!   - agent: agent-finance-invoice-recon
+//!     every_seconds: 15                           # default
+//!     postgres:                                   # one row per event, columns = fields
+//!       url_env: INVOICE_EVENTS_PG                # the DSN's variable (never in this file)
+//!       table: telemetry.agent_events
+//!       time_column: time                         # timestamptz (default)
+//!       variant_column: variant                   # 'on' | 'off' (default)
+//!       agent_column: agent                       # optional
+//!       settle_seconds: 5                         # rows newer than this are read next time
+//!   - agent: agent-hr-onboarding
+//!     prometheus:                                 # cumulative counters by label variant
+//!       url: http://prometheus:9090
+//!       triggers:
+//!         output_tokens: { count: 'sum by (variant) (agent_output_tokens_count)',
+//!                          sum: 'sum by (variant) (agent_output_tokens_sum)',
+//!                          sum_squares: 'sum by (variant) (agent_output_tokens_sum_squares)' }
+//!         errors: { count: 'sum by (variant) (agent_requests_total)',
+//!                   set: 'sum by (variant) (agent_errors_total)' }
 //! oidc:                                           # bearer JWTs besides API tokens
 //!   issuer: https://login.acme.example
 //!   audience: stagegate
@@ -76,6 +95,11 @@ pub struct Config {
     /// how often the flags are rebuilt at the latest when no change signal comes, in ms (1000).
     #[serde(default)]
     pub ofrep: OfrepConfig,
+    /// Polled telemetry sources of rolling-out agents (OTLP spans pushed to `/v1/traces`
+    /// need none). Set by whoever runs the server, never by the agent's builder: the source
+    /// decides what the rollback triggers see.
+    #[serde(default)]
+    pub telemetry: Vec<crate::poll::SourceConfig>,
 }
 
 /// `ofrep:` settings.
@@ -141,6 +165,7 @@ impl Default for Config {
             max_body_mb: default_max_body(),
             webhooks: crate::webhooks::WebhookConfig::default(),
             ofrep: OfrepConfig::default(),
+            telemetry: Vec::new(),
         }
     }
 }
@@ -236,5 +261,37 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().starts_with("STAGEGATE_LISTEN"), "{e}");
+    }
+
+    #[test]
+    fn telemetry_sources_as_documented() {
+        // The module documentation's example, verbatim.
+        let doc = include_str!("config.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| l.strip_prefix("//! ").unwrap_or(""))
+            .skip_while(|l| !l.starts_with("```yaml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("```"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: Config = serde_saphyr::from_str(&doc).unwrap();
+        assert_eq!(c.telemetry.len(), 2);
+        let pg = c.telemetry[0].postgres.as_ref().unwrap();
+        assert_eq!(
+            (
+                pg.table.as_str(),
+                pg.time_column.as_str(),
+                pg.settle_seconds
+            ),
+            ("telemetry.agent_events", "time", 5)
+        );
+        let prom = c.telemetry[1].prometheus.as_ref().unwrap();
+        assert_eq!(prom.triggers.len(), 2);
+        assert_eq!(
+            prom.triggers["errors"].set.as_deref(),
+            Some("sum by (variant) (agent_errors_total)")
+        );
+        assert_eq!(c.telemetry[1].every_seconds, 15);
     }
 }

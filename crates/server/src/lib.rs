@@ -27,6 +27,7 @@ pub mod drill;
 pub mod flags;
 mod metrics_layer;
 pub mod ofrep;
+pub mod poll;
 pub mod portfolio;
 pub mod problem;
 pub mod rollout;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub drills: Arc<drill::Drills>,
     /// OFREP rate limit per credential.
     pub ofrep_limiter: Arc<ofrep::Limiter>,
+    /// The last poll of each polled telemetry source.
+    pub polls: Arc<poll::Polls>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -114,6 +117,7 @@ impl AppState {
             ofrep_limiter: Arc::new(ofrep::Limiter::new(
                 config::OfrepConfig::default().rate_per_second,
             )),
+            polls: Arc::new(poll::Polls::default()),
         }
     }
 }
@@ -240,6 +244,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let location = stagegate_registry::Location::parse(&config.registry);
     let registry = Registry::open(&location, true, config.registry_key.as_deref()).await?;
+    let sources = config
+        .telemetry
+        .iter()
+        .enumerate()
+        .map(|(i, c)| poll::Source::open(i, c, |k| std::env::var(k).ok()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServeError::Setting(e.to_string()))?;
     let mut state = AppState::new(registry);
     state.purgatory_days = config.purgatory_days;
     state.max_body_bytes = config.max_body_mb.saturating_mul(1 << 20);
@@ -302,6 +313,10 @@ pub async fn serve(
         std::time::Duration::from_millis(config.ofrep.poll_ms.max(10)),
     ));
     let ticker = tokio::spawn(rollout::ticker(state.clone()));
+    let pollers: Vec<_> = sources
+        .into_iter()
+        .map(|source| tokio::spawn(poll::run(state.clone(), source)))
+        .collect();
     let (router, _) = app(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -313,6 +328,7 @@ pub async fn serve(
     let _ = worker.await;
     ticker.abort();
     flag_task.abort();
+    pollers.iter().for_each(tokio::task::JoinHandle::abort);
     served
 }
 

@@ -1,7 +1,7 @@
 //! Rollouts over HTTP: the state and what the controller sees (`GET …/rollout`), the signed
 //! acts of people (`POST …/rollout/{act}`: start, advance, pause, resume, abort, kill,
-//! restore, drill), live telemetry in OTLP/HTTP JSON (`POST /v1/traces`) and the controller
-//! that judges it.
+//! restore, drill), live telemetry in OTLP/HTTP JSON (`POST /v1/traces`; polled sources are
+//! in [`crate::poll`]) and the controller that judges it.
 //!
 //! The controller keeps no state of its own: each batch of spans is summarised into a
 //! `stagegate_rollout::Tally` and stored (`rollout_tallies`), then the phase's tallies are
@@ -48,6 +48,9 @@ pub struct RolloutView {
     /// each trigger's judgement.
     #[schema(value_type = Option<Object>)]
     pub outlook: Option<Outlook>,
+    /// The last poll of each polled telemetry source of the agent, as this replica saw it
+    /// (empty when its telemetry is only pushed).
+    pub telemetry_sources: Vec<crate::poll::PollStatus>,
 }
 
 /// A person's signed act.
@@ -100,6 +103,7 @@ async fn view(app: &AppState, id: &str) -> Result<RolloutView, Problem> {
         kill: a.kill.clone(),
         after_event: a.act_seq,
         outlook,
+        telemetry_sources: app.polls.of(id),
     })
 }
 
@@ -500,28 +504,44 @@ struct Span<'a> {
     resource: Option<&'a J>,
 }
 
+/// A field's value as a number: numbers, numeric strings, booleans as 0/1.
+pub(crate) fn json_number(v: &J) -> Option<f64> {
+    match v {
+        J::Number(n) => n.as_f64(),
+        J::String(s) => s.trim().parse().ok(),
+        J::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+/// Whether a field's value is "set" for a rate trigger (`stagegate_rollout::Fields::is_set`).
+pub(crate) fn json_is_set(v: &J) -> bool {
+    match v {
+        J::Bool(b) => *b,
+        J::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        J::String(s) => {
+            let s = s.trim();
+            !s.is_empty() && s != "ok" && s != "unset"
+        }
+        _ => false,
+    }
+}
+
 impl Fields for Span<'_> {
     fn number(&self, field: &str) -> Option<f64> {
-        match stagegate_telemetry::otlp_span_field(self.span, self.resource, field)? {
-            J::Number(n) => n.as_f64(),
-            J::String(s) => s.trim().parse().ok(),
-            J::Bool(b) => Some(f64::from(u8::from(b))),
-            _ => None,
-        }
+        json_number(&stagegate_telemetry::otlp_span_field(
+            self.span,
+            self.resource,
+            field,
+        )?)
     }
 
     fn is_set(&self, field: &str) -> Option<bool> {
-        Some(
-            match stagegate_telemetry::otlp_span_field(self.span, self.resource, field)? {
-                J::Bool(b) => b,
-                J::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-                J::String(s) => {
-                    let s = s.trim();
-                    !s.is_empty() && s != "ok" && s != "unset"
-                }
-                _ => false,
-            },
-        )
+        Some(json_is_set(&stagegate_telemetry::otlp_span_field(
+            self.span,
+            self.resource,
+            field,
+        )?))
     }
 }
 

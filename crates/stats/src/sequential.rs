@@ -156,6 +156,22 @@ impl Moments {
         }
     }
 
+    /// The moments of `n` observations known only by their sum and sum of squares (as a
+    /// metrics system's counters give them): mean = sum / n, m2 = Σx² − sum² / n, floored at
+    /// 0. Less exact than [`Moments::push`] when the mean is large against the spread
+    /// (cancellation); `None` when `n` is 0 or a sum is not finite.
+    pub fn from_power_sums(n: u64, sum: f64, sum_squares: f64) -> Option<Moments> {
+        if n == 0 || !sum.is_finite() || !sum_squares.is_finite() {
+            return None;
+        }
+        let mean = sum / n as f64;
+        Some(Moments {
+            n,
+            mean,
+            m2: (sum_squares - sum * mean).max(0.0),
+        })
+    }
+
     /// Every observation multiplied by `k` (mean × k, m2 × k²).
     pub fn scaled(self, k: f64) -> Moments {
         Moments {
@@ -250,6 +266,30 @@ mod tests {
         assert!((s.variance().unwrap() - 4.0 * m.variance().unwrap()).abs() < 1e-9);
         assert_eq!(Moments::default().merge(m), m);
         assert_eq!(m.merge(Moments::default()), m);
+    }
+
+    #[test]
+    fn moments_from_power_sums_match_the_stream() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let mut all = Moments::default();
+        xs.iter().for_each(|&x| all.push(x));
+        let (s, s2) = (
+            xs.iter().sum::<f64>(),
+            xs.iter().map(|x| x * x).sum::<f64>(),
+        );
+        let m = Moments::from_power_sums(8, s, s2).unwrap();
+        assert_eq!(m.n, 8);
+        assert!((m.mean - all.mean).abs() < 1e-12 && (m.m2 - all.m2).abs() < 1e-9);
+        // One observation, ties (zero spread), a 0/1 rate (Σx² = Σx), and the impossible.
+        let one = Moments::from_power_sums(1, 7.0, 49.0).unwrap();
+        assert_eq!((one.mean, one.m2, one.variance()), (7.0, 0.0, None));
+        assert_eq!(Moments::from_power_sums(5, 10.0, 20.0).unwrap().m2, 0.0);
+        let rate = Moments::from_power_sums(10_000_000, 300_000.0, 300_000.0).unwrap();
+        assert!((rate.variance().unwrap() - 0.03 * 0.97).abs() < 1e-6);
+        // Rounding that would make m2 negative is floored.
+        assert_eq!(Moments::from_power_sums(3, 3.0, 2.999_999).unwrap().m2, 0.0);
+        assert_eq!(Moments::from_power_sums(0, 0.0, 0.0), None);
+        assert_eq!(Moments::from_power_sums(2, f64::NAN, 1.0), None);
     }
 
     #[test]
