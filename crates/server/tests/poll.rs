@@ -351,6 +351,40 @@ async fn prometheus_counters_increase_judged_and_resets_and_errors_reported() {
     assert_eq!(phase(&reg).await.0, None, "rolled back to 0%");
     assert_eq!(poll_once(&app, &source).await.unwrap(), Polled::Idle);
 
+    // The server's poll loop: a source that cannot be reached is reported in the rollout
+    // view (here a port nobody listens on), the rollout left as it is.
+    let (_dir2, reg2) = production_registry().await;
+    start(&reg2).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let config: SourceConfig = serde_saphyr::from_str(&format!(
+        "agent: {AGENT}\nevery_seconds: 1\nprometheus:\n  url: http://{closed}\n  triggers:\n    errors: {{count: requests, set: errors}}\n"
+    ))
+    .unwrap();
+    let app2 = state(&reg2, &now);
+    let task = tokio::spawn(stagegate_server::poll::run(
+        app2.clone(),
+        Source::open(0, &config, |_| None).unwrap(),
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = app2.polls.of(AGENT);
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let e = seen[0].error.as_deref().unwrap_or_default();
+    assert!(e.contains(&closed.to_string()), "{seen:?}");
+    assert_eq!(
+        phase(&reg2).await,
+        (Some(0), stagegate_rollout::Status::Running)
+    );
+
     // Configuration mistakes are named before anything runs.
     for (yaml, want) in [
         (format!("agent: {AGENT}\n"), "exactly one of postgres"),
