@@ -445,7 +445,10 @@ pub fn rollout_act_statement(
 /// the decision authority's — the sponsor or the CoE lead (seed 000 "Rollback Planning",
 /// seed 004 "expand, pause or retire"); pause, kill and restore also the on-call primary or
 /// backup (seed 001 item 9: the on-call can pull the kill switch); a drill is the on-call's or
-/// the CoE lead's (seed 001 item 9: "kill switch tested").
+/// the CoE lead's (seed 001 item 9: "kill switch tested"). The builder never signs an act that
+/// widens or restores their own agent's exposure — start, advance, resume, restore — even when
+/// they are also the CoE lead or the on-call (seed 001 item 10: when the CoE lead is the
+/// builder, someone else reviews); acts that stop it (pause, kill, abort, drill) they may.
 ///
 /// # Errors
 /// The rule, naming who may.
@@ -454,6 +457,43 @@ pub fn rollout_actor_people<'a>(
     act: RolloutAct,
     by: &str,
 ) -> Result<&'a Person, String> {
+    let widens = matches!(
+        act,
+        RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume | RolloutAct::Restore
+    );
+    if widens && same_person(by, &p.builder.name) {
+        let others: Vec<&str> = [
+            &p.sponsor,
+            &p.coe_lead,
+            &p.on_call.primary,
+            &p.on_call.backup,
+        ]
+        .into_iter()
+        .filter(|c| !same_person(&c.name, &p.builder.name))
+        .filter(|c| {
+            !matches!(
+                act,
+                RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume
+            ) || same_person(&c.name, &p.sponsor.name)
+                || same_person(&c.name, &p.coe_lead.name)
+        })
+        .map(|c| c.name.as_str())
+        .fold(Vec::new(), |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        });
+        return Err(format!(
+            "{by} built this agent and may not {} its rollout, whatever their other roles (seed 001 item 10: the builder does not approve their own agent); {} may",
+            act.as_str(),
+            if others.is_empty() {
+                "nobody else named on the card".to_owned()
+            } else {
+                others.join(" or ")
+            }
+        ));
+    }
     let on_call = [&p.on_call.primary, &p.on_call.backup];
     let candidates: Vec<&Person> = match act {
         RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume | RolloutAct::Abort => {
@@ -498,4 +538,55 @@ pub fn rollout_actor_people<'a>(
                 act.as_str()
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example's people: Morteza builds, leads the CoE and backs up the on-call.
+    fn people() -> People {
+        serde_json::from_value(serde_json::json!({
+            "builder": {"name": "Morteza Moradi"},
+            "coe_lead": {"name": "Morteza Moradi"},
+            "sponsor": {"name": "Hannah Okafor"},
+            "peer_approver": {"name": "Elena Petrova"},
+            "on_call": {
+                "primary": {"name": "Mike Chen", "email": "mike.chen@acme.example"},
+                "backup": {"name": "Morteza Moradi"},
+                "pager": {"system": "PagerDuty", "primary_schedule": "p", "backup_schedule": "b"},
+                "weekend_coverage": "rota"
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_builder_never_widens_their_own_rollout_but_may_stop_it() {
+        use RolloutAct as A;
+        let p = people();
+        for act in [A::Start, A::Advance, A::Resume] {
+            let e = rollout_actor_people(&p, act, "Morteza Moradi").unwrap_err();
+            assert!(
+                e.contains("built this agent") && e.ends_with("Hannah Okafor may"),
+                "{e}"
+            );
+            assert_eq!(
+                rollout_actor_people(&p, act, "Hannah Okafor").unwrap().name,
+                "Hannah Okafor"
+            );
+        }
+        let e = rollout_actor_people(&p, A::Restore, "Morteza Moradi").unwrap_err();
+        assert!(e.ends_with("Hannah Okafor or Mike Chen may"), "{e}");
+        for act in [A::Pause, A::Kill, A::Drill] {
+            assert!(
+                rollout_actor_people(&p, act, "Morteza Moradi").is_ok(),
+                "{act:?}"
+            );
+        }
+        // Not on the card for the act: named, with who may.
+        let e = rollout_actor_people(&p, A::Start, "Elena Petrova").unwrap_err();
+        assert!(e.contains("Elena Petrova may not start"), "{e}");
+        assert!(rollout_actor_people(&p, A::Kill, "Mike Chen").is_ok());
+    }
 }

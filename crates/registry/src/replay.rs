@@ -641,12 +641,15 @@ fn apply(
             }
             match (&a.kill, disabled) {
                 (Some(_), true) => {
-                    return Err(tampered(seq, format!("{agent}'s kill switch pulled twice")));
+                    return Err(tampered(
+                        seq,
+                        format!("{agent}'s kill switch is already pulled"),
+                    ));
                 }
                 (None, false) => {
                     return Err(tampered(
                         seq,
-                        format!("{agent}'s kill switch restored without being pulled"),
+                        format!("{agent}'s kill switch is not pulled: nothing to restore"),
                     ));
                 }
                 (Some(k), false) if k.drill != drill => {
@@ -703,7 +706,7 @@ fn check_act(
             {
                 Ok(())
             }
-            T::Advance { judgements } if auto_advance && !judgements.is_empty() => Ok(()),
+            T::Advance { judgements, .. } if auto_advance && !judgements.is_empty() => Ok(()),
             _ => Err(tampered(
                 seq,
                 format!(

@@ -692,8 +692,26 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
         Exposure::Percent { pct: 25.0 }
     );
     assert_eq!(a.act_seq, s1);
+    // No go before the phase's window (1h) has ended: the log itself refuses it.
+    let adv = Transition::Advance {
+        judgements: vec![],
+        events: [0, 0],
+    };
+    let e = reg
+        .rollout_change(
+            AGENT,
+            adv.clone(),
+            Some(signed(A::Advance, s1, None, "M")),
+            &on,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::Rule(m) if m.contains("window ends")),
+        "{e}"
+    );
+    let on = act("2026-06-15");
     // The start's act cannot be replayed for another change.
-    let adv = Transition::Advance { judgements: vec![] };
     let e = reg
         .rollout_change(
             AGENT,
@@ -752,7 +770,7 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("twice")),
+        matches!(&e, RegistryError::Rule(m) if m.contains("already pulled")),
         "{e}"
     );
     let e = reg

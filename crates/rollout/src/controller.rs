@@ -204,9 +204,11 @@ impl Controller {
     pub fn outlook(&self, rollout: &Rollout, now: Timestamp) -> Outlook {
         let (window_left, sample_left) = match rollout.current() {
             Some(p) => (
-                (p.min_duration_seconds().unwrap_or(0)
-                    - (now.as_second() - rollout.window_start.as_second()))
-                .max(0),
+                // Whole seconds, rounded up: 0 exactly when a go is allowed.
+                rollout.window_ends().map_or(0, |ends| {
+                    let left = ends.duration_since(now);
+                    (left.as_secs() + i64::from(left.subsec_nanos() > 0)).max(0)
+                }),
                 p.min_sample.saturating_sub(self.tally.events[0]),
             ),
             None => (0, 0),
@@ -272,7 +274,10 @@ impl Controller {
                 judgements,
             });
         }
-        (phase.advance == crate::plan::Advance::Auto).then_some(Transition::Advance { judgements })
+        (phase.advance == crate::plan::Advance::Auto).then_some(Transition::Advance {
+            judgements,
+            events: self.tally.events,
+        })
     }
 }
 
@@ -418,8 +423,15 @@ mod tests {
         let mut r = rollout();
         let mut c = Controller::new(&r);
         feed(&mut c, &r, 100, 1.0, 3);
-        r.apply(&Transition::Advance { judgements: vec![] }, at(1), 2)
-            .unwrap();
+        r.apply(
+            &Transition::Advance {
+                judgements: vec![],
+                events: [200, 800],
+            },
+            at(3600),
+            2,
+        )
+        .unwrap();
         let stale = c.tally().clone();
         c.add(&r, 0, &stale);
         assert_eq!(c.tally().events, [0, 0]);

@@ -336,8 +336,8 @@ impl RolloutPlan {
     /// than the phase before; an empty cohort; a negative or month-long duration; a duplicate
     /// or empty trigger id; a mean with no field or a non-finite weight; a relative threshold
     /// that is not positive; a baseline missing or present where it does not belong; a trigger
-    /// relative to the control in a plan with cohort phases (cohorts are not randomised: no
-    /// control to compare with); an empty flag key.
+    /// relative to the control judged in a cohort phase — every phase when it lists none
+    /// (cohorts are not randomised: no control to compare with); an empty flag key.
     pub fn validate(&self) -> Result<(), PlanError> {
         if self.flag.trim().is_empty() {
             return Err(err("flag", "name the flag the agent is served behind"));
@@ -436,11 +436,19 @@ impl RolloutPlan {
                 Some(Reference::Baseline) if t.baseline.is_none_or(|b| !b.is_finite()) => {
                     return Err(err(f("baseline"), "give the baseline value"));
                 }
-                Some(Reference::Control) if any_cohorts => {
+                // A trigger judged in a cohort phase (all of them when it lists none).
+                Some(Reference::Control)
+                    if any_cohorts
+                        && self.phases.iter().any(|p| {
+                            !p.cohorts.is_empty()
+                                && (t.phases.is_empty() || t.phases.contains(&p.name))
+                        }) =>
+                {
                     return Err(err(
                         f("relative_to"),
                         "cohort phases are not randomised, so there is no control to compare \
-                         with: judge against a baseline or an absolute limit",
+                         with: judge against a baseline or an absolute limit, or list the \
+                         percentage phases it is judged in (phases:)",
                     ));
                 }
                 Some(Reference::Baseline) => {}
@@ -598,5 +606,20 @@ triggers:
         assert_eq!(a.digest(), b.digest());
         let c = plan(&PLAN.replace("threshold: 10", "threshold: 11"));
         assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn a_control_trigger_is_refused_only_where_a_cohort_phase_judges_it() {
+        let plan = |phases: &str| -> RolloutPlan {
+            serde_saphyr::from_str(&format!(
+                "flag: f\nphases:\n  - {{ name: Some, traffic_pct: 25, min_duration: 1h }}\n  - {{ name: Support, cohorts: {{ department: [support] }}, min_duration: 1h }}\ntriggers:\n  - {{ id: cost, metric: {{ kind: mean, of: [{{ field: x }}] }}, comparator: '>', threshold: 5, relative_to: control{phases} }}\n"
+            ))
+            .unwrap()
+        };
+        let e = plan("").validate().unwrap_err();
+        assert_eq!(e.field, "triggers[0].relative_to", "{e:?}");
+        let e = plan(", phases: [Support]").validate().unwrap_err();
+        assert_eq!(e.field, "triggers[0].relative_to", "{e:?}");
+        plan(", phases: [Some]").validate().unwrap();
     }
 }

@@ -15,7 +15,7 @@
 //! The kill switch is not part of the rollout: it disables the agent's flag whatever the
 //! rollout says (see the registry's kill-switch events).
 
-use crate::judge::Judgement;
+use crate::judge::{Judgement, Verdict};
 use crate::plan::{RolloutPhase, RolloutPlan};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -52,11 +52,17 @@ pub enum Transition {
         /// Its digest.
         plan_digest: String,
     },
-    /// To the next phase (or Completed after the last).
+    /// To the next phase (or Completed after the last): the controller's own at the end of an
+    /// `auto` phase's window, or a person's go. Either way only once the phase's window has
+    /// ended, with its minimum sample, and with no trigger Failed (seed 000 "Phased Rollout":
+    /// go/no-go at each checkpoint; a signature does not make a failed phase pass).
     Advance {
-        /// The judgements at the go/no-go (empty for a person's go without telemetry).
+        /// The judgements the go/no-go was taken on.
         #[serde(default)]
         judgements: Vec<Judgement>,
+        /// Treatment and control events of the phase at the go/no-go.
+        #[serde(default)]
+        events: [u64; 2],
     },
     /// Hold.
     Pause {
@@ -166,6 +172,17 @@ impl Rollout {
         matches!(self.status, Status::Running | Status::Paused { .. })
     }
 
+    /// When the current phase's window ends (its start plus the phase's `min_duration`); `None`
+    /// at 0%.
+    pub fn window_ends(&self) -> Option<Timestamp> {
+        let p = self.current()?;
+        Some(
+            self.window_start
+                .checked_add(jiff::SignedDuration::from_secs(p.min_duration.seconds))
+                .unwrap_or(Timestamp::MAX),
+        )
+    }
+
     /// The current phase, if any.
     pub fn current(&self) -> Option<&RolloutPhase> {
         self.phase.and_then(|i| self.plan.phases.get(i))
@@ -174,9 +191,10 @@ impl Rollout {
     /// Applies `t`, recorded at `at` as event `seq`.
     ///
     /// # Errors
-    /// Starting twice; changing a Completed or Aborted rollout; advancing past the last phase
-    /// (use the advance that completes); resuming a running rollout; pausing a paused one;
-    /// rolling back to a phase at or after the current one.
+    /// Starting twice; changing a Completed or Aborted rollout; advancing before the phase's
+    /// window has ended, below its minimum sample, or with a trigger Failed; resuming a
+    /// running rollout; pausing a paused one; rolling back to a phase at or after the current
+    /// one.
     pub fn apply(
         &mut self,
         t: &Transition,
@@ -194,11 +212,13 @@ impl Rollout {
         let last = self.plan.phases.len() - 1;
         match t {
             Transition::Start { .. } => return fail("the rollout has already started".into()),
-            Transition::Advance { .. } => match self.phase {
+            Transition::Advance { judgements, events } => match self.phase {
                 Some(i) if i == last => {
+                    self.go_no_go(i, judgements, *events, at)?;
                     self.status = Status::Completed;
                 }
                 Some(i) => {
+                    self.go_no_go(i, judgements, *events, at)?;
                     self.enter(Some(i + 1), at);
                     self.status = Status::Running;
                 }
@@ -254,6 +274,38 @@ impl Rollout {
             }
         }
         self.last_seq = seq;
+        Ok(())
+    }
+
+    /// Whether phase `i` may be left for the next at `at`: its window has ended, its
+    /// minimum sample is reached, no trigger Failed.
+    fn go_no_go(
+        &self,
+        i: usize,
+        judgements: &[Judgement],
+        events: [u64; 2],
+        at: Timestamp,
+    ) -> Result<(), TransitionError> {
+        let p = &self.plan.phases[i];
+        let ends = self.window_ends().unwrap_or(Timestamp::MAX);
+        if at < ends {
+            return Err(TransitionError(format!(
+                "phase {:?}'s window ends at {ends} ({} from its start at {}): the go/no-go comes after it",
+                p.name, p.min_duration.text, self.window_start
+            )));
+        }
+        if events[0] < p.min_sample {
+            return Err(TransitionError(format!(
+                "phase {:?} has {} treatment events of its minimum sample of {}",
+                p.name, events[0], p.min_sample
+            )));
+        }
+        if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Failed) {
+            return Err(TransitionError(format!(
+                "trigger {} failed in phase {:?} ({}): roll back and fix it; a go does not make it pass",
+                j.trigger, p.name, j.reason
+            )));
+        }
         Ok(())
     }
 
@@ -349,60 +401,137 @@ mod tests {
     fn advance_through_every_phase_to_completed() {
         let mut r = started();
         assert_eq!(r.exposure(), Exposure::Percent { pct: 25.0 });
-        let adv = Transition::Advance { judgements: vec![] };
-        r.apply(&adv, at(10), 2).unwrap();
+        let adv = Transition::Advance {
+            judgements: vec![],
+            events: [0, 0],
+        };
+        r.apply(&adv, at(3600), 2).unwrap();
         assert_eq!(
             r.exposure(),
             Exposure::Cohorts {
                 cohorts: vec![("department".into(), vec!["x".into()])]
             }
         );
-        assert_eq!((r.epoch, r.window_start), (1, at(10)));
-        r.apply(&adv, at(20), 3).unwrap();
+        assert_eq!((r.epoch, r.window_start), (1, at(3600)));
+        r.apply(&adv, at(7200), 3).unwrap();
         assert_eq!(r.exposure(), Exposure::Everyone);
-        r.apply(&adv, at(30), 4).unwrap();
+        r.apply(&adv, at(10_800), 4).unwrap();
         assert_eq!(r.status, Status::Completed);
         assert_eq!(r.exposure(), Exposure::Everyone);
-        assert!(r.apply(&adv, at(40), 5).is_err());
+        assert!(r.apply(&adv, at(20_000), 5).is_err());
         assert_eq!(r.last_seq, 4);
+    }
+
+    #[test]
+    fn no_go_before_the_window_ends_below_the_sample_or_past_a_failed_trigger() {
+        let mut p = plan();
+        p.phases[0].min_sample = 100;
+        let d = p.digest();
+        let start = Transition::Start {
+            plan: p,
+            plan_digest: d,
+        };
+        let mut r = Rollout::start(&start, Timestamp::UNIX_EPOCH, 1).unwrap();
+        let adv = |n, verdict| Transition::Advance {
+            judgements: vec![Judgement {
+                trigger: "cost".into(),
+                verdict,
+                n_treatment: n,
+                n_control: n,
+                treatment_mean: None,
+                control_mean: None,
+                estimate: None,
+                sequence: None,
+                alpha: 0.05,
+                reason: "why".into(),
+            }],
+            events: [n, n],
+        };
+        let before = r.clone();
+        let e = r
+            .apply(&adv(500, Verdict::Passed), at(3599), 2)
+            .unwrap_err();
+        assert!(e.0.contains("window ends at 1970-01-01T01:00:00Z"), "{e}");
+        let e = r.apply(&adv(99, Verdict::Passed), at(3600), 2).unwrap_err();
+        assert!(
+            e.0.contains("99 treatment events of its minimum sample of 100"),
+            "{e}"
+        );
+        let e = r
+            .apply(&adv(500, Verdict::Failed), at(9000), 2)
+            .unwrap_err();
+        assert!(e.0.contains("trigger cost failed"), "{e}");
+        assert_eq!(r, before, "a refused go changes nothing");
+        // Inconclusive at the window's end: a person's go is a decision, not a silent advance.
+        r.apply(&adv(100, Verdict::Inconclusive), at(3600), 2)
+            .unwrap();
+        assert_eq!(r.phase, Some(1));
+        // A resume restarts the window: the go waits for its end again.
+        r.apply(
+            &Transition::Pause {
+                reason: "hold".into(),
+                judgements: vec![],
+            },
+            at(4000),
+            3,
+        )
+        .unwrap();
+        r.apply(
+            &Transition::Resume {
+                reason: "go".into(),
+            },
+            at(5000),
+            4,
+        )
+        .unwrap();
+        assert!(r.apply(&adv(0, Verdict::Passed), at(8000), 5).is_err());
+        r.apply(&adv(0, Verdict::Passed), at(8600), 5).unwrap();
+        assert_eq!(r.phase, Some(2));
     }
 
     #[test]
     fn rollback_pauses_at_the_previous_phase_or_zero_and_resume_restarts_the_window() {
         let mut r = started();
-        r.apply(&Transition::Advance { judgements: vec![] }, at(10), 2)
-            .unwrap();
+        r.apply(
+            &Transition::Advance {
+                judgements: vec![],
+                events: [0, 0],
+            },
+            at(3600),
+            2,
+        )
+        .unwrap();
         let back = |to| Transition::Rollback {
             trigger: "t".into(),
             to_phase: to,
             judgements: vec![],
         };
         assert!(
-            r.apply(&back(Some(1)), at(11), 3).is_err(),
+            r.apply(&back(Some(1)), at(3611), 3).is_err(),
             "not forward or in place"
         );
-        r.apply(&back(Some(0)), at(12), 3).unwrap();
+        r.apply(&back(Some(0)), at(3612), 3).unwrap();
         assert_eq!(r.exposure(), Exposure::Percent { pct: 25.0 });
         assert_eq!(r.status_name(), "paused");
-        r.apply(&back(None), at(13), 4).unwrap();
+        r.apply(&back(None), at(3613), 4).unwrap();
         assert_eq!(r.exposure(), Exposure::Nobody);
-        assert!(r.apply(&back(None), at(14), 5).is_err(), "already at 0%");
+        assert!(r.apply(&back(None), at(3614), 5).is_err(), "already at 0%");
         r.apply(
             &Transition::Resume {
                 reason: "fixed".into(),
             },
-            at(15),
+            at(3615),
             5,
         )
         .unwrap();
         assert_eq!(
             (r.phase, r.status_name(), r.window_start),
-            (Some(0), "running", at(15))
+            (Some(0), "running", at(3615))
         );
         let resume = Transition::Resume {
             reason: "again".into(),
         };
-        assert!(r.apply(&resume, at(16), 6).is_err());
+        assert!(r.apply(&resume, at(3616), 6).is_err());
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn describe(start: Timestamp, o: &Outcome) -> String {
     for (at, t) in &o.log {
         let min = (at.as_second() - start.as_second()) as f64 / 60.0;
         let judged: Vec<String> = match t {
-            Transition::Advance { judgements }
+            Transition::Advance { judgements, .. }
             | Transition::Pause { judgements, .. }
             | Transition::Rollback { judgements, .. } => judgements
                 .iter()

@@ -139,9 +139,15 @@ fn signer<'a>(caller: &Caller, people: &'a People, act: RolloutAct) -> Result<&'
         &people.on_call.backup,
     ];
     let me = everyone.into_iter().find(|p| caller.is(p)).ok_or_else(|| {
+        // Say who may, as the card names them.
+        let who = signing::rollout_actor_people(people, act, &caller.person)
+            .err()
+            .and_then(|e| e.split_once("; ").map(|(_, who)| who.to_owned()))
+            .unwrap_or_default();
         forbidden(format!(
-            "{} is not named on this agent's card",
-            caller.person
+            "{} is not the card's builder, CoE lead, sponsor or on-call, who sign rollout acts; to {} this agent's rollout: {who}",
+            caller.person,
+            act.as_str()
         ))
     })?;
     signing::rollout_actor_people(people, act, &me.name).map_err(forbidden)
@@ -366,7 +372,21 @@ pub async fn post_act(
                     plan: plan.expect("checked above"),
                     plan_digest: digest.clone().expect("with the plan"),
                 },
-                RolloutAct::Advance => Transition::Advance { judgements: vec![] },
+                // A person's go carries what the controller sees now; the log refuses it
+                // before the window's end, below the minimum sample or past a Failed trigger.
+                RolloutAct::Advance => match a.rollout.as_ref().filter(|r| r.is_active()) {
+                    Some(r) => {
+                        let c = controller(&app, &id, r).await?;
+                        Transition::Advance {
+                            judgements: c.judgements(r),
+                            events: c.tally().events,
+                        }
+                    }
+                    None => Transition::Advance {
+                        judgements: vec![],
+                        events: [0, 0],
+                    },
+                },
                 RolloutAct::Pause => Transition::Pause {
                     reason: reason.clone(),
                     judgements: vec![],
@@ -574,8 +594,11 @@ fn arm_of(span: &Span<'_>, flag: &str) -> Option<Arm> {
 /// Receives spans of rolling-out agents (OTLP/HTTP, JSON encoding). A span belongs to the
 /// agent its `gen_ai.agent.id` attribute names, else its resource's `service.name`; it counts
 /// when it carries the rollout flag's `feature_flag.key` and its variant (`on`: treatment,
-/// `off`: control). Each agent's batch is stored as one tally and judged at once, so a
-/// trigger that crosses its limit rolls the rollout back before this call returns.
+/// `off`: control). A span whose `endTimeUnixNano` is before the phase window's start or
+/// more than 5 min ahead of the server's clock is not counted, nor a span sent twice in one
+/// export (same `traceId` and `spanId`). Each agent's batch is stored as one tally and judged
+/// at once, so a trigger that crosses its limit rolls the rollout back before this call
+/// returns.
 #[utoipa::path(
     post,
     path = "/v1/traces",
@@ -618,6 +641,9 @@ pub async fn traces(
     let mut tallies: std::collections::BTreeMap<String, (Rollout, Tally)> = Default::default();
     let mut rejected = 0u64;
     let mut why = std::collections::BTreeSet::new();
+    // A span counts in the phase it ended in (clocks may run 5 min ahead), once per export.
+    let latest = (app.clock)() + jiff::SignedDuration::from_mins(5);
+    let mut seen = std::collections::HashSet::new();
     for rs in resource_spans {
         let resource = rs.get("resource").and_then(|r| r.get("attributes"));
         for scope in rs
@@ -662,10 +688,45 @@ pub async fn traces(
                     };
                     let people = people_of(&app, agent).await?;
                     check(&caller, Action::Telemetry, agent, people.as_ref())?;
+                    if let Some(p) = people.as_ref().filter(|p| {
+                        stagegate_core::person::same_person(&caller.person, &p.builder.name)
+                    }) {
+                        return Err(forbidden(format!(
+                            "{} built {agent} and may not send the telemetry that judges its rollout, whatever their role",
+                            p.builder.name
+                        )));
+                    }
                     let t = Tally::new(&r.plan);
                     tallies.insert(agent.to_owned(), (r, t));
                 }
                 let (r, t) = tallies.get_mut(agent).expect("inserted above");
+                let ids = (
+                    span.get("traceId").and_then(J::as_str),
+                    span.get("spanId").and_then(J::as_str),
+                );
+                if let (Some(trace), Some(id)) = ids
+                    && !seen.insert((trace, id))
+                {
+                    rejected += 1;
+                    why.insert("a span sent twice in one export".to_owned());
+                    continue;
+                }
+                let end = match span.get("endTimeUnixNano") {
+                    Some(J::String(v)) => v.parse::<i128>().ok(),
+                    Some(J::Number(n)) => n.as_u64().map(i128::from),
+                    _ => None,
+                }
+                .and_then(|ns| jiff::Timestamp::from_nanosecond(ns).ok());
+                if let Some(end) = end
+                    && (end < r.window_start || end > latest)
+                {
+                    rejected += 1;
+                    why.insert(format!(
+                        "a span of {agent} ended at {end}, outside the phase window ({} to now)",
+                        r.window_start
+                    ));
+                    continue;
+                }
                 match arm_of(&s, &r.plan.flag) {
                     Some(arm) => t.add(&r.plan, arm, &s),
                     None => {

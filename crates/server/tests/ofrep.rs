@@ -314,9 +314,12 @@ async fn ofrep_statuses_codes_split_kill_switch_and_events() {
         .unwrap();
     reg.rollout_change(
         AGENT,
-        stagegate_rollout::Transition::Advance { judgements: vec![] },
+        stagegate_rollout::Transition::Advance {
+            judgements: vec![],
+            events: [0, 0],
+        },
         Some(signed(A::Advance, restored, None, "Hannah Okafor")),
-        &act("2026-06-15"),
+        &act("2026-06-23"),
     )
     .await
     .unwrap();

@@ -22,8 +22,10 @@ fn spans(n: usize, treat_every: usize, factor: f64) -> Value {
             let tokens = (100 + (i * 37) % 91) as f64 * if on { factor } else { 1.0 };
             json!({
                 "name": "chat",
-                "startTimeUnixNano": "1781600000000000000",
-                "endTimeUnixNano": "1781600001000000000",
+                "traceId": format!("{:032x}", i + 1),
+                "spanId": format!("{:016x}", i + 1),
+                "startTimeUnixNano": "1781524860000000000",
+                "endTimeUnixNano": "1781524861000000000",
                 "attributes": [
                     {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
                     {"key": "gen_ai.usage.output_tokens", "value": {"intValue": (tokens as i64).to_string()}},
@@ -179,6 +181,50 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
     // The agent's own builder may not feed its rollout's judges.
     let (s, v) = call(&router, post("/v1/traces", &builder, spans(10, 2, 1.0))).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    // Nor as the CoE lead they also are: the person, not the token's role, decides.
+    let builder_lead = issue(&reg, "Morteza Moradi", &["coe-lead"]).await;
+    let (s, v) = call(
+        &router,
+        post("/v1/traces", &builder_lead, spans(10, 2, 1.0)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("built"), "{v}");
+    let (s, v) = call(
+        &router,
+        post(
+            &roll("advance"),
+            &builder_lead,
+            json!({"reason": "go", "date": "2026-06-15", "signature": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("built this agent"),
+        "{v}"
+    );
+    // A span twice in one export, or from before the phase window: not counted, said so.
+    let mut replayed = spans(4, 2, 1.0);
+    let list = replayed["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap();
+    list.push(list[0].clone());
+    list[1]["endTimeUnixNano"] = json!("1781500000000000000");
+    let (s, v) = call(&router, post("/v1/traces", &ci, replayed)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "2", "{v}");
+    let msg = v["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("twice") && msg.contains("outside the phase window"),
+        "{msg}"
+    );
+    let (_, v) = call(
+        &router,
+        get(&format!("/api/v1/agents/{AGENT}/rollout"), &ci),
+    )
+    .await;
+    assert_eq!(v["outlook"]["events"], json!([402, 401]), "{v}");
     // Not OTLP.
     let (s, _) = call(&router, post("/v1/traces", &ci, json!({"spans": []}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

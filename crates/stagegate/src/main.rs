@@ -3,6 +3,27 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that ends the process quietly (exit 0) when the reader of standard output has
+/// gone (`stagegate … | head -1`), as pipe-friendly tools do, instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
+/// Standard output could not be written: quietly done when its reader has gone, else an
+/// internal failure.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("stagegate: cannot write to standard output: {e}");
+    std::process::exit(i32::from(exit::INTERNAL));
+}
+
 mod exit;
 mod portfolio;
 mod progress;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 /// `--server` and `--token`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArg {
-    /// A `stagegate serve` URL (e.g. `https://stagegate.acme.example`): push the review there
-    /// instead of recording it in a local registry. Default: $STAGEGATE_SERVER.
+    /// A `stagegate serve` URL (e.g. `https://stagegate.acme.example`): the command acts
+    /// there instead of on a local registry. Default: $STAGEGATE_SERVER.
     #[arg(long, env = "STAGEGATE_SERVER")]
     pub server: Option<url::Url>,
     /// The API token (`stagegate token create`) or OIDC JWT for --server. Default:
@@ -293,7 +293,7 @@ pub async fn evidence_push(
         Failure::Invalid("evidence push needs --server (or $STAGEGATE_SERVER)".into())
     })?;
     for f in files {
-        println!("{}", client.push_evidence(agent, f).await?);
+        outln!("{}", client.push_evidence(agent, f).await?);
     }
     Ok(0)
 }

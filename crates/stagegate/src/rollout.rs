@@ -77,6 +77,11 @@ pub async fn act(
 ) -> Result<u8, Failure> {
     let c = client(&args.remote)?;
     let plan = plan.map(|p| read_plan(p)).transpose()?;
+    if plan.as_ref().is_some_and(|p| p.triggers.is_empty()) {
+        eprintln!(
+            "stagegate: warning: this plan has no rollback triggers: nothing will roll the rollout back on its own (add triggers: to the rollout: section)"
+        );
+    }
     let date = match &args.as_of {
         Some(d) => d.clone(),
         None => jiff::Timestamp::now()
@@ -116,7 +121,7 @@ pub async fn act(
             200,
         )
         .await?;
-    println!(
+    outln!(
         "{} (event #{})",
         answer
             .get("message")
@@ -140,11 +145,11 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
         .get_json(&format!("api/v1/agents/{agent}/rollout"))
         .await?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(0);
     }
     let Some(r) = v.get("rollout").filter(|r| !r.is_null()) else {
-        println!("{agent}: no rollout");
+        outln!("{agent}: no rollout");
         return Ok(0);
     };
     let phase = r.get("phase").and_then(Value::as_u64);
@@ -169,7 +174,7 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
         Some(k) => k.to_owned(),
         None => "-".into(),
     };
-    println!(
+    outln!(
         "{agent}: rollout {status} — phase {} of {} ({name}), exposure {exposure}, flag {}",
         phase.map_or(0, |p| p + 1),
         phases.map_or(0, Vec::len),
@@ -178,10 +183,10 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
             .unwrap_or("?")
     );
     if let Some(reason) = r.pointer("/status/reason").and_then(Value::as_str) {
-        println!("  why: {reason}");
+        outln!("  why: {reason}");
     }
     if let Some(k) = v.get("kill").filter(|k| !k.is_null()) {
-        println!(
+        outln!(
             "  KILL SWITCH PULLED by {} at {}{}: {}",
             k["person"].as_str().unwrap_or("?"),
             k["at"].as_str().unwrap_or("?"),
@@ -190,9 +195,12 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
         );
     }
     if let Some(o) = v.get("outlook").filter(|o| !o.is_null()) {
-        println!(
+        outln!(
             "  events: {} treatment, {} control; window left {} s; sample left {}",
-            o["events"][0], o["events"][1], o["window_left_seconds"], o["sample_left"]
+            o["events"][0],
+            o["events"][1],
+            o["window_left_seconds"],
+            o["sample_left"]
         );
         let mut table = comfy_table::Table::new();
         table.set_header(["trigger", "verdict", "estimate", "sequence", "alpha", "why"]);
@@ -218,7 +226,7 @@ pub async fn status(agent: &str, remote: &RemoteArg, json_out: bool) -> Result<u
                 j["reason"].as_str().unwrap_or("").to_owned(),
             ]);
         }
-        println!("{table}");
+        outln!("{table}");
     }
     Ok(0)
 }
@@ -383,9 +391,9 @@ pub async fn drill(
                 .map_or("not seen".into(), |m| format!("{m:.1}")),
         ]);
     }
-    println!("{table}");
-    println!("{summary}");
+    outln!("{table}");
+    outln!("{summary}");
     let pushed = c.push_evidence(agent, &file).await?;
-    println!("{pushed}");
+    outln!("{pushed}");
     Ok(if passed { 0 } else { 1 })
 }

@@ -252,6 +252,11 @@ pub(crate) fn emit(path: Option<&Path>, text: &str) -> Result<(), Failure> {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|()| out.flush())
+                .or_else(|e| match e.kind() {
+                    // The reader has gone (`| head`): nothing more to say, not a failure.
+                    std::io::ErrorKind::BrokenPipe => crate::stdout_failed(e),
+                    _ => Err(e),
+                })
                 .map_err(|e| Failure::Internal(format!("cannot write to standard output: {e}")))
         }
         Some(p) => write_atomic(p, text),
@@ -384,12 +389,12 @@ pub async fn pilot_start(args: &ReviewArgs, by: Option<String>) -> Result<u8, Fa
     let by = locker;
     reg.close().await;
     if new {
-        println!(
+        outln!(
             "{}: pilot started {date}; success criteria locked as {digest} by {by}",
             c.id
         );
     } else {
-        println!(
+        outln!(
             "{}: pilot already started with these criteria ({digest})",
             c.id
         );
@@ -542,7 +547,7 @@ pub async fn signoff(args: &ReviewArgs, role: Role, sign: &SignWith) -> Result<u
         )
         .await?;
     reg.close().await;
-    println!(
+    outln!(
         "wrote {} — {} {} signed {} with key {} (registry event #{id})",
         file.display(),
         role.title(),
@@ -675,7 +680,7 @@ pub async fn approve(
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", dir.display())))?;
     let out = write_new(&dir, &file, &yaml)?;
-    println!(
+    outln!(
         "wrote {} — signed by {} with key {}",
         out.display(),
         person.name,
@@ -719,7 +724,7 @@ pub async fn promote(
         })
         .await?;
     reg.close().await;
-    println!(
+    outln!(
         "{agent}: Pilot → Production on {date} (review: event #{id}; sign-offs re-verified against {})",
         path.display()
     );
@@ -737,7 +742,7 @@ pub async fn change_stage(
     let event = reg.change_stage(&a.agent, change, &a.reason, &act).await?;
     let stage = reg.stage(&a.agent).await?;
     reg.close().await;
-    println!(
+    outln!(
         "{}: {} on {date} (event #{event}); stage now {}",
         a.agent,
         change.done(),

@@ -126,7 +126,7 @@ pub async fn run(cmd: TokenCommand) -> Result<u8, Failure> {
                     format!("; agents {}", agents.join(", "))
                 },
             );
-            println!("{}", t.token);
+            outln!("{}", t.token);
             Ok(0)
         }
         TokenCommand::Revoke { id, by, registry } => {
@@ -134,7 +134,7 @@ pub async fn run(cmd: TokenCommand) -> Result<u8, Failure> {
                 Registry::open(&registry.registry, false, registry.registry_key.as_deref()).await?;
             let event = reg.revoke_token(&id, &crate::run::act_now(by)?).await?;
             reg.close().await;
-            println!("token {id} revoked (event #{event})");
+            outln!("token {id} revoked (event #{event})");
             Ok(0)
         }
         TokenCommand::List { registry } => {
@@ -164,7 +164,7 @@ pub async fn run(cmd: TokenCommand) -> Result<u8, Failure> {
                 }
             }
             reg.close().await;
-            println!("{table}");
+            outln!("{table}");
             Ok(0)
         }
     }

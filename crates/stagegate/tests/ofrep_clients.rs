@@ -97,7 +97,7 @@ fn node_and_python_openfeature_clients_see_the_split_its_widening_and_the_kill_s
     std::fs::write(
         &plan,
         format!(
-            "rollout:\n  flag: {FLAG}\n  phases:\n    - {{ name: Power users, traffic_pct: 30, min_duration: 2 weeks }}\n    - {{ name: Everyone, traffic_pct: 100, min_duration: 6 weeks }}\n"
+            "rollout:\n  flag: {FLAG}\n  phases:\n    - {{ name: Power users, traffic_pct: 30, min_duration: 0s }}\n    - {{ name: Everyone, traffic_pct: 100, min_duration: 6 weeks }}\n"
         ),
     )
     .unwrap();
