@@ -870,7 +870,8 @@ pub async fn pause(
     .await
 }
 
-/// Resumes a paused agent to the stage it was paused from: admin or coe-lead.
+/// Resumes a paused agent to the stage it was paused from: admin or coe-lead, never the
+/// agent's builder.
 #[utoipa::path(
     post,
     path = "/api/v1/agents/{id}/resume",
@@ -891,6 +892,16 @@ pub async fn resume(
     caller: Caller,
     Json(body): Json<StageChangeBody>,
 ) -> Result<Json<Recorded>, Problem> {
+    // Resuming puts the agent back in front of its users (its flag leaves DISABLED): never
+    // its own builder's call, whatever their other roles (as the rollout acts that widen it).
+    if let Some(p) = people_of(&app, &id).await?
+        && stagegate_core::person::same_person(&caller.person, &p.builder.name)
+    {
+        return Err(forbidden(format!(
+            "{} built {id} and may not resume it, whatever their other roles: an admin or another CoE lead may",
+            p.builder.name
+        )));
+    }
     change_stage(
         &app,
         &id,

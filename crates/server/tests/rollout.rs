@@ -204,6 +204,21 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
         v["detail"].as_str().unwrap().contains("built this agent"),
         "{v}"
     );
+    // Nor put it back in front of users by resuming the agent's stage.
+    let (s, v) = call(
+        &router,
+        post(
+            &format!("/api/v1/agents/{AGENT}/resume"),
+            &builder_lead,
+            json!({"reason": "back"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("may not resume"),
+        "{v}"
+    );
     // A span twice in one export, or from before the phase window: not counted, said so.
     let mut replayed = spans(4, 2, 1.0);
     let list = replayed["resourceSpans"][0]["scopeSpans"][0]["spans"]
