@@ -176,7 +176,7 @@ if [ -n "$UNLEASH" ]; then
 EOF
   PU=$(free_port)
   "$UNLEASH" --port "$PU" --interface 127.0.0.1 offline --bootstrap-file "$WORK/features.json" \
-    --frontend-tokens "*:development.bench" >"$WORK/unleash.log" 2>&1 &
+    --client-tokens "*:development.bench" --frontend-tokens "*:development.bench" >"$WORK/unleash.log" 2>&1 &
   PIDS+=($!)
   sleep 2
   curl -fs -H "Authorization: *:development.bench" "http://127.0.0.1:$PU/api/frontend/features/$FLAG?userId=user-42" \
