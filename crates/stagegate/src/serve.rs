@@ -58,7 +58,10 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("STAGEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: a log redirected to a file or a collector stays plain.
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match config.log_format {
         stagegate_server::LogFormat::Json => fmt.json().init(),
         stagegate_server::LogFormat::Text => fmt.init(),
