@@ -231,7 +231,7 @@ fi
 # --- 3. reaction time: a trigger-crossing batch to the rollback heard everywhere ----------
 spans() { # n factor seed → an OTLP/JSON export of n spans, half treatment (output tokens × factor)
   python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
+import json, sys, time
 n, factor, seed = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 def span(i):
     on = (i + seed) % 2 == 0
@@ -240,7 +240,8 @@ def span(i):
              ("gen_ai.usage.output_tokens", {"intValue": str(int(tokens))}),
              ("feature_flag.key", {"stringValue": "finance-invoice-recon-enabled"}),
              ("feature_flag.result.variant", {"stringValue": "on" if on else "off"})]
-    return {"name": "chat", "attributes": [{"key": k, "value": v} for k, v in attrs]}
+    return {"name": "chat", "endTimeUnixNano": str(time.time_ns()),
+            "attributes": [{"key": k, "value": v} for k, v in attrs]}
 print(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span(i) for i in range(n)]}]}]}))
 PY
 }

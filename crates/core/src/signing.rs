@@ -510,34 +510,29 @@ pub fn rollout_actor_people<'a>(
             v
         }
     };
-    candidates
-        .into_iter()
+    let found = candidates
+        .iter()
         .find(|c| same_person(by, &c.name))
-        .ok_or_else(|| {
-            let who = match act {
-                RolloutAct::Start
-                | RolloutAct::Advance
-                | RolloutAct::Resume
-                | RolloutAct::Abort => {
-                    format!(
-                        "the sponsor ({}) or the CoE lead ({})",
-                        p.sponsor.name, p.coe_lead.name
-                    )
-                }
-                RolloutAct::Pause | RolloutAct::Kill | RolloutAct::Restore => format!(
-                    "the on-call ({}, {}), the CoE lead ({}) or the sponsor ({})",
-                    p.on_call.primary.name, p.on_call.backup.name, p.coe_lead.name, p.sponsor.name
-                ),
-                RolloutAct::Drill => format!(
-                    "the on-call ({}, {}) or the CoE lead ({})",
-                    p.on_call.primary.name, p.on_call.backup.name, p.coe_lead.name
-                ),
-            };
-            format!(
-                "{by} may not {} this agent's rollout; {who} may",
-                act.as_str()
-            )
-        })
+        .copied();
+    found.ok_or_else(|| {
+        // Who may, by name, once each; never the builder for an act that widens.
+        let mut names: Vec<&str> = Vec::new();
+        for c in &candidates {
+            let builder = widens && same_person(&c.name, &p.builder.name);
+            if !builder && !names.iter().any(|n| same_person(n, &c.name)) {
+                names.push(&c.name);
+            }
+        }
+        format!(
+            "{by} may not {} this agent's rollout; {} may",
+            act.as_str(),
+            if names.is_empty() {
+                "nobody named on the card".to_owned()
+            } else {
+                names.join(" or ")
+            }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -695,7 +695,7 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
     // No go before the phase's window (1h) has ended: the log itself refuses it.
     let adv = Transition::Advance {
         judgements: vec![],
-        events: [0, 0],
+        events: Some([0, 0]),
     };
     let e = reg
         .rollout_change(

@@ -276,7 +276,7 @@ impl Controller {
         }
         (phase.advance == crate::plan::Advance::Auto).then_some(Transition::Advance {
             judgements,
-            events: self.tally.events,
+            events: Some(self.tally.events),
         })
     }
 }
@@ -426,7 +426,7 @@ mod tests {
         r.apply(
             &Transition::Advance {
                 judgements: vec![],
-                events: [200, 800],
+                events: Some([200, 800]),
             },
             at(3600),
             2,

@@ -60,9 +60,11 @@ pub enum Transition {
         /// The judgements the go/no-go was taken on.
         #[serde(default)]
         judgements: Vec<Judgement>,
-        /// Treatment and control events of the phase at the go/no-go.
-        #[serde(default)]
-        events: [u64; 2],
+        /// Treatment and control events of the phase at the go/no-go. `None` only in advances
+        /// recorded before the go/no-go rule (they replay as they were accepted then); every
+        /// advance written now carries them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        events: Option<[u64; 2]>,
     },
     /// Hold.
     Pause {
@@ -214,11 +216,15 @@ impl Rollout {
             Transition::Start { .. } => return fail("the rollout has already started".into()),
             Transition::Advance { judgements, events } => match self.phase {
                 Some(i) if i == last => {
-                    self.go_no_go(i, judgements, *events, at)?;
+                    if let Some(events) = events {
+                        self.go_no_go(i, judgements, *events, at)?;
+                    }
                     self.status = Status::Completed;
                 }
                 Some(i) => {
-                    self.go_no_go(i, judgements, *events, at)?;
+                    if let Some(events) = events {
+                        self.go_no_go(i, judgements, *events, at)?;
+                    }
                     self.enter(Some(i + 1), at);
                     self.status = Status::Running;
                 }
@@ -403,7 +409,7 @@ mod tests {
         assert_eq!(r.exposure(), Exposure::Percent { pct: 25.0 });
         let adv = Transition::Advance {
             judgements: vec![],
-            events: [0, 0],
+            events: Some([0, 0]),
         };
         r.apply(&adv, at(3600), 2).unwrap();
         assert_eq!(
@@ -445,7 +451,7 @@ mod tests {
                 alpha: 0.05,
                 reason: "why".into(),
             }],
-            events: [n, n],
+            events: Some([n, n]),
         };
         let before = r.clone();
         let e = r
@@ -490,12 +496,40 @@ mod tests {
     }
 
     #[test]
+    fn advances_recorded_before_the_rule_replay_as_accepted_then() {
+        // An advance as the previous version wrote it: no `events`.
+        let legacy: Transition =
+            serde_json::from_str(r#"{"action": "advance", "judgements": []}"#).unwrap();
+        assert_eq!(
+            legacy,
+            Transition::Advance {
+                judgements: vec![],
+                events: None
+            }
+        );
+        let mut r = started();
+        r.apply(&legacy, at(10), 2).unwrap();
+        assert_eq!(r.phase, Some(1));
+        // What is written now always carries them, and is judged.
+        let now = Transition::Advance {
+            judgements: vec![],
+            events: Some([0, 0]),
+        };
+        assert!(
+            serde_json::to_string(&now)
+                .unwrap()
+                .contains("\"events\":[0,0]")
+        );
+        assert!(r.apply(&now, at(20), 3).is_err());
+    }
+
+    #[test]
     fn rollback_pauses_at_the_previous_phase_or_zero_and_resume_restarts_the_window() {
         let mut r = started();
         r.apply(
             &Transition::Advance {
                 judgements: vec![],
-                events: [0, 0],
+                events: Some([0, 0]),
             },
             at(3600),
             2,

@@ -122,8 +122,9 @@ pub struct CounterQueries {
 pub struct Source {
     /// The agent it feeds.
     pub agent: String,
-    /// Its name in the cursor table and the rollout view: `postgres:<table>` or
-    /// `prometheus:<url>`.
+    /// Its name in the cursor table and the rollout view: `postgres:<schema>.<table>` (schema
+    /// `public` when the configuration gives none) or `prometheus:<url>` normalised; replicas
+    /// polling one source must name it the same way, or each counts its events.
     pub name: String,
     /// Between polls.
     pub every: Duration,
@@ -215,8 +216,15 @@ impl Source {
                     sql.push_str(&format!(" AND t.{}::text = $3", quote_ident(a)));
                 }
                 sql.push_str(&format!(" ORDER BY t.{time}"));
+                // The cursor's key: `schema.table` (PostgreSQL's default schema spelled out), so
+                // `t` and `public.t` are one source.
+                let qualified = if parts.len() == 1 {
+                    format!("public.{}", parts[0])
+                } else {
+                    p.table.clone()
+                };
                 (
-                    format!("postgres:{}", p.table),
+                    format!("postgres:{qualified}"),
                     Kind::Postgres {
                         pool,
                         sql,
@@ -242,7 +250,8 @@ impl Source {
                     .build()
                     .map_err(|e| err(format!("an HTTP client: {e}")))?;
                 (
-                    format!("prometheus:{}", p.url),
+                    // Normalised (`http://p:9090` and `http://p:9090/` are one source).
+                    format!("prometheus:{base}"),
                     Kind::Prometheus {
                         client,
                         query_url,

@@ -379,12 +379,12 @@ pub async fn post_act(
                         let c = controller(&app, &id, r).await?;
                         Transition::Advance {
                             judgements: c.judgements(r),
-                            events: c.tally().events,
+                            events: Some(c.tally().events),
                         }
                     }
                     None => Transition::Advance {
                         judgements: vec![],
-                        events: [0, 0],
+                        events: Some([0, 0]),
                     },
                 },
                 RolloutAct::Pause => Transition::Pause {
@@ -594,9 +594,9 @@ fn arm_of(span: &Span<'_>, flag: &str) -> Option<Arm> {
 /// Receives spans of rolling-out agents (OTLP/HTTP, JSON encoding). A span belongs to the
 /// agent its `gen_ai.agent.id` attribute names, else its resource's `service.name`; it counts
 /// when it carries the rollout flag's `feature_flag.key` and its variant (`on`: treatment,
-/// `off`: control). A span whose `endTimeUnixNano` is before the phase window's start or
-/// more than 5 min ahead of the server's clock is not counted, nor a span sent twice in one
-/// export (same `traceId` and `spanId`). Each agent's batch is stored as one tally and judged
+/// `off`: control). A span without a readable `endTimeUnixNano`, or one that ended before the
+/// phase window's start or more than 5 min ahead of the server's clock, is not counted, nor a
+/// span sent twice in one export (same `traceId` and `spanId`). Each agent's batch is stored as one tally and judged
 /// at once, so a trigger that crosses its limit rolls the rollout back before this call
 /// returns.
 #[utoipa::path(
@@ -688,9 +688,7 @@ pub async fn traces(
                     };
                     let people = people_of(&app, agent).await?;
                     check(&caller, Action::Telemetry, agent, people.as_ref())?;
-                    if let Some(p) = people.as_ref().filter(|p| {
-                        stagegate_core::person::same_person(&caller.person, &p.builder.name)
-                    }) {
+                    if let Some(p) = people.as_ref().filter(|p| caller.is(&p.builder)) {
                         return Err(forbidden(format!(
                             "{} built {agent} and may not send the telemetry that judges its rollout, whatever their role",
                             p.builder.name
@@ -700,12 +698,13 @@ pub async fn traces(
                     tallies.insert(agent.to_owned(), (r, t));
                 }
                 let (r, t) = tallies.get_mut(agent).expect("inserted above");
+                // Ids are hex (OTLP/JSON): compared without case.
                 let ids = (
                     span.get("traceId").and_then(J::as_str),
                     span.get("spanId").and_then(J::as_str),
                 );
                 if let (Some(trace), Some(id)) = ids
-                    && !seen.insert((trace, id))
+                    && !seen.insert((trace.to_ascii_lowercase(), id.to_ascii_lowercase()))
                 {
                     rejected += 1;
                     why.insert("a span sent twice in one export".to_owned());
@@ -717,9 +716,14 @@ pub async fn traces(
                     _ => None,
                 }
                 .and_then(|ns| jiff::Timestamp::from_nanosecond(ns).ok());
-                if let Some(end) = end
-                    && (end < r.window_start || end > latest)
-                {
+                let Some(end) = end else {
+                    rejected += 1;
+                    why.insert(format!(
+                        "a span of {agent} has no endTimeUnixNano in nanoseconds (a decimal string or an integer)"
+                    ));
+                    continue;
+                };
+                if end < r.window_start || end > latest {
                     rejected += 1;
                     why.insert(format!(
                         "a span of {agent} ended at {end}, outside the phase window ({} to now)",

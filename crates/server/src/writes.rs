@@ -895,7 +895,7 @@ pub async fn resume(
     // Resuming puts the agent back in front of its users (its flag leaves DISABLED): never
     // its own builder's call, whatever their other roles (as the rollout acts that widen it).
     if let Some(p) = people_of(&app, &id).await?
-        && stagegate_core::person::same_person(&caller.person, &p.builder.name)
+        && caller.is(&p.builder)
     {
         return Err(forbidden(format!(
             "{} built {id} and may not resume it, whatever their other roles: an admin or another CoE lead may",

@@ -316,7 +316,7 @@ async fn ofrep_statuses_codes_split_kill_switch_and_events() {
         AGENT,
         stagegate_rollout::Transition::Advance {
             judgements: vec![],
-            events: [0, 0],
+            events: Some([0, 0]),
         },
         Some(signed(A::Advance, restored, None, "Hannah Okafor")),
         &act("2026-06-23"),

@@ -211,7 +211,7 @@ async fn a_postgres_table_counted_once_across_replicas_and_a_regression_rolls_ba
         .await
         .unwrap_err();
     assert!(
-        e.contains("postgres:nowhere") && e.contains("nowhere"),
+        e.contains("postgres:public.nowhere") && e.contains("nowhere"),
         "{e}"
     );
     assert_eq!(stored(&reg2.1).await, (0, 0, 0));
@@ -279,7 +279,7 @@ async fn prometheus_counters_increase_judged_and_resets_and_errors_reported() {
     ))
     .unwrap();
     let source = Source::open(0, &config, |_| None).unwrap();
-    assert_eq!(source.name, format!("prometheus:{url}"));
+    assert_eq!(source.name, format!("prometheus:{url}/"));
     let now = Arc::new(AtomicI64::new(START + 60));
     let app = state(&reg, &now);
     let mut base = [[0.0; 5]; 2];

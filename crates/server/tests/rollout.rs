@@ -22,7 +22,7 @@ fn spans(n: usize, treat_every: usize, factor: f64) -> Value {
             let tokens = (100 + (i * 37) % 91) as f64 * if on { factor } else { 1.0 };
             json!({
                 "name": "chat",
-                "traceId": format!("{:032x}", i + 1),
+                "traceId": format!("{:032x}", (i + 1) * 0xabc_def),
                 "spanId": format!("{:016x}", i + 1),
                 "startTimeUnixNano": "1781524860000000000",
                 "endTimeUnixNano": "1781524861000000000",
@@ -225,13 +225,23 @@ async fn signed_acts_live_telemetry_rollback_and_the_kill_switch() {
         .as_array_mut()
         .unwrap();
     list.push(list[0].clone());
+    // The same ids in capitals are the same span; a span without an end time is not counted.
+    let mut shouting = list[0].clone();
+    shouting["traceId"] = json!(shouting["traceId"].as_str().unwrap().to_uppercase());
+    list.push(shouting);
+    let mut timeless = list[3].clone();
+    timeless["spanId"] = json!("00000000000000ff");
+    timeless.as_object_mut().unwrap().remove("endTimeUnixNano");
+    list.push(timeless);
     list[1]["endTimeUnixNano"] = json!("1781500000000000000");
     let (s, v) = call(&router, post("/v1/traces", &ci, replayed)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["partialSuccess"]["rejectedSpans"], "2", "{v}");
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "4", "{v}");
     let msg = v["partialSuccess"]["errorMessage"].as_str().unwrap();
     assert!(
-        msg.contains("twice") && msg.contains("outside the phase window"),
+        msg.contains("twice")
+            && msg.contains("outside the phase window")
+            && msg.contains("no endTimeUnixNano"),
         "{msg}"
     );
     let (_, v) = call(

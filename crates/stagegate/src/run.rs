@@ -264,6 +264,12 @@ pub(crate) fn emit(path: Option<&Path>, text: &str) -> Result<(), Failure> {
 }
 
 fn write_atomic(p: &Path, text: &str) -> Result<(), Failure> {
+    // A device, pipe or socket (`--out /dev/null`, `--out /dev/stdout`) is written to, never
+    // replaced by a renamed file.
+    if std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::write(p, text)
+            .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", p.display())));
+    }
     let dir = p
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

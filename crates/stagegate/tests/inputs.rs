@@ -318,3 +318,44 @@ fn otlp_genai_spans_review_end_to_end() {
         "{err}"
     );
 }
+
+/// `--out` naming a pipe (or a device such as /dev/null) writes into it: the atomic
+/// write-then-rename that protects regular files must never replace a special file.
+#[cfg(unix)]
+#[test]
+fn out_to_a_pipe_writes_into_it_and_leaves_it_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The reader is a process, so a regression (the pipe replaced, its reader left waiting)
+    // fails the test instead of hanging it.
+    let mut reader = std::process::Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = stagegate()
+        .args(["plan"])
+        .arg(examples().join("finance-invoice-recon"))
+        .args(["--as-of", "2026-06-12", "--out"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let still_a_pipe = std::fs::metadata(&fifo).unwrap().file_type().is_fifo();
+    if !still_a_pipe {
+        let _ = reader.kill();
+    }
+    let text = String::from_utf8(reader.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(still_a_pipe, "the pipe was replaced by a file");
+    assert!(text.contains("rollout:"), "{text}");
+}

@@ -16,8 +16,11 @@ fn spans(n: usize, seed: usize) -> Value {
     let spans: Vec<Value> = (0..n)
         .map(|i| {
             let on = (i + seed).is_multiple_of(2);
+            // The replicas run on the machine clock: the spans end now.
+            let end = jiff::Timestamp::now().as_nanosecond();
             json!({
                 "name": "chat",
+                "endTimeUnixNano": end.to_string(),
                 "attributes": [
                     {"key": "gen_ai.agent.id", "value": {"stringValue": AGENT}},
                     {"key": "gen_ai.usage.output_tokens", "value": {"intValue": (100 + (i * 37 + seed) % 91).to_string()}},
