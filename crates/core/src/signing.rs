@@ -461,39 +461,6 @@ pub fn rollout_actor_people<'a>(
         act,
         RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume | RolloutAct::Restore
     );
-    if widens && same_person(by, &p.builder.name) {
-        let others: Vec<&str> = [
-            &p.sponsor,
-            &p.coe_lead,
-            &p.on_call.primary,
-            &p.on_call.backup,
-        ]
-        .into_iter()
-        .filter(|c| !same_person(&c.name, &p.builder.name))
-        .filter(|c| {
-            !matches!(
-                act,
-                RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume
-            ) || same_person(&c.name, &p.sponsor.name)
-                || same_person(&c.name, &p.coe_lead.name)
-        })
-        .map(|c| c.name.as_str())
-        .fold(Vec::new(), |mut v, n| {
-            if !v.contains(&n) {
-                v.push(n);
-            }
-            v
-        });
-        return Err(format!(
-            "{by} built this agent and may not {} its rollout, whatever their other roles (seed 001 item 10: the builder does not approve their own agent); {} may",
-            act.as_str(),
-            if others.is_empty() {
-                "nobody else named on the card".to_owned()
-            } else {
-                others.join(" or ")
-            }
-        ));
-    }
     let on_call = [&p.on_call.primary, &p.on_call.backup];
     let candidates: Vec<&Person> = match act {
         RolloutAct::Start | RolloutAct::Advance | RolloutAct::Resume | RolloutAct::Abort => {
@@ -510,29 +477,34 @@ pub fn rollout_actor_people<'a>(
             v
         }
     };
-    let found = candidates
-        .iter()
-        .find(|c| same_person(by, &c.name))
-        .copied();
-    found.ok_or_else(|| {
-        // Who may, by name, once each; never the builder for an act that widens.
-        let mut names: Vec<&str> = Vec::new();
-        for c in &candidates {
-            let builder = widens && same_person(&c.name, &p.builder.name);
-            if !builder && !names.iter().any(|n| same_person(n, &c.name)) {
-                names.push(&c.name);
-            }
+    // Who may, by name, once each; never the builder for an act that widens.
+    let mut names: Vec<&str> = Vec::new();
+    for c in &candidates {
+        let builder = widens && same_person(&c.name, &p.builder.name);
+        if !builder && !names.iter().any(|n| same_person(n, &c.name)) {
+            names.push(&c.name);
         }
-        format!(
-            "{by} may not {} this agent's rollout; {} may",
-            act.as_str(),
-            if names.is_empty() {
-                "nobody named on the card".to_owned()
-            } else {
-                names.join(" or ")
-            }
-        )
-    })
+    }
+    let who = if names.is_empty() {
+        "nobody else named on the card".to_owned()
+    } else {
+        names.join(" or ")
+    };
+    if widens && same_person(by, &p.builder.name) {
+        return Err(format!(
+            "{by} built this agent and may not {} its rollout, whatever their other roles (seed 001 item 10: the builder does not approve their own agent); {who} may",
+            act.as_str()
+        ));
+    }
+    candidates
+        .into_iter()
+        .find(|c| same_person(by, &c.name))
+        .ok_or_else(|| {
+            format!(
+                "{by} may not {} this agent's rollout; {who} may",
+                act.as_str()
+            )
+        })
 }
 
 #[cfg(test)]
