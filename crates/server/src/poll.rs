@@ -11,9 +11,9 @@
 //!
 //! - **PostgreSQL**: one row per event; the row's columns are the fields the triggers name
 //!   (`to_jsonb(row)`), the variant column says `on` (treatment) or `off` (control). Rows
-//!   with `time_column` after the cursor (and after the phase window's start) and at most
-//!   `settle_seconds` old are read; a row written later than that with an older time is
-//!   missed (say so in the source's contract).
+//!   with `time_column` after the cursor (and after the phase window's start) and at least
+//!   `settle_seconds` old are read; younger rows wait for the next poll, and a row inserted
+//!   more than `settle_seconds` after its own time is missed (say so in the source's contract).
 //! - **Prometheus**: per trigger, instant queries (`/api/v1/query`) returning cumulative
 //!   counters by the variant label: `count` and, for a mean trigger, `sum` and `sum_squares`
 //!   of its per-event value; for a rate trigger, `set` (events where it is set). The events

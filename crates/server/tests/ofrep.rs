@@ -56,20 +56,7 @@ fn plan(pct: f64) -> stagegate_rollout::RolloutPlan {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ofrep_statuses_codes_split_kill_switch_and_events() {
     let (_dir, reg) = production_registry().await;
-    let p = plan(30.0);
-    let digest = p.digest();
-    let started = reg
-        .rollout_change(
-            AGENT,
-            stagegate_rollout::Transition::Start {
-                plan: p,
-                plan_digest: digest.clone(),
-            },
-            Some(signed(A::Start, 0, Some(&digest), "Hannah Okafor")),
-            &act("2026-06-15"),
-        )
-        .await
-        .unwrap();
+    let started = start_rollout(&reg, plan(30.0)).await;
     let client = issue(&reg, "checkout-service", &["auditor"]).await;
     let limited = {
         let t = stagegate_auth::token::generate().unwrap();
@@ -363,19 +350,7 @@ async fn the_last_known_flags_outlive_the_database_and_readyz_says_so() {
     let Some((name, admin, _dir, reg)) = production_pg("ofrep_degraded").await else {
         return;
     };
-    let p = plan(100.0);
-    let digest = p.digest();
-    reg.rollout_change(
-        AGENT,
-        stagegate_rollout::Transition::Start {
-            plan: p,
-            plan_digest: digest.clone(),
-        },
-        Some(signed(A::Start, 0, Some(&digest), "Hannah Okafor")),
-        &act("2026-06-15"),
-    )
-    .await
-    .unwrap();
+    start_rollout(&reg, plan(100.0)).await;
     let client = issue(&reg, "checkout-service", &["auditor"]).await;
     let mut state = AppState::new(reg.clone());
     state.clock = std::sync::Arc::new(|| "2026-06-15T12:00:00Z".parse().unwrap());

@@ -4,7 +4,6 @@
 //! that fails or answers nonsense says so and stores nothing.
 
 use serde_json::{Value, json};
-use stagegate_core::signing::RolloutAct as A;
 use stagegate_registry::Registry;
 use stagegate_server::AppState;
 use stagegate_server::poll::{Polled, Source, SourceConfig, poll_once};
@@ -36,19 +35,7 @@ fn plan() -> stagegate_rollout::RolloutPlan {
 }
 
 async fn start(reg: &Registry) {
-    let p = plan();
-    let digest = p.digest();
-    reg.rollout_change(
-        AGENT,
-        stagegate_rollout::Transition::Start {
-            plan: p,
-            plan_digest: digest.clone(),
-        },
-        Some(signed(A::Start, 0, Some(&digest), "Hannah Okafor")),
-        &act("2026-06-15"),
-    )
-    .await
-    .unwrap();
+    start_rollout(reg, plan()).await;
 }
 
 /// A server state whose clock reads `now` (Unix seconds).

@@ -191,3 +191,25 @@ pub fn signed(
         key_fingerprint: "SHA256:x".into(),
     }
 }
+
+/// Starts `plan` as the sponsor's signed act on 2026-06-15 (window start 09:00 UTC); returns
+/// the start's event number.
+pub async fn start_rollout(reg: &Registry, plan: stagegate_rollout::RolloutPlan) -> i64 {
+    let digest = plan.digest();
+    reg.rollout_change(
+        AGENT,
+        stagegate_rollout::Transition::Start {
+            plan,
+            plan_digest: digest.clone(),
+        },
+        Some(signed(
+            stagegate_core::signing::RolloutAct::Start,
+            0,
+            Some(&digest),
+            "Hannah Okafor",
+        )),
+        &act("2026-06-15"),
+    )
+    .await
+    .unwrap()
+}
