@@ -270,6 +270,11 @@ impl FlagSet {
         self.flags.get(key)
     }
 
+    /// Every flag, in key order.
+    pub fn flags(&self) -> impl Iterator<Item = &Flag> {
+        self.flags.values()
+    }
+
     /// How many flags.
     pub fn len(&self) -> usize {
         self.flags.len()

@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use stagegate_auth::{Caller, Role, token};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// What authentication needs: the OIDC verifier, when configured, and the per-process memory
 /// of checked token secrets.
@@ -24,8 +24,9 @@ pub struct Authenticator {
     /// OIDC, when configured.
     pub oidc: Option<stagegate_auth::oidc::Verifier>,
     checked: Mutex<HashMap<String, String>>,
-    /// OFREP clients checked once, by the credential they present.
-    flag_clients: RwLock<rustc_hash::FxHashMap<String, Arc<FlagClient>>>,
+    /// OFREP clients checked once, by the credential they present (read without a lock: an
+    /// evaluation takes no shared write, and a new client replaces the map).
+    flag_clients: arc_swap::ArcSwap<FlagClients>,
 }
 
 impl Authenticator {
@@ -34,7 +35,7 @@ impl Authenticator {
         Authenticator {
             oidc,
             checked: Mutex::new(HashMap::new()),
-            flag_clients: RwLock::new(rustc_hash::FxHashMap::default()),
+            flag_clients: Default::default(),
         }
     }
 }
@@ -142,8 +143,11 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// An OFREP client, checked once: who it is, its token id (for revocation), and until when its
-/// credential holds.
+/// The OFREP clients checked so far, by the credential they present.
+pub type FlagClients = rustc_hash::FxHashMap<String, Arc<FlagClient>>;
+
+/// An OFREP client, checked once: who it is, its token id (for revocation), until when its
+/// credential holds, and the flag it was last noted evaluating (for drills).
 #[derive(Debug)]
 pub struct FlagClient {
     /// The caller.
@@ -152,24 +156,62 @@ pub struct FlagClient {
     token_id: Option<String>,
     /// The credential's expiry (a JWT is checked again after a minute at the latest).
     until: jiff::Timestamp,
+    /// Which flag this client was last noted evaluating, and when ([`crate::drill::Seen`]).
+    pub seen: crate::drill::Seen,
+}
+
+impl FlagClient {
+    /// Whether the credential, presented as `presented`, still holds at `now`: its token not
+    /// revoked in the flags' view of the log (a revocation arrives as fast as a kill), and not
+    /// expired (an expired one is forgotten, so that a renewed JWT is checked afresh).
+    ///
+    /// # Errors
+    /// Why not, in words (answered 401).
+    pub fn holds(
+        &self,
+        app: &AppState,
+        presented: &str,
+        view: &crate::flags::FlagsView,
+        now: jiff::Timestamp,
+    ) -> Result<(), String> {
+        if let Some(id) = &self.token_id
+            && view.revoked.contains(id)
+        {
+            return Err(format!("token {id} was revoked"));
+        }
+        if now >= self.until {
+            forget_flag_client(app, presented);
+            return Err(format!("the credential expired at {}", self.until));
+        }
+        Ok(())
+    }
+}
+
+/// The OFREP clients checked so far (a snapshot, read without a lock); look the presented
+/// credential up here first, then check it with [`flag_client`].
+pub fn flag_clients(app: &AppState) -> arc_swap::Guard<Arc<FlagClients>> {
+    app.auth.flag_clients.load()
+}
+
+/// Forgets a remembered OFREP credential (it expired): the next request checks it again.
+fn forget_flag_client(app: &AppState, presented: &str) {
+    app.auth.flag_clients.rcu(|m| {
+        let mut m = FlagClients::clone(m);
+        m.remove(presented);
+        m
+    });
 }
 
 /// Authenticates an OFREP client without reading the database per request: the presented
 /// credential is checked once (an API token's row and argon2 hash, or an OIDC JWT) and
-/// remembered; afterwards each request only looks it up, checks that the token is not revoked
-/// in the flags' view of the log (a revocation arrives as fast as a kill) and that it has not
-/// expired. Any role may evaluate flags.
+/// remembered in [`flag_clients`]; afterwards each request only looks it up there and asks
+/// [`FlagClient::holds`]. Any role may evaluate flags.
 ///
 /// # Errors
 /// Why the credential does not count, in words (answered 401).
 pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClient>, String> {
     let now = (app.clock)();
-    let known = app
-        .auth
-        .flag_clients
-        .read()
-        .ok()
-        .and_then(|m| m.get(presented).cloned());
+    let known = flag_clients(app).get(presented).cloned();
     let client = match known {
         Some(c) => c,
         None => {
@@ -191,6 +233,7 @@ pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClie
                     caller,
                     token_id: Some(id.to_owned()),
                     until,
+                    seen: Default::default(),
                 }
             } else {
                 let Some(oidc) = &app.auth.oidc else {
@@ -203,28 +246,22 @@ pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClie
                     caller,
                     token_id: None,
                     until: now + jiff::SignedDuration::from_secs(60),
+                    seen: Default::default(),
                 }
             };
             let client = Arc::new(client);
-            if let Ok(mut m) = app.auth.flag_clients.write() {
-                if m.len() >= 10_000 {
-                    m.clear();
-                }
+            app.auth.flag_clients.rcu(|m| {
+                let mut m = if m.len() >= 10_000 {
+                    FlagClients::default()
+                } else {
+                    FlagClients::clone(m)
+                };
                 m.insert(presented.to_owned(), client.clone());
-            }
+                m
+            });
             client
         }
     };
-    if let Some(id) = &client.token_id
-        && app.flags.view().revoked.contains(id)
-    {
-        return Err(format!("token {id} was revoked"));
-    }
-    if now >= client.until {
-        if let Ok(mut m) = app.auth.flag_clients.write() {
-            m.remove(presented);
-        }
-        return Err(format!("the credential expired at {}", client.until));
-    }
+    client.holds(app, presented, &app.flags.current(), now)?;
     Ok(client)
 }

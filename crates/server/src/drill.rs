@@ -41,6 +41,34 @@ struct Watch {
     in_flight: u64,
 }
 
+/// One client's memo of the flag it was last noted evaluating and the second it was (a hash
+/// of the key in the high 32 bits, the Unix second in the low 32, in one atomic word): the
+/// client's repeated evaluations of one flag are noted once a second without a lock. Only a
+/// shortcut: a collision or a race sends the evaluation through the shared map, never skips a
+/// drill's observation (a watched drill bypasses it).
+#[derive(Debug, Default)]
+pub struct Seen(AtomicU64);
+
+impl Seen {
+    fn word(key: &str, now: Timestamp) -> (u64, u64) {
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(key) >> 32;
+        (h, (now.as_second() as u64) & 0xffff_ffff)
+    }
+
+    /// Whether `key` was noted in the same Unix second as `now`.
+    fn fresh(&self, key: &str, now: Timestamp) -> bool {
+        let (h, s) = Seen::word(key, now);
+        let w = self.0.load(Ordering::Relaxed);
+        w >> 32 == h && s.wrapping_sub(w & 0xffff_ffff) & 0xffff_ffff == 0
+    }
+
+    fn mark(&self, key: &str, now: Timestamp) {
+        let (h, s) = Seen::word(key, now);
+        self.0.store(h << 32 | s, Ordering::Relaxed);
+    }
+}
+
 /// The drills of this replica.
 #[derive(Debug, Default)]
 pub struct Drills {
@@ -80,8 +108,24 @@ pub struct DrillReport {
 impl Drills {
     /// Notes an evaluation: who evaluated which flag when, and, during a drill of that flag,
     /// the first `DISABLED` answer each client got.
-    pub fn observe(&self, caller: &Caller, key: &str, res: &Resolution<'_>, now: Timestamp) {
-        // The common case, read-only: no drill, and this client was noted in the last second.
+    pub fn observe(
+        &self,
+        caller: &Caller,
+        seen: &Seen,
+        key: &str,
+        res: &Resolution<'_>,
+        now: Timestamp,
+    ) {
+        // The common cases, read-only: no drill, and this client was noted evaluating this
+        // flag in the last second — by its own memo (no lock), or in the shared map.
+        if !self.watching.load(Ordering::Relaxed) && seen.fresh(key, now) {
+            return;
+        }
+        self.note(caller, key, res, now);
+        seen.mark(key, now);
+    }
+
+    fn note(&self, caller: &Caller, key: &str, res: &Resolution<'_>, now: Timestamp) {
         if !self.watching.load(Ordering::Relaxed)
             && let Ok(g) = self.inner.read()
             && g.recent
@@ -230,5 +274,70 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.drills.disconnect(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_memo_is_fresh_for_its_flag_within_its_second_only() {
+        let seen = Seen::default();
+        let t = at("2026-06-15T12:00:00.100Z");
+        assert!(!seen.fresh("flag-a", t), "nothing noted yet");
+        seen.mark("flag-a", t);
+        assert!(seen.fresh("flag-a", at("2026-06-15T12:00:00.900Z")));
+        assert!(!seen.fresh("flag-a", at("2026-06-15T12:00:01Z")));
+        assert!(!seen.fresh("flag-b", t));
+        seen.mark("flag-b", t);
+        assert!(!seen.fresh("flag-a", t), "one flag at a time");
+    }
+
+    #[test]
+    fn a_watched_drill_sees_past_the_memo() {
+        let drills = Drills::default();
+        let caller = Caller {
+            person: "checkout-service".into(),
+            roles: Default::default(),
+            agents: vec![],
+            credential: "token 1".into(),
+        };
+        let seen = Seen::default();
+        let metadata = std::collections::BTreeMap::new();
+        let (on, off) = (Value::Bool(true), Value::Bool(false));
+        let res = |value, reason, variant| Resolution {
+            key: "flag-a",
+            value,
+            reason,
+            variant,
+            metadata: &metadata,
+        };
+        let t0 = at("2026-06-15T12:00:00Z");
+        drills.observe(&caller, &seen, "flag-a", &res(&on, Reason::Split, "on"), t0);
+        // Pulled in the same second the client was last noted: its DISABLED answer still counts.
+        let pulled = at("2026-06-15T12:00:00.200Z");
+        drills.start("flag-a", pulled);
+        let seen_at = at("2026-06-15T12:00:00.250Z");
+        drills.observe(
+            &caller,
+            &seen,
+            "flag-a",
+            &res(&off, Reason::Disabled, "off"),
+            seen_at,
+        );
+        let report = drills.report("flag-a").unwrap();
+        assert!(report.complete, "{report:?}");
+        let client = report
+            .observations
+            .iter()
+            .find(|o| o.kind == "client")
+            .unwrap();
+        assert_eq!(client.ms, Some(50.0), "{report:?}");
     }
 }

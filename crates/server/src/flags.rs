@@ -16,14 +16,14 @@
 //!   evaluation, and a revocation reaches every replica as fast as a kill.
 
 use crate::cache::Cache;
-use stagegate_flags::{Flag, FlagSet, FlagState, Rule};
+use stagegate_flags::{Flag, FlagSet, FlagState, Reason, Resolution, Rule};
 use stagegate_registry::State;
 use stagegate_rollout::Exposure;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-/// One built set of flags.
+/// One built set of flags, with each possible single-flag answer already serialised.
 #[derive(Debug, Clone)]
 pub struct FlagsView {
     /// The flags.
@@ -36,12 +36,90 @@ pub struct FlagsView {
     pub tokens: BTreeSet<String>,
     /// Revoked token ids.
     pub revoked: BTreeSet<String>,
+    /// Flag key → its answers (`serverEvaluationSuccess` JSON) by variant and reason.
+    bodies: rustc_hash::FxHashMap<String, Answers>,
+}
+
+/// One flag's answers: (variant, reason, JSON).
+type Answers = Vec<(String, Reason, Box<[u8]>)>;
+
+/// Every reason an answer can carry.
+const REASONS: [Reason; 5] = [
+    Reason::Static,
+    Reason::Default,
+    Reason::TargetingMatch,
+    Reason::Split,
+    Reason::Disabled,
+];
+
+impl FlagsView {
+    /// The view of `set`, built from a log of `size` events at `built_at`, with the token ids
+    /// issued and revoked in it; serialises every (flag, variant, reason) answer once.
+    pub fn new(
+        set: FlagSet,
+        size: i64,
+        built_at: jiff::Timestamp,
+        tokens: BTreeSet<String>,
+        revoked: BTreeSet<String>,
+    ) -> FlagsView {
+        let mut bodies = rustc_hash::FxHashMap::default();
+        for flag in set.flags() {
+            let mut answers = Vec::new();
+            for (variant, value) in &flag.variants {
+                for reason in REASONS {
+                    let res = Resolution {
+                        key: &flag.key,
+                        value,
+                        reason,
+                        variant,
+                        metadata: &flag.metadata,
+                    };
+                    if let Ok(json) = serde_json::to_vec(&res) {
+                        answers.push((variant.clone(), reason, json.into_boxed_slice()));
+                    }
+                }
+            }
+            bodies.insert(flag.key.clone(), answers);
+        }
+        FlagsView {
+            set,
+            size,
+            built_at,
+            tokens,
+            revoked,
+            bodies,
+        }
+    }
+
+    /// `res` as JSON (OFREP's `serverEvaluationSuccess`): for an evaluation of this view's
+    /// flags, a copy of the answer serialised when the view was built (an evaluation then
+    /// serialises nothing and shares no counter); any other resolution is serialised.
+    pub fn body(&self, res: &Resolution<'_>) -> bytes::Bytes {
+        let ours = self.set.get(res.key).is_some_and(|f| {
+            std::ptr::eq(res.metadata, &f.metadata)
+                && f.variants
+                    .get(res.variant)
+                    .is_some_and(|v| std::ptr::eq(v, res.value))
+        });
+        self.bodies
+            .get(res.key)
+            .filter(|_| ours)
+            .and_then(|answers| {
+                answers
+                    .iter()
+                    .find(|(v, r, _)| v == res.variant && *r == res.reason)
+            })
+            .map_or_else(
+                || bytes::Bytes::from(serde_json::to_vec(res).unwrap_or_default()),
+                |(_, _, json)| bytes::Bytes::copy_from_slice(json),
+            )
+    }
 }
 
 /// The flags of this replica and the channel that announces a new set.
 #[derive(Debug)]
 pub struct FlagHub {
-    current: RwLock<Arc<FlagsView>>,
+    current: arc_swap::ArcSwap<FlagsView>,
     version: watch::Sender<u64>,
     stale_since: RwLock<Option<jiff::Timestamp>>,
 }
@@ -49,13 +127,13 @@ pub struct FlagHub {
 impl Default for FlagHub {
     fn default() -> FlagHub {
         FlagHub {
-            current: RwLock::new(Arc::new(FlagsView {
-                set: FlagSet::new(BTreeMap::new()),
-                size: -1,
-                built_at: jiff::Timestamp::UNIX_EPOCH,
-                tokens: BTreeSet::new(),
-                revoked: BTreeSet::new(),
-            })),
+            current: arc_swap::ArcSwap::from_pointee(FlagsView::new(
+                FlagSet::new(BTreeMap::new()),
+                -1,
+                jiff::Timestamp::UNIX_EPOCH,
+                BTreeSet::new(),
+                BTreeSet::new(),
+            )),
             version: watch::channel(0).0,
             stale_since: RwLock::new(None),
         }
@@ -63,12 +141,14 @@ impl Default for FlagHub {
 }
 
 impl FlagHub {
-    /// The current set (cheap: one `Arc` clone under a read lock).
+    /// The current set, to keep (one `Arc` clone).
     pub fn view(&self) -> Arc<FlagsView> {
-        self.current
-            .read()
-            .map(|g| g.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.current.load_full()
+    }
+
+    /// The current set, to read now (no lock, no shared counter touched: the evaluation path).
+    pub fn current(&self) -> arc_swap::Guard<Arc<FlagsView>> {
+        self.current.load()
     }
 
     /// Whether a set has been built from the log yet.
@@ -107,13 +187,13 @@ impl FlagHub {
                 if snap.state.size == self.view().size {
                     return false;
                 }
-                let view = FlagsView {
-                    set: build(&snap.state),
-                    size: snap.state.size,
-                    built_at: now,
-                    tokens: snap.state.tokens.clone(),
-                    revoked: snap.state.revoked_tokens.clone(),
-                };
+                let view = FlagsView::new(
+                    build(&snap.state),
+                    snap.state.size,
+                    now,
+                    snap.state.tokens.clone(),
+                    snap.state.revoked_tokens.clone(),
+                );
                 for a in snap.state.agents.values() {
                     if let (Some(k), Some(r)) = (&a.kill, &a.rollout)
                         && k.drill
@@ -123,9 +203,7 @@ impl FlagHub {
                     }
                 }
                 let changed = view.set.etag() != self.view().set.etag();
-                if let Ok(mut g) = self.current.write() {
-                    *g = Arc::new(view);
-                }
+                self.current.store(Arc::new(view));
                 if changed {
                     self.version.send_modify(|v| *v += 1);
                 }
@@ -235,4 +313,116 @@ pub fn build(state: &State) -> FlagSet {
         );
     }
     FlagSet::new(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stagegate_flags::EvaluationContext;
+
+    fn flag(key: &str, state: FlagState, targeting: Vec<Rule>) -> Flag {
+        Flag {
+            key: key.into(),
+            state,
+            variants: BTreeMap::from([
+                ("on".to_owned(), serde_json::Value::Bool(true)),
+                ("off".to_owned(), serde_json::Value::Bool(false)),
+            ]),
+            default_variant: "off".into(),
+            targeting,
+            metadata: BTreeMap::from([(
+                "agent".to_owned(),
+                serde_json::Value::from(format!("agent \"{key}\"")),
+            )]),
+        }
+    }
+
+    #[test]
+    fn prebuilt_answers_are_the_serialised_resolutions() {
+        let flags = [
+            flag(
+                "static",
+                FlagState::Enabled,
+                vec![Rule::Variant("on".into())],
+            ),
+            flag(
+                "split",
+                FlagState::Enabled,
+                vec![Rule::Fractional {
+                    variants: vec![("on".into(), 50_000), ("off".into(), 50_000)],
+                }],
+            ),
+            flag(
+                "cohort",
+                FlagState::Enabled,
+                vec![
+                    Rule::InCohort {
+                        attribute: "department".into(),
+                        values: vec!["finance".into()],
+                        variant: "on".into(),
+                    },
+                    Rule::Variant("off".into()),
+                ],
+            ),
+            flag(
+                "killed",
+                FlagState::Disabled,
+                vec![Rule::Variant("on".into())],
+            ),
+        ];
+        let set = FlagSet::new(flags.into_iter().map(|f| (f.key.clone(), f)).collect());
+        let view = FlagsView::new(
+            set,
+            1,
+            jiff::Timestamp::UNIX_EPOCH,
+            BTreeSet::new(),
+            BTreeSet::new(),
+        );
+        let mut reasons = BTreeSet::new();
+        for user in 0..40 {
+            for department in ["finance", "hr"] {
+                let ctx = EvaluationContext {
+                    targeting_key: Some(format!("user-{user}")),
+                    attributes: serde_json::json!({ "department": department })
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                };
+                for key in ["static", "split", "cohort", "killed"] {
+                    let res = view.set.evaluate(key, &ctx).unwrap();
+                    reasons.insert(format!("{:?}/{}", res.reason, res.variant));
+                    assert_eq!(
+                        view.body(&res).as_ref(),
+                        serde_json::to_vec(&res).unwrap().as_slice(),
+                        "{key} for user-{user} in {department}"
+                    );
+                }
+            }
+        }
+        // Every reason the flags can give was met, both sides of the split among them.
+        assert_eq!(
+            reasons.into_iter().collect::<Vec<_>>(),
+            [
+                "Disabled/off",
+                "Split/off",
+                "Split/on",
+                "Static/on",
+                "TargetingMatch/off",
+                "TargetingMatch/on"
+            ]
+        );
+        // A resolution the view did not build (another metadata) is serialised as it comes.
+        let other = BTreeMap::new();
+        let res = Resolution {
+            metadata: &other,
+            ..view
+                .set
+                .evaluate("static", &EvaluationContext::default())
+                .unwrap()
+        };
+        assert_eq!(
+            view.body(&res).as_ref(),
+            serde_json::to_vec(&res).unwrap().as_slice()
+        );
+    }
 }

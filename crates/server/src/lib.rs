@@ -233,6 +233,66 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// What `stagegate serve` answers every request with: a single-flag OFREP evaluation straight
+/// from the connection ([`ofrep::evaluate_single`]: the hot path, without the router's
+/// matching, boxing and extractors), anything else through [`app`]'s router (which answers
+/// single-flag evaluations the same way, through the same function).
+#[derive(Clone)]
+pub struct Front {
+    router: Router,
+    ofrep: Arc<AppState>,
+}
+
+/// The response body of [`Front::handle`]: an OFREP answer's bytes, or the router's body.
+pub type FrontBody =
+    http_body_util::Either<http_body_util::Full<axum::body::Bytes>, axum::body::Body>;
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front").finish_non_exhaustive()
+    }
+}
+
+impl Front {
+    /// Over this state.
+    pub fn new(state: AppState) -> Front {
+        let ofrep = Arc::new(state.clone());
+        let (router, _) = app(state);
+        Front { router, ofrep }
+    }
+
+    /// The router behind it.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: axum::http::Request<B>) -> axum::http::Response<FrontBody>
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        use http_body_util::Either;
+        use tower::ServiceExt;
+        if let Some(key) = ofrep::single_flag_key(req.method(), req.uri().path()) {
+            let key = key.to_owned();
+            let (parts, body) = req.into_parts();
+            return ofrep::evaluate_single(&self.ofrep, &key, &parts.headers, body)
+                .await
+                .map(|b| Either::Left(http_body_util::Full::new(b)));
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.map(axum::body::Body::new))
+            .await;
+        match res {
+            Ok(r) => r.map(Either::Right),
+            Err(never) => match never {},
+        }
+    }
+}
+
 /// Opens the registry (creating an SQLite one, or migrating a PostgreSQL one) and serves
 /// until `shutdown` completes, then finishes the requests in flight.
 ///
@@ -317,12 +377,12 @@ pub async fn serve(
         .into_iter()
         .map(|source| tokio::spawn(poll::run(state.clone(), source)))
         .collect();
-    let (router, _) = app(state);
+    let front = Front::new(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     tracing::info!(listen = %config.listen, registry = %location, "stagegate serve");
-    let served = serve_http1(listener, router, shutdown).await;
+    let served = serve_http1(listener, front, shutdown).await;
     // Pending deliveries stay in the outbox for the next start.
     let _ = stop_tx.send(true);
     let _ = worker.await;
@@ -332,14 +392,15 @@ pub async fn serve(
     served
 }
 
-/// Serves `router` over HTTP/1.1 (keep-alive) until `shutdown` completes, then lets the
+/// Serves `front` over HTTP/1.1 (keep-alive) until `shutdown` completes, then lets the
 /// connections in flight finish (at most 30 s; an SSE stream ends then). Plain hyper HTTP/1
 /// connections rather than `axum::serve`'s HTTP/1-or-2 detection: stagegate sits behind a
 /// TLS-terminating proxy, and the OFREP hot path is measurably faster without the detection
-/// (`bench/ofrep.sh`).
+/// (`bench/ofrep.sh`). Each connection has its own handle on `front`, so a request's clone
+/// of it touches no counter another connection shares.
 async fn serve_http1(
     listener: tokio::net::TcpListener,
-    router: Router,
+    front: Front,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     use hyper_util::rt::TokioIo;
@@ -358,7 +419,11 @@ async fn serve_http1(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn_front = Arc::new(front.clone());
+                let service = hyper::service::service_fn(move |req| {
+                    let front = conn_front.clone();
+                    async move { Ok::<_, std::convert::Infallible>(front.handle(req).await) }
+                });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);

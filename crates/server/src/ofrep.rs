@@ -18,24 +18,31 @@
 //!   a credential exceeds `ofrep.rate_per_second`.
 
 use crate::AppState;
+use crate::auth::FlagClient;
 use crate::flags::FlagsView;
 use axum::Json;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use stagegate_auth::Caller;
 use stagegate_flags::ofrep as wire;
 use std::sync::Arc;
 
+/// The largest OFREP request body read, in bytes (64 KiB).
+pub const MAX_BODY: usize = 64 << 10;
+
+type Bucket = governor::DefaultDirectRateLimiter;
+
 /// Evaluations per second per credential (each its own token bucket); `check` says how long
 /// to wait when over.
 pub struct Limiter {
     quota: governor::Quota,
-    buckets: std::sync::RwLock<
-        std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>,
-    >,
+    /// Read without a lock; a new credential replaces the map.
+    buckets: arc_swap::ArcSwap<rustc_hash::FxHashMap<String, Arc<Bucket>>>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -59,24 +66,28 @@ impl Limiter {
     /// `Err(wait)` when `key` is over its rate.
     pub fn check(&self, key: &str) -> Result<(), std::time::Duration> {
         use governor::clock::{Clock, DefaultClock};
-        let known = self.buckets.read().ok().and_then(|m| m.get(key).cloned());
-        let bucket = match known {
-            Some(b) => b,
-            None => {
-                let b = Arc::new(governor::RateLimiter::direct(self.quota));
-                if let Ok(mut m) = self.buckets.write() {
-                    if m.len() >= 100_000 {
-                        m.clear();
-                    }
-                    m.entry(key.to_owned()).or_insert(b).clone()
-                } else {
-                    b
-                }
-            }
+        let over = |b: &Bucket| {
+            b.check()
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
         };
-        bucket
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        if let Some(b) = self.buckets.load().get(key) {
+            return over(b);
+        }
+        let fresh = Arc::new(governor::RateLimiter::direct(self.quota));
+        let mut bucket = fresh.clone();
+        self.buckets.rcu(|m| {
+            let mut m = if m.len() >= 100_000 {
+                rustc_hash::FxHashMap::default()
+            } else {
+                rustc_hash::FxHashMap::clone(m)
+            };
+            bucket = m
+                .entry(key.to_owned())
+                .or_insert_with(|| fresh.clone())
+                .clone();
+            m
+        });
+        over(&bucket)
     }
 }
 
@@ -95,17 +106,43 @@ fn count(outcome: usize) {
     EVALUATIONS[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn status_only(code: StatusCode, detail: &str) -> Response {
-    (code, Json(json!({"errorDetails": detail}))).into_response()
+/// A single-flag OFREP answer with its JSON body already serialised, whichever way the request
+/// came ([`evaluate_one`] through the router, or [`crate::Front`] straight from the connection).
+pub type Reply = axum::http::Response<Bytes>;
+
+fn json_reply(status: StatusCode, body: Bytes) -> Reply {
+    let mut r = Reply::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
-/// The OFREP caller: a token or JWT from `Authorization: Bearer` or `X-API-Key`.
-async fn caller(
-    app: &AppState,
-    headers: &HeaderMap,
-    query_token: Option<&str>,
-) -> Result<Arc<crate::auth::FlagClient>, Response> {
-    let presented = headers
+fn status_only(code: StatusCode, detail: &str) -> Reply {
+    let body = serde_json::to_vec(&json!({"errorDetails": detail})).unwrap_or_default();
+    json_reply(code, body.into())
+}
+
+fn unauthorized(why: &str) -> Reply {
+    let mut r = status_only(StatusCode::UNAUTHORIZED, why);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"stagegate\""),
+    );
+    r
+}
+
+fn to_axum(r: Reply) -> Response {
+    r.map(axum::body::Body::from)
+}
+
+const NO_CREDENTIAL: &str = "no credential (Authorization: Bearer, or X-API-Key)";
+
+/// The credential presented: `Authorization: Bearer`, else `X-API-Key`, else `?token=`.
+fn presented<'a>(headers: &'a HeaderMap, query_token: Option<&'a str>) -> Option<&'a str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -116,31 +153,23 @@ async fn caller(
         .or(query_token)
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            let mut r = status_only(
-                StatusCode::UNAUTHORIZED,
-                "no credential (Authorization: Bearer, or X-API-Key)",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"stagegate\""),
-            );
-            r
-        })?;
+}
+
+/// The OFREP caller: a token or JWT from `Authorization: Bearer` or `X-API-Key`.
+async fn caller(
+    app: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Arc<FlagClient>, Response> {
+    let presented =
+        presented(headers, query_token).ok_or_else(|| to_axum(unauthorized(NO_CREDENTIAL)))?;
     crate::auth::flag_client(app, presented)
         .await
-        .map_err(|why| {
-            let mut r = status_only(StatusCode::UNAUTHORIZED, &why);
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"stagegate\""),
-            );
-            r
-        })
+        .map_err(|why| to_axum(unauthorized(&why)))
 }
 
 /// 429 with `Retry-After` (whole seconds, at least 1) when the caller is over its rate.
-fn limited(app: &AppState, caller: &Caller) -> Option<Response> {
+fn limited(app: &AppState, caller: &Caller) -> Option<Reply> {
     let wait = app.ofrep_limiter.check(&caller.credential).err()?;
     let mut r = status_only(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
     r.headers_mut().insert(
@@ -162,12 +191,23 @@ fn may_see(caller: &Caller, view: &FlagsView, key: &str) -> bool {
         .is_some_and(|a| caller.agents.iter().any(|x| x == a))
 }
 
-fn error(key: Option<&str>, e: &wire::Failure) -> Response {
+fn error(key: Option<&str>, e: &wire::Failure) -> Reply {
     let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, Json(e.body(key))).into_response()
+    json_reply(
+        status,
+        serde_json::to_vec(&e.body(key)).unwrap_or_default().into(),
+    )
 }
 
-/// `POST /ofrep/v1/evaluate/flags/{key}`.
+/// The flag key of a single-flag evaluation (`POST /ofrep/v1/evaluate/flags/{key}`) whose key
+/// needs no decoding; `None` for any other request (the router then answers it, a key with
+/// `%` escapes included).
+pub fn single_flag_key<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
+    let key = path.strip_prefix("/ofrep/v1/evaluate/flags/")?;
+    (method == Method::POST && !key.is_empty() && !key.contains(['/', '%'])).then_some(key)
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}` through the router.
 pub async fn evaluate_one(
     State(app): State<Arc<AppState>>,
     Path(key): Path<String>,
@@ -175,44 +215,77 @@ pub async fn evaluate_one(
 ) -> Response {
     // The request itself, not the `HeaderMap` extractor: that one clones the headers.
     let (parts, body) = req.into_parts();
-    let headers = parts.headers;
-    let Ok(body) = axum::body::to_bytes(body, 64 << 10).await else {
+    to_axum(evaluate_single(&app, &key, &parts.headers, body).await)
+}
+
+/// One flag for one context: the body read (at most [`MAX_BODY`]), the credential checked
+/// (once per process, then looked up), the rate limit, the agents a token is limited to, the
+/// evaluation, the drill's note — and the answer, serialised when the flags were built.
+/// Apart from reading the body and a credential's first check, nothing here waits, locks or
+/// writes a counter shared by every request but the rate limit's own.
+pub async fn evaluate_single<B>(app: &AppState, key: &str, headers: &HeaderMap, body: B) -> Reply
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY).collect().await else {
         return error(
-            Some(&key),
+            Some(key),
             &wire::Failure {
                 code: stagegate_flags::ErrorCode::ParseError,
                 details: "the body could not be read (64 KiB at most)".into(),
             },
         );
     };
-    let client = match caller(&app, &headers, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    let body = body.to_bytes();
+    let Some(presented) = presented(headers, None) else {
+        return unauthorized(NO_CREDENTIAL);
     };
+    let now = (app.clock)();
+    if let Some(client) = crate::auth::flag_clients(app).get(presented) {
+        return answer_one(app, client, presented, key, &body, now);
+    }
+    match crate::auth::flag_client(app, presented).await {
+        Ok(client) => answer_one(app, &client, presented, key, &body, now),
+        Err(why) => unauthorized(&why),
+    }
+}
+
+fn answer_one(
+    app: &AppState,
+    client: &FlagClient,
+    presented: &str,
+    key: &str,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Reply {
+    let view = app.flags.current();
+    if let Err(why) = client.holds(app, presented, &view, now) {
+        return unauthorized(&why);
+    }
     let caller = &client.caller;
-    if let Some(r) = limited(&app, caller) {
+    if let Some(r) = limited(app, caller) {
         return r;
     }
-    let view = app.flags.view();
-    if !may_see(caller, &view, &key) {
+    if !may_see(caller, &view, key) {
         return status_only(
             StatusCode::FORBIDDEN,
             "this credential is limited to other agents",
         );
     }
-    let ctx = match wire::parse_request(&body) {
+    let ctx = match wire::parse_request(body) {
         Ok(r) => r.context,
-        Err(e) => return error(Some(&key), &e),
+        Err(e) => return error(Some(key), &e),
     };
-    match view.set.evaluate(&key, &ctx) {
+    match view.set.evaluate(key, &ctx) {
         Ok(res) => {
             count(usize::from(res.reason == stagegate_flags::Reason::Disabled));
-            app.drills.observe(caller, &key, &res, (app.clock)());
-            (StatusCode::OK, Json(res)).into_response()
+            app.drills.observe(caller, &client.seen, key, &res, now);
+            json_reply(StatusCode::OK, view.body(&res))
         }
         Err(e) => {
             count(2);
-            error(Some(&key), &e.into())
+            error(Some(key), &e.into())
         }
     }
 }
@@ -229,12 +302,12 @@ pub async fn evaluate_all(
     };
     let caller = &client.caller;
     if let Some(r) = limited(&app, caller) {
-        return r;
+        return to_axum(r);
     }
     let view = app.flags.view();
     let ctx = match wire::parse_request(&body) {
         Ok(r) => r.context,
-        Err(e) => return error(None, &e),
+        Err(e) => return to_axum(error(None, &e)),
     };
     let etag = format!("\"{}\"", view.set.etag_for(&ctx));
     if headers
@@ -251,7 +324,7 @@ pub async fn evaluate_all(
     let now = (app.clock)();
     for (key, res) in &results {
         if let Ok(res) = res {
-            app.drills.observe(caller, key, res, now);
+            app.drills.observe(caller, &client.seen, key, res, now);
         }
     }
     let flags: Vec<Value> = results
