@@ -135,40 +135,18 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB; stagegat
 if [[ " $PARTS " == *" eval "* ]]; then
 BODY='{"context":{"targetingKey":"user-42"}}'
 oha_json() { oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json "$@"; }
-measure() { # label url-or-args…
-  local label=$1; shift
-  oha -z 2s -c "$CONNS" --no-tui "$@" >/dev/null # warm-up
-  for r in $(seq 1 "$ROUNDS"); do
-    oha_json "$@" >"$WORK/$label-max-$r.json"
-    local rps
-    rps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/$label-max-$r.json")
-    oha_json -q $((rps / 2)) "$@" >"$WORK/$label-half-$r.json"
-  done
-  python3 - "$label" "$WORK" "$ROUNDS" <<'PY'
-import json, statistics, sys
-label, work, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-mx = [json.load(open(f"{work}/{label}-max-{r}.json")) for r in range(1, rounds + 1)]
-hf = [json.load(open(f"{work}/{label}-half-{r}.json")) for r in range(1, rounds + 1)]
-for d in mx + hf:
-    if set(d["statusCodeDistribution"]) != {"200"}:
-        sys.exit(f"{label}: not every request was answered 200: {d['statusCodeDistribution']}")
-rps = statistics.median(d["summary"]["requestsPerSec"] for d in mx)
-p50 = statistics.median(d["latencyPercentiles"]["p50"] * 1000 for d in hf)
-p99 = statistics.median(d["latencyPercentiles"]["p99"] * 1000 for d in hf)
-print(f"{label:>14}: {rps:9.0f} evaluations/s at most; at half that: p50 {p50:.3f} ms, p99 {p99:.3f} ms  (median of {rounds})")
-json.dump({"rps": rps, "p50": p50, "p99": p99}, open(f"{work}/{label}.result", "w"))
-PY
-}
-measure stagegate -m POST -H "content-type: application/json" -H "Authorization: Bearer $CLIENT" \
-  -d "$BODY" "$A/ofrep/v1/evaluate/flags/$FLAG"
+# The servers and what oha asks each (one array per label).
+stagegate_ARGS=(-m POST -H "content-type: application/json" -H "Authorization: Bearer $CLIENT"
+  -d "$BODY" "$A/ofrep/v1/evaluate/flags/$FLAG")
 curl -fs -X POST -H "content-type: application/json" -H "Authorization: Bearer $CLIENT" -d "$BODY" \
   "$A/ofrep/v1/evaluate/flags/$FLAG" >"$WORK/answer.json"
 echo "                answer: $(cat "$WORK/answer.json")"
+LABELS=(stagegate bare_hyper)
 PH=$(free_port)
 "$EX/bare_hyper" "127.0.0.1:$PH" 2>/dev/null &
 PIDS+=($!)
 sleep 0.5
-measure bare-hyper -m POST -H "content-type: application/json" -d "$BODY" "http://127.0.0.1:$PH/"
+bare_hyper_ARGS=(-m POST -H "content-type: application/json" -d "$BODY" "http://127.0.0.1:$PH/")
 if [ -n "$UNLEASH" ]; then
   cat >"$WORK/features.json" <<EOF
 {"version": 1, "features": [{"name": "$FLAG", "enabled": true, "strategies": [
@@ -182,19 +160,53 @@ EOF
   curl -fs -H "Authorization: *:development.bench" "http://127.0.0.1:$PU/api/frontend/features/$FLAG?userId=user-42" \
     >"$WORK/unleash-answer.json" || { echo "Unleash Edge did not answer:" >&2; cat "$WORK/unleash.log" >&2; exit 1; }
   echo "                Unleash Edge answer: $(cat "$WORK/unleash-answer.json")"
-  measure unleash-edge -H "Authorization: *:development.bench" \
-    "http://127.0.0.1:$PU/api/frontend/features/$FLAG?userId=user-42"
+  unleash_edge_ARGS=(-H "Authorization: *:development.bench"
+    "http://127.0.0.1:$PU/api/frontend/features/$FLAG?userId=user-42")
+  LABELS+=(unleash_edge)
 else
   echo "  unleash-edge: not installed (INSTALL_UNLEASH=1 installs it with cargo install)"
 fi
+# Rounds interleave the servers (round r: each one at its most, then at half that), so that
+# a slow minute of the shared machine falls on all of them alike.
+for label in "${LABELS[@]}"; do
+  declare -n args="${label}_ARGS"
+  oha -z 2s -c "$CONNS" --no-tui "${args[@]}" >/dev/null # warm-up
+done
+for r in $(seq 1 "$ROUNDS"); do
+  for label in "${LABELS[@]}"; do
+    declare -n args="${label}_ARGS"
+    oha_json "${args[@]}" >"$WORK/$label-max-$r.json"
+    rps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/$label-max-$r.json")
+    oha_json -q $((rps / 2)) "${args[@]}" >"$WORK/$label-half-$r.json"
+  done
+done
+for label in "${LABELS[@]}"; do
+  python3 - "$label" "$WORK" "$ROUNDS" <<'PY'
+import json, statistics, sys
+label, work, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mx = [json.load(open(f"{work}/{label}-max-{r}.json")) for r in range(1, rounds + 1)]
+hf = [json.load(open(f"{work}/{label}-half-{r}.json")) for r in range(1, rounds + 1)]
+for d in mx + hf:
+    if set(d["statusCodeDistribution"]) != {"200"}:
+        sys.exit(f"{label}: not every request was answered 200: {d['statusCodeDistribution']}")
+rps = statistics.median(d["summary"]["requestsPerSec"] for d in mx)
+p50 = statistics.median(d["latencyPercentiles"]["p50"] * 1000 for d in hf)
+p99 = statistics.median(d["latencyPercentiles"]["p99"] * 1000 for d in hf)
+name = label.replace("_", "-")
+print(f"{name:>14}: {rps:9.0f} evaluations/s at most; at half that: p50 {p50:.3f} ms, p99 {p99:.3f} ms  (median of {rounds})")
+print(f"{'':>14}  by round: " + ", ".join(
+    f"{d['summary']['requestsPerSec']:.0f}/s p99 {h['latencyPercentiles']['p99'] * 1000:.3f} ms" for d, h in zip(mx, hf)))
+json.dump({"rps": rps, "p50": p50, "p99": p99}, open(f"{work}/{label}.result", "w"))
+PY
+done
 python3 - "$WORK" <<'PY'
 import json, os, sys
 w = sys.argv[1]
-r = {n: json.load(open(f"{w}/{n}.result")) for n in ("stagegate", "bare-hyper", "unleash-edge") if os.path.exists(f"{w}/{n}.result")}
+r = {n: json.load(open(f"{w}/{n}.result")) for n in ("stagegate", "bare_hyper", "unleash_edge") if os.path.exists(f"{w}/{n}.result")}
 s = r["stagegate"]
-print(f"  ratios: stagegate / bare hyper {s['rps'] / r['bare-hyper']['rps']:.2f}x (target >= 0.7x); p99 at half load {s['p99']:.3f} ms (target < 1 ms)")
-if "unleash-edge" in r:
-    print(f"          stagegate / Unleash Edge {s['rps'] / r['unleash-edge']['rps']:.2f}x (target >= 1.0x)")
+print(f"  ratios: stagegate / bare hyper {s['rps'] / r['bare_hyper']['rps']:.2f}x (target >= 0.7x); p99 at half load {s['p99']:.3f} ms (target < 1 ms)")
+if "unleash_edge" in r:
+    print(f"          stagegate / Unleash Edge {s['rps'] / r['unleash_edge']['rps']:.2f}x (target >= 1.0x)")
 PY
 fi
 
