@@ -71,6 +71,11 @@ pub fn parse_request(body: &[u8]) -> Result<EvaluationRequest, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(EvaluationRequest::default());
     }
+    // The usual request, read without a tree of `Value`s; anything it does not accept is read
+    // again below, which says what is wrong.
+    if let Ok(Typed(context)) = serde_json::from_slice::<Typed>(body) {
+        return Ok(EvaluationRequest { context });
+    }
     let v: Value =
         serde_json::from_slice(body).map_err(|e| parse(format!("the body is not JSON: {e}")))?;
     let Value::Object(mut o) = v else {
@@ -92,6 +97,123 @@ pub fn parse_request(body: &[u8]) -> Result<EvaluationRequest, Failure> {
             attributes,
         },
     })
+}
+
+/// A request read straight into its context: the keys other than `context` skipped, the
+/// context's `targetingKey` taken out as it is read. Accepts exactly the requests the general
+/// reading accepts, with the same result (a repeated key: the last one counts, as in a JSON
+/// object read into a map); fails on everything else (then the general reading names the
+/// error).
+struct Typed(EvaluationContext);
+
+/// A key compared as it is read, not kept.
+enum Field {
+    Context,
+    TargetingKey,
+    Other(String),
+}
+
+struct KeyVisitor {
+    /// Whether the key is one of the context's (kept), or the request's (only `context` kept).
+    in_context: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Field, E> {
+        Ok(match (self.in_context, k) {
+            (false, "context") => Field::Context,
+            (true, "targetingKey") => Field::TargetingKey,
+            (true, _) => Field::Other(k.to_owned()),
+            (false, _) => Field::Other(String::new()),
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyVisitor {
+    type Value = Field;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+/// The context object (`null` is read by `Option`).
+struct ContextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContextVisitor {
+    type Value = EvaluationContext;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a context object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut m: A,
+    ) -> Result<EvaluationContext, A::Error> {
+        let mut ctx = EvaluationContext::default();
+        while let Some(k) = m.next_key_seed(KeyVisitor { in_context: true })? {
+            match k {
+                Field::TargetingKey => ctx.targeting_key = m.next_value::<Option<String>>()?,
+                Field::Other(k) => {
+                    ctx.attributes.insert(k, m.next_value::<Value>()?);
+                }
+                Field::Context => unreachable_key()?,
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+fn unreachable_key<E: serde::de::Error>() -> Result<(), E> {
+    Err(E::custom("not a context key"))
+}
+
+impl<'de> serde::Deserialize<'de> for EvaluationContextSeed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ContextVisitor).map(EvaluationContextSeed)
+    }
+}
+
+/// [`ContextVisitor`] as a `Deserialize` (for `Option<…>`).
+struct EvaluationContextSeed(EvaluationContext);
+
+impl<'de> serde::Deserialize<'de> for Typed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Typed, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Typed;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an evaluation request object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Typed, A::Error> {
+                let mut context = EvaluationContext::default();
+                while let Some(k) = m.next_key_seed(KeyVisitor { in_context: false })? {
+                    match k {
+                        Field::Context => {
+                            context = m
+                                .next_value::<Option<EvaluationContextSeed>>()?
+                                .map(|c| c.0)
+                                .unwrap_or_default();
+                        }
+                        _ => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Typed(context))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[cfg(test)]
@@ -136,10 +258,116 @@ mod tests {
         assert_eq!(f.code.http_status(), 404);
     }
 
+    /// The general reading alone (what `parse_request` did before the typed one).
+    fn general(body: &[u8]) -> Result<EvaluationRequest, Failure> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| Failure {
+            code: ErrorCode::ParseError,
+            details: e.to_string(),
+        })?;
+        let Value::Object(mut o) = v else {
+            return Err(Failure {
+                code: ErrorCode::ParseError,
+                details: String::new(),
+            });
+        };
+        let invalid = Failure {
+            code: ErrorCode::InvalidContext,
+            details: String::new(),
+        };
+        let mut attributes = match o.remove("context") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(c)) => c,
+            Some(_) => return Err(invalid),
+        };
+        let targeting_key = match attributes.remove("targetingKey") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(invalid),
+        };
+        Ok(EvaluationRequest {
+            context: EvaluationContext {
+                targeting_key,
+                attributes,
+            },
+        })
+    }
+
+    #[test]
+    fn the_typed_reading_agrees_with_the_general_one() {
+        // The usual request takes the typed way.
+        let usual = serde_json::from_slice::<Typed>(br#"{"context":{"targetingKey":"user-42"}}"#);
+        assert_eq!(usual.unwrap().0.targeting_key.as_deref(), Some("user-42"));
+        for body in [
+            r#"{"context":{"targetingKey":"user-42"}}"#,
+            r#"{"context":{"targetingKey":"u","targetingKey":null}}"#,
+            r#"{"context":{"targetingKey":5,"targetingKey":"u"}}"#,
+            r#"{"context":3,"context":{"department":"x"}}"#,
+            r#"{"context":{"department":"x"},"context":null}"#,
+            r#"{"context":{"targetingKey":"escaped","a":[1,{"b":null}],"a":2}}"#,
+            r#"{"other":{"deep":[1,2,{"x":"y"}]},"context":{"n":1.5e3}}"#,
+            r#"{"context":{"targetingKey":"u"}}"#,
+        ] {
+            let typed = serde_json::from_slice::<Typed>(body.as_bytes()).map(|t| t.0);
+            let general = general(body.as_bytes()).map(|r| r.context).ok();
+            if let Ok(t) = typed {
+                assert_eq!(Some(t), general, "{body}");
+            }
+            let read = parse_request(body.as_bytes()).map(|r| r.context).ok();
+            assert_eq!(read, general, "{body}");
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            "[a-zA-Z]{0,3}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("targetingKey".to_owned()),
+                            Just("context".to_owned()),
+                            "[a-c]{1,2}"
+                        ],
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
         #[test]
         fn no_body_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_request(&bytes);
+        }
+
+        #[test]
+        fn every_request_reads_the_same_both_ways(v in json_value(), dup in json_value()) {
+            // Also with a repeated key appended as text (a map cannot hold one).
+            let text = v.to_string();
+            let repeated = match text.strip_suffix('}') {
+                Some(head) if text.len() > 2 => format!("{head},\"context\":{dup}}}"),
+                _ => text.clone(),
+            };
+            for body in [text, repeated] {
+                let typed = serde_json::from_slice::<Typed>(body.as_bytes()).map(|t| t.0);
+                match (typed, general(body.as_bytes())) {
+                    (Ok(t), Ok(g)) => prop_assert_eq!(t, g.context, "{}", body),
+                    (Ok(t), Err(e)) => prop_assert!(false, "{body}: typed {t:?}, general {e:?}"),
+                    (Err(_), g) => {
+                        // The general reading decides; `parse_request` gives its answer.
+                        prop_assert_eq!(parse_request(body.as_bytes()).map(|r| r.context).ok(), g.map(|r| r.context).ok(), "{}", body);
+                    }
+                }
+            }
         }
     }
 }

@@ -274,10 +274,10 @@ impl Front {
     {
         use http_body_util::Either;
         use tower::ServiceExt;
-        if let Some(key) = ofrep::single_flag_key(req.method(), req.uri().path()) {
-            let key = key.to_owned();
+        if ofrep::single_flag_key(req.method(), req.uri().path()).is_some() {
             let (parts, body) = req.into_parts();
-            return ofrep::evaluate_single(&self.ofrep, &key, &parts.headers, body)
+            let key = ofrep::single_flag_key(&parts.method, parts.uri.path()).unwrap_or_default();
+            return ofrep::evaluate_single(&self.ofrep, key, &parts.headers, body)
                 .await
                 .map(|b| Either::Left(http_body_util::Full::new(b)));
         }

@@ -55,11 +55,12 @@ pub(crate) async fn render(State(app): State<AppState>) -> Response {
         Ok(snap) => {
             let state = &snap.state;
             metrics::gauge!("stagegate_registry_up").set(1.0);
-            for (n, outcome) in crate::ofrep::OUTCOMES.iter().enumerate() {
+            for (outcome, n) in crate::ofrep::OUTCOMES
+                .iter()
+                .zip(crate::ofrep::evaluations())
+            {
                 metrics::counter!("stagegate_ofrep_evaluations_total", "outcome" => *outcome)
-                    .absolute(
-                        crate::ofrep::EVALUATIONS[n].load(std::sync::atomic::Ordering::Relaxed),
-                    );
+                    .absolute(n);
             }
             metrics::gauge!("stagegate_registry_events").set(state.size as f64);
             for stage in ["pilot", "production", "paused", "retired"] {

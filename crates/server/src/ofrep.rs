@@ -91,19 +91,38 @@ impl Limiter {
     }
 }
 
-/// OFREP evaluations answered since the start, by outcome (`/metrics` reports them as
-/// `stagegate_ofrep_evaluations_total{outcome}`): a relaxed counter each, no label lookups on
-/// the hot path.
-pub static EVALUATIONS: [std::sync::atomic::AtomicU64; 3] = [
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-];
-/// The outcomes of [`EVALUATIONS`], in order.
+/// The outcomes counted in [`evaluations`], in order.
 pub const OUTCOMES: [&str; 3] = ["value", "disabled", "error"];
 
+/// One shard of the outcome counters, alone on its cache line(s).
+#[repr(align(128))]
+struct Shard([std::sync::atomic::AtomicU64; 3]);
+
+/// The counters, sharded by thread so that two cores counting never write the same line.
+static SHARDS: [Shard; 16] =
+    [const { Shard([const { std::sync::atomic::AtomicU64::new(0) }; 3]) }; 16];
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS.len()
+    };
+}
+
 fn count(outcome: usize) {
-    EVALUATIONS[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    SHARD.with(|&s| SHARDS[s].0[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// OFREP evaluations answered since the start, by outcome ([`OUTCOMES`]; `/metrics` reports
+/// them as `stagegate_ofrep_evaluations_total{outcome}`).
+pub fn evaluations() -> [u64; 3] {
+    let mut n = [0u64; 3];
+    for shard in &SHARDS {
+        for (total, c) in n.iter_mut().zip(&shard.0) {
+            *total += c.load(std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    n
 }
 
 /// A single-flag OFREP answer with its JSON body already serialised, whichever way the request
