@@ -99,11 +99,11 @@ pub fn parse_request(body: &[u8]) -> Result<EvaluationRequest, Failure> {
     })
 }
 
-/// A request read straight into its context: the keys other than `context` skipped, the
-/// context's `targetingKey` taken out as it is read. Accepts exactly the requests the general
-/// reading accepts, with the same result (a repeated key: the last one counts, as in a JSON
-/// object read into a map); fails on everything else (then the general reading names the
-/// error).
+/// A request read straight into its context: the context's `targetingKey` taken out as it is
+/// read, every other value read as the general reading reads it (so checked alike: UTF-8,
+/// escapes, number range, depth). Accepts only requests the general reading accepts, with the
+/// same result (a repeated key: the last one counts, as in a JSON object read into a map);
+/// fails on everything else (then the general reading names the error).
 struct Typed(EvaluationContext);
 
 /// A key compared as it is read, not kept.
@@ -205,7 +205,8 @@ impl<'de> serde::Deserialize<'de> for Typed {
                                 .unwrap_or_default();
                         }
                         _ => {
-                            m.next_value::<serde::de::IgnoredAny>()?;
+                            // Read, not skipped: a skip would not check what it skips.
+                            m.next_value::<Value>()?;
                         }
                     }
                 }
@@ -297,23 +298,32 @@ mod tests {
         // The usual request takes the typed way.
         let usual = serde_json::from_slice::<Typed>(br#"{"context":{"targetingKey":"user-42"}}"#);
         assert_eq!(usual.unwrap().0.targeting_key.as_deref(), Some("user-42"));
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
         for body in [
-            r#"{"context":{"targetingKey":"user-42"}}"#,
-            r#"{"context":{"targetingKey":"u","targetingKey":null}}"#,
-            r#"{"context":{"targetingKey":5,"targetingKey":"u"}}"#,
-            r#"{"context":3,"context":{"department":"x"}}"#,
-            r#"{"context":{"department":"x"},"context":null}"#,
-            r#"{"context":{"targetingKey":"escaped","a":[1,{"b":null}],"a":2}}"#,
-            r#"{"other":{"deep":[1,2,{"x":"y"}]},"context":{"n":1.5e3}}"#,
-            r#"{"context":{"targetingKey":"u"}}"#,
+            &br#"{"context":{"targetingKey":"user-42"}}"#[..],
+            br#"{"context":{"targetingKey":"u","targetingKey":null}}"#,
+            br#"{"context":{"targetingKey":5,"targetingKey":"u"}}"#,
+            br#"{"context":3,"context":{"department":"x"}}"#,
+            br#"{"context":{"department":"x"},"context":null}"#,
+            br#"{"context":{"targeting\u004bey":"escaped","a":[1,{"b":null}],"a":2}}"#,
+            br#"{"other":{"deep":[1,2,{"x":"y"}]},"context":{"n":1.5e3}}"#,
+            br#"{"conte\u0078t":{"targetingKey":"u"}}"#,
+            // What a skip would not have checked, beside the context and in it.
+            br#"{"x":"\ud800","context":{"targetingKey":"u"}}"#,
+            br#"{"x":1e400,"context":{"targetingKey":"u"}}"#,
+            b"{\"x\":\"\xff\",\"context\":{\"targetingKey\":\"u\"}}",
+            br#"{"context":{"targetingKey":"u","y":1e400}}"#,
+            br#"{"context":{"targetingKey":"\ud800"}}"#,
+            deep.as_bytes(),
         ] {
-            let typed = serde_json::from_slice::<Typed>(body.as_bytes()).map(|t| t.0);
-            let general = general(body.as_bytes()).map(|r| r.context).ok();
+            let shown = String::from_utf8_lossy(body);
+            let typed = serde_json::from_slice::<Typed>(body).map(|t| t.0);
+            let general = general(body).map(|r| r.context).ok();
             if let Ok(t) = typed {
-                assert_eq!(Some(t), general, "{body}");
+                assert_eq!(Some(t), general, "{shown}");
             }
-            let read = parse_request(body.as_bytes()).map(|r| r.context).ok();
-            assert_eq!(read, general, "{body}");
+            let read = parse_request(body).map(|r| r.context).ok();
+            assert_eq!(read, general, "{shown}");
         }
     }
 
@@ -322,7 +332,9 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
             any::<i32>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
             "[a-zA-Z]{0,3}".prop_map(Value::from),
+            "\\PC{0,4}".prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 16, 4, |inner| {
             prop_oneof![

@@ -24,9 +24,9 @@ pub struct Authenticator {
     /// OIDC, when configured.
     pub oidc: Option<stagegate_auth::oidc::Verifier>,
     checked: Mutex<HashMap<String, String>>,
-    /// OFREP clients checked once, by the credential they present (read without a lock: an
-    /// evaluation takes no shared write, and a new client replaces the map).
-    flag_clients: arc_swap::ArcSwap<FlagClients>,
+    /// OFREP clients checked once, by the credential they present (at most 10,000; read
+    /// without a lock).
+    flag_clients: crate::snapshot_map::SnapshotMap<FlagClient>,
 }
 
 impl Authenticator {
@@ -35,7 +35,7 @@ impl Authenticator {
         Authenticator {
             oidc,
             checked: Mutex::new(HashMap::new()),
-            flag_clients: Default::default(),
+            flag_clients: crate::snapshot_map::SnapshotMap::new(10_000),
         }
     }
 }
@@ -143,9 +143,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The OFREP clients checked so far, by the credential they present.
-pub type FlagClients = rustc_hash::FxHashMap<String, Arc<FlagClient>>;
-
 /// An OFREP client, checked once: who it is, its token id (for revocation), until when its
 /// credential holds, and the flag it was last noted evaluating (for drills).
 #[derive(Debug)]
@@ -187,31 +184,31 @@ impl FlagClient {
     }
 }
 
-/// The OFREP clients checked so far (a snapshot, read without a lock); look the presented
-/// credential up here first, then check it with [`flag_client`].
-pub fn flag_clients(app: &AppState) -> arc_swap::Guard<Arc<FlagClients>> {
-    app.auth.flag_clients.load()
+/// `f` of the OFREP client already checked for the `presented` credential, if any (read
+/// without a lock); else check it with [`flag_client`].
+pub fn with_known_client<R>(
+    app: &AppState,
+    presented: &str,
+    f: impl FnOnce(&FlagClient) -> R,
+) -> Option<R> {
+    app.auth.flag_clients.with(presented, |c| f(c))
 }
 
 /// Forgets a remembered OFREP credential (it expired): the next request checks it again.
 fn forget_flag_client(app: &AppState, presented: &str) {
-    app.auth.flag_clients.rcu(|m| {
-        let mut m = FlagClients::clone(m);
-        m.remove(presented);
-        m
-    });
+    app.auth.flag_clients.remove(presented);
 }
 
 /// Authenticates an OFREP client without reading the database per request: the presented
 /// credential is checked once (an API token's row and argon2 hash, or an OIDC JWT) and
-/// remembered in [`flag_clients`]; afterwards each request only looks it up there and asks
+/// remembered ([`with_known_client`]); afterwards each request only looks it up and asks
 /// [`FlagClient::holds`]. Any role may evaluate flags.
 ///
 /// # Errors
 /// Why the credential does not count, in words (answered 401).
 pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClient>, String> {
     let now = (app.clock)();
-    let known = flag_clients(app).get(presented).cloned();
+    let known = app.auth.flag_clients.with(presented, Arc::clone);
     let client = match known {
         Some(c) => c,
         None => {
@@ -250,15 +247,7 @@ pub async fn flag_client(app: &AppState, presented: &str) -> Result<Arc<FlagClie
                 }
             };
             let client = Arc::new(client);
-            app.auth.flag_clients.rcu(|m| {
-                let mut m = if m.len() >= 10_000 {
-                    FlagClients::default()
-                } else {
-                    FlagClients::clone(m)
-                };
-                m.insert(presented.to_owned(), client.clone());
-                m
-            });
+            app.auth.flag_clients.insert(presented, client.clone());
             client
         }
     };

@@ -41,31 +41,32 @@ struct Watch {
     in_flight: u64,
 }
 
-/// One client's memo of the flag it was last noted evaluating and the second it was (a hash
-/// of the key in the high 32 bits, the Unix second in the low 32, in one atomic word): the
-/// client's repeated evaluations of one flag are noted once a second without a lock. Only a
-/// shortcut: a collision or a race sends the evaluation through the shared map, never skips a
-/// drill's observation (a watched drill bypasses it).
+/// One client's memo of the flag it was last noted evaluating and the second it was, in one
+/// atomic word (44 bits of a hash of the key, then the Unix second modulo 2^20): the client's
+/// repeated evaluations of one flag are noted once a second without a lock. Only a shortcut:
+/// a watched drill bypasses it, so a `DISABLED` observation is never skipped; two flag keys
+/// whose hashes agree in 44 bits (a chance of one in 2^44 for a pair) would leave the second
+/// out of the map of who evaluated lately, and with it out of a drill's expected clients.
 #[derive(Debug, Default)]
 pub struct Seen(AtomicU64);
 
 impl Seen {
-    fn word(key: &str, now: Timestamp) -> (u64, u64) {
+    const SECOND_BITS: u32 = 20;
+
+    fn word(key: &str, now: Timestamp) -> u64 {
         use std::hash::BuildHasher;
-        let h = rustc_hash::FxBuildHasher.hash_one(key) >> 32;
-        (h, (now.as_second() as u64) & 0xffff_ffff)
+        let h = rustc_hash::FxBuildHasher.hash_one(key) >> Seen::SECOND_BITS;
+        let s = (now.as_second() as u64) & ((1 << Seen::SECOND_BITS) - 1);
+        h << Seen::SECOND_BITS | s
     }
 
     /// Whether `key` was noted in the same Unix second as `now`.
     fn fresh(&self, key: &str, now: Timestamp) -> bool {
-        let (h, s) = Seen::word(key, now);
-        let w = self.0.load(Ordering::Relaxed);
-        w >> 32 == h && s.wrapping_sub(w & 0xffff_ffff) & 0xffff_ffff == 0
+        self.0.load(Ordering::Relaxed) == Seen::word(key, now)
     }
 
     fn mark(&self, key: &str, now: Timestamp) {
-        let (h, s) = Seen::word(key, now);
-        self.0.store(h << 32 | s, Ordering::Relaxed);
+        self.0.store(Seen::word(key, now), Ordering::Relaxed);
     }
 }
 
@@ -215,6 +216,23 @@ impl Drills {
         });
     }
 
+    /// Stops watching once the watched drill's kill switch is no longer pulled
+    /// (`still_pulled(flag)` false: restored): its report stays, and evaluations go back to the
+    /// path without a lock.
+    pub fn settle(&self, still_pulled: impl Fn(&str) -> bool) {
+        if !self.watching.load(Ordering::Relaxed) {
+            return;
+        }
+        let over = self
+            .inner
+            .read()
+            .map(|g| g.watch.as_ref().is_none_or(|w| !still_pulled(&w.flag)))
+            .unwrap_or(false);
+        if over {
+            self.watching.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// The report of the drill of `flag`, if one is watched.
     pub fn report(&self, flag: &str) -> Option<DrillReport> {
         let g = self.inner.read().ok()?;
@@ -339,5 +357,11 @@ mod tests {
             .find(|o| o.kind == "client")
             .unwrap();
         assert_eq!(client.ms, Some(50.0), "{report:?}");
+        // Still pulled: still watched. Restored: the report stays, the memo works again.
+        drills.settle(|flag| flag == "flag-a");
+        assert!(drills.watching.load(Ordering::Relaxed));
+        drills.settle(|_| false);
+        assert!(!drills.watching.load(Ordering::Relaxed));
+        assert!(drills.report("flag-a").is_some());
     }
 }

@@ -95,6 +95,14 @@ impl FlagsView {
     /// flags, a copy of the answer serialised when the view was built (an evaluation then
     /// serialises nothing and shares no counter); any other resolution is serialised.
     pub fn body(&self, res: &Resolution<'_>) -> bytes::Bytes {
+        self.prebuilt(res).map_or_else(
+            || bytes::Bytes::from(serde_json::to_vec(res).unwrap_or_default()),
+            bytes::Bytes::copy_from_slice,
+        )
+    }
+
+    /// The answer serialised when the view was built, for an evaluation of this view's flags.
+    fn prebuilt(&self, res: &Resolution<'_>) -> Option<&[u8]> {
         let ours = self.set.get(res.key).is_some_and(|f| {
             std::ptr::eq(res.metadata, &f.metadata)
                 && f.variants
@@ -109,10 +117,7 @@ impl FlagsView {
                     .iter()
                     .find(|(v, r, _)| v == res.variant && *r == res.reason)
             })
-            .map_or_else(
-                || bytes::Bytes::from(serde_json::to_vec(res).unwrap_or_default()),
-                |(_, _, json)| bytes::Bytes::copy_from_slice(json),
-            )
+            .map(|(_, _, json)| &json[..])
     }
 }
 
@@ -171,6 +176,21 @@ impl FlagHub {
         *self.version.borrow()
     }
 
+    /// Installs `view` if it was built from a longer log than the current one, and returns
+    /// the set it replaced. Two refreshes may race (a write here and the poll loop): the set
+    /// of the longer log wins, so an older snapshot never undoes a newer kill.
+    fn install(&self, view: FlagsView) -> Option<Arc<FlagsView>> {
+        let view = Arc::new(view);
+        let before = self.current.rcu(|cur| {
+            if cur.size < view.size {
+                view.clone()
+            } else {
+                cur.clone()
+            }
+        });
+        (before.size < view.size).then_some(before)
+    }
+
     /// Rebuilds from the cache's snapshot if the log moved; records a failure to read it.
     /// Returns whether a new set was installed.
     pub async fn refresh(
@@ -202,8 +222,16 @@ impl FlagHub {
                         drills.start(&r.plan.flag, at);
                     }
                 }
-                let changed = view.set.etag() != self.view().set.etag();
-                self.current.store(Arc::new(view));
+                let Some(before) = self.install(view) else {
+                    return false;
+                };
+                drills.settle(|flag| {
+                    snap.state.agents.values().any(|a| {
+                        a.kill.as_ref().is_some_and(|k| k.drill)
+                            && a.rollout.as_ref().is_some_and(|r| r.plan.flag == flag)
+                    })
+                });
+                let changed = self.current().set.etag() != before.set.etag();
                 if changed {
                     self.version.send_modify(|v| *v += 1);
                 }
@@ -338,6 +366,39 @@ mod tests {
     }
 
     #[test]
+    fn the_set_of_the_longer_log_wins_a_race() {
+        let hub = FlagHub::default();
+        let view = |size, state| {
+            let f = flag("agent-x-enabled", state, vec![Rule::Variant("on".into())]);
+            FlagsView::new(
+                FlagSet::new(BTreeMap::from([(f.key.clone(), f)])),
+                size,
+                jiff::Timestamp::UNIX_EPOCH,
+                BTreeSet::new(),
+                BTreeSet::new(),
+            )
+        };
+        assert!(
+            hub.install(view(11, FlagState::Disabled)).is_some(),
+            "the kill"
+        );
+        assert!(
+            hub.install(view(10, FlagState::Enabled)).is_none(),
+            "a snapshot from before the kill arrives late"
+        );
+        assert_eq!(hub.current().size, 11);
+        assert_eq!(
+            hub.current().set.get("agent-x-enabled").unwrap().state,
+            FlagState::Disabled
+        );
+        assert!(
+            hub.install(view(11, FlagState::Enabled)).is_none(),
+            "same size: kept"
+        );
+        assert!(hub.install(view(12, FlagState::Enabled)).is_some());
+    }
+
+    #[test]
     fn prebuilt_answers_are_the_serialised_resolutions() {
         let flags = [
             flag(
@@ -391,6 +452,7 @@ mod tests {
                 for key in ["static", "split", "cohort", "killed"] {
                     let res = view.set.evaluate(key, &ctx).unwrap();
                     reasons.insert(format!("{:?}/{}", res.reason, res.variant));
+                    assert!(view.prebuilt(&res).is_some(), "{key}: served prebuilt");
                     assert_eq!(
                         view.body(&res).as_ref(),
                         serde_json::to_vec(&res).unwrap().as_slice(),
@@ -420,6 +482,7 @@ mod tests {
                 .evaluate("static", &EvaluationContext::default())
                 .unwrap()
         };
+        assert!(view.prebuilt(&res).is_none());
         assert_eq!(
             view.body(&res).as_ref(),
             serde_json::to_vec(&res).unwrap().as_slice()

@@ -32,6 +32,7 @@ pub mod portfolio;
 pub mod problem;
 pub mod rollout;
 pub mod routes;
+mod snapshot_map;
 pub mod webhook_routes;
 pub mod webhooks;
 pub mod writes;

@@ -41,8 +41,8 @@ type Bucket = governor::DefaultDirectRateLimiter;
 /// to wait when over.
 pub struct Limiter {
     quota: governor::Quota,
-    /// Read without a lock; a new credential replaces the map.
-    buckets: arc_swap::ArcSwap<rustc_hash::FxHashMap<String, Arc<Bucket>>>,
+    /// By credential (at most 100,000; read without a lock).
+    buckets: crate::snapshot_map::SnapshotMap<Bucket>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -70,23 +70,12 @@ impl Limiter {
             b.check()
                 .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
         };
-        if let Some(b) = self.buckets.load().get(key) {
-            return over(b);
+        if let Some(verdict) = self.buckets.with(key, |b| over(b)) {
+            return verdict;
         }
-        let fresh = Arc::new(governor::RateLimiter::direct(self.quota));
-        let mut bucket = fresh.clone();
-        self.buckets.rcu(|m| {
-            let mut m = if m.len() >= 100_000 {
-                rustc_hash::FxHashMap::default()
-            } else {
-                rustc_hash::FxHashMap::clone(m)
-            };
-            bucket = m
-                .entry(key.to_owned())
-                .or_insert_with(|| fresh.clone())
-                .clone();
-            m
-        });
+        let bucket = self
+            .buckets
+            .get_or_insert_with(key, || Arc::new(governor::RateLimiter::direct(self.quota)));
         over(&bucket)
     }
 }
@@ -240,8 +229,9 @@ pub async fn evaluate_one(
 /// One flag for one context: the body read (at most [`MAX_BODY`]), the credential checked
 /// (once per process, then looked up), the rate limit, the agents a token is limited to, the
 /// evaluation, the drill's note — and the answer, serialised when the flags were built.
-/// Apart from reading the body and a credential's first check, nothing here waits, locks or
-/// writes a counter shared by every request but the rate limit's own.
+/// Apart from reading the body and a credential's first check, nothing here waits; outside a
+/// watched drill, nothing locks or writes a counter shared by every request but the rate
+/// limit's own (and, once a second per client, the drill's map of who evaluated lately).
 pub async fn evaluate_single<B>(app: &AppState, key: &str, headers: &HeaderMap, body: B) -> Reply
 where
     B: HttpBody<Data = Bytes>,
@@ -260,12 +250,14 @@ where
     let Some(presented) = presented(headers, None) else {
         return unauthorized(NO_CREDENTIAL);
     };
-    let now = (app.clock)();
-    if let Some(client) = crate::auth::flag_clients(app).get(presented) {
-        return answer_one(app, client, presented, key, &body, now);
+    if let Some(reply) = crate::auth::with_known_client(app, presented, |client| {
+        answer_one(app, client, presented, key, &body, (app.clock)())
+    }) {
+        return reply;
     }
     match crate::auth::flag_client(app, presented).await {
-        Ok(client) => answer_one(app, &client, presented, key, &body, now),
+        // The clock read after the credential's check (which may wait on the database).
+        Ok(client) => answer_one(app, &client, presented, key, &body, (app.clock)()),
         Err(why) => unauthorized(&why),
     }
 }
