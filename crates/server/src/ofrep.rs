@@ -232,6 +232,12 @@ pub async fn evaluate_one(
 /// Apart from reading the body and a credential's first check, nothing here waits; outside a
 /// watched drill, nothing locks or writes a counter shared by every request but the rate
 /// limit's own (and, once a second per client, the drill's map of who evaluated lately).
+///
+/// The answer (JSON): 200 `{key, value, reason, variant, metadata}`; 400 `{key, errorCode,
+/// errorDetails}` with `PARSE_ERROR` (a body unreadable, over 64 KiB, not JSON or not an
+/// object), `INVALID_CONTEXT` or `TARGETING_KEY_MISSING`; 404 `FLAG_NOT_FOUND`; 500 `GENERAL`;
+/// 401 `{errorDetails}` with `WWW-Authenticate` (no, unknown, revoked or expired credential);
+/// 403 (a token limited to other agents); 429 with `Retry-After` in whole seconds.
 pub async fn evaluate_single<B>(app: &AppState, key: &str, headers: &HeaderMap, body: B) -> Reply
 where
     B: HttpBody<Data = Bytes>,
