@@ -614,6 +614,14 @@ fn signed(
     }
 }
 
+/// Asserts that the log refused a change by a rule whose message contains `needle`.
+fn refused<T: std::fmt::Debug>(r: Result<T, RegistryError>, needle: &str) {
+    match r {
+        Err(RegistryError::Rule(m)) if m.contains(needle) => {}
+        other => panic!("expected a refusal naming {needle:?}, got {other:?}"),
+    }
+}
+
 on_both!(rollouts_and_the_kill_switch_follow_the_log_rules);
 async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
     use stagegate_core::signing::RolloutAct as A;
@@ -635,18 +643,15 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
     let on = act("2026-06-14");
     // Not before production.
     assert!(start(&reg, "sha256:aa", "2026-05-12").await.unwrap());
-    let e = reg
-        .rollout_change(
+    refused(
+        reg.rollout_change(
             AGENT,
             start_t(),
             Some(signed(A::Start, 0, Some(&digest), "M")),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("promote first")),
-        "{e}"
+        .await,
+        "promote first",
     );
     reg.record_review(&example_review(), &act("2026-06-12"))
         .await
@@ -655,26 +660,19 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
         .await
         .unwrap();
     // Not without a person's act, not with an act signed for something else.
-    let e = reg
-        .rollout_change(AGENT, start_t(), None, &on)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("signed act")),
-        "{e}"
+    refused(
+        reg.rollout_change(AGENT, start_t(), None, &on).await,
+        "signed act",
     );
-    let e = reg
-        .rollout_change(
+    refused(
+        reg.rollout_change(
             AGENT,
             start_t(),
             Some(signed(A::Start, 7, Some(&digest), "M")),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("after-event 0")),
-        "{e}"
+        .await,
+        "after-event 0",
     );
     let s1 = reg
         .rollout_change(
@@ -697,42 +695,32 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
         judgements: vec![],
         events: Some([0, 0]),
     };
-    let e = reg
-        .rollout_change(
+    refused(
+        reg.rollout_change(
             AGENT,
             adv.clone(),
             Some(signed(A::Advance, s1, None, "M")),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("window ends")),
-        "{e}"
+        .await,
+        "window ends",
     );
     let on = act("2026-06-15");
     // The start's act cannot be replayed for another change.
-    let e = reg
-        .rollout_change(
+    refused(
+        reg.rollout_change(
             AGENT,
             adv.clone(),
             Some(signed(A::Advance, 0, None, "M")),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("after-event")),
-        "{e}"
+        .await,
+        "after-event",
     );
     // A manual phase does not advance without a person.
-    let e = reg
-        .rollout_change(AGENT, adv.clone(), None, &on)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("signed act")),
-        "{e}"
+    refused(
+        reg.rollout_change(AGENT, adv.clone(), None, &on).await,
+        "signed act",
     );
     let s2 = reg
         .rollout_change(AGENT, adv, Some(signed(A::Advance, s1, None, "M")), &on)
@@ -758,8 +746,8 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
             .seq,
         s3
     );
-    let e = reg
-        .set_kill_switch(
+    refused(
+        reg.set_kill_switch(
             AGENT,
             true,
             false,
@@ -767,14 +755,11 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
             signed(A::Kill, s3, None, "M"),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("already pulled")),
-        "{e}"
+        .await,
+        "already pulled",
     );
-    let e = reg
-        .set_kill_switch(
+    refused(
+        reg.set_kill_switch(
             AGENT,
             false,
             true,
@@ -782,11 +767,8 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
             signed(A::Drill, s3, None, "M"),
             &on,
         )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("drill")),
-        "{e}"
+        .await,
+        "drill",
     );
     let s4 = reg
         .set_kill_switch(
@@ -811,13 +793,10 @@ async fn rollouts_and_the_kill_switch_follow_the_log_rules(db: &Db) {
     assert!(st.agents[AGENT].kill.is_none());
     assert_eq!(st.agents[AGENT].act_seq, s5 + 1);
     // Retiring during an active rollout is refused; abort first.
-    let e = reg
-        .change_stage(AGENT, stagegate_registry::StageChange::Retire, "done", &on)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, RegistryError::Rule(m) if m.contains("abort it first")),
-        "{e}"
+    refused(
+        reg.change_stage(AGENT, stagegate_registry::StageChange::Retire, "done", &on)
+            .await,
+        "abort it first",
     );
     reg.verify(&[]).await.unwrap();
 }

@@ -275,18 +275,14 @@ impl Front {
     {
         use http_body_util::Either;
         use tower::ServiceExt;
-        if ofrep::single_flag_key(req.method(), req.uri().path()).is_some() {
-            let (parts, body) = req.into_parts();
-            let key = ofrep::single_flag_key(&parts.method, parts.uri.path()).unwrap_or_default();
+        let (parts, body) = req.into_parts();
+        if let Some(key) = ofrep::single_flag_key(&parts.method, parts.uri.path()) {
             return ofrep::evaluate_single(&self.ofrep, key, &parts.headers, body)
                 .await
                 .map(|b| Either::Left(http_body_util::Full::new(b)));
         }
-        let res = self
-            .router
-            .clone()
-            .oneshot(req.map(axum::body::Body::new))
-            .await;
+        let req = axum::http::Request::from_parts(parts, axum::body::Body::new(body));
+        let res = self.router.clone().oneshot(req).await;
         match res {
             Ok(r) => r.map(Either::Right),
             Err(never) => match never {},
